@@ -1,0 +1,135 @@
+"""The error tree. Every error the viewer can see knows its status and ``X-Cache`` value,
+so rendering needs no ``isinstance`` ladder.
+
+    EdgeError                      viewer-facing; .status, .x_cache, .page_message
+    ├── ViewerError                the viewer's request is refused before anything runs
+    │   ├── BadRequest             400  malformed request
+    │   ├── RequestTooLarge        413  request line + headers or URL over the limit
+    │   ├── MethodNotAllowed       403  method outside the behavior's allowed_methods
+    │   └── ProtocolNotAllowed     403  https-only behavior reached over HTTP
+    ├── OriginError                the origin could not give an answer
+    │   ├── OriginConnectError     502  refused, unreachable, unknown host, TLS failure
+    │   ├── OriginResponseError    502  malformed, oversized or truncated answer
+    │   └── OriginTimeout          504  no answer within origin_read_timeout
+    └── HandlerError               a Lambda@Edge handler failed (.stage, .handler, .detail)
+        ├── HandlerValidationError 502  LambdaValidationError: the result broke a rule
+        ├── HandlerExecutionError  503  LambdaExecutionError: the handler raised
+        └── HandlerTimeout         503  LambdaLimitExceeded: the handler ran too long
+
+    ConfigError                    startup only: every problem of a config, with key paths
+    HandlerLoadError               startup only: a handler file missing or not importable
+
+Foreign exceptions (aiohttp, user code) are converted once, where they are caught, with
+``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+_CANT_CONNECT = (
+    "We can't connect to the server for this app or website at this time. There might be too "
+    "much traffic or a configuration error. Try again later, or contact the app or website owner."
+)
+
+
+class EdgeError(Exception):
+    """An answer the edge gives instead of the object the viewer asked for."""
+
+    status: ClassVar[int] = 502
+    x_cache: ClassVar[str] = "Error from cloudfront"
+    page_message: ClassVar[str] = _CANT_CONNECT
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.__class__.__name__)
+        self.detail = detail
+
+
+class ViewerError(EdgeError):
+    status = 400
+    page_message = "Bad request."
+
+
+class BadRequest(ViewerError):
+    status = 400
+
+
+class RequestTooLarge(ViewerError):
+    status = 413
+    page_message = "Bad request."
+
+
+class MethodNotAllowed(ViewerError):
+    status = 403
+    page_message = (
+        "This distribution is not configured to allow the HTTP request method that was used "
+        "for this request. The distribution supports only cachable requests."
+    )
+
+
+class ProtocolNotAllowed(ViewerError):
+    status = 403
+    page_message = "Bad request."
+
+
+class OriginError(EdgeError):
+    status = 502
+
+
+class OriginConnectError(OriginError):
+    status = 502
+
+
+class OriginResponseError(OriginError):
+    status = 502
+
+
+class OriginTimeout(OriginError):
+    status = 504
+
+
+class HandlerError(EdgeError):
+    """A handler failed; ``stage`` and ``handler`` say which, ``detail`` says how."""
+
+    def __init__(self, detail: str, *, stage: str = "", handler: str = "") -> None:
+        super().__init__(detail)
+        self.stage = stage
+        self.handler = handler
+
+    def __str__(self) -> str:
+        where = f"{self.stage} handler {self.handler}" if self.handler else self.stage
+        return f"{where}: {self.detail}" if where else self.detail
+
+
+class HandlerValidationError(HandlerError):
+    status = 502
+    x_cache = "LambdaValidationError from cloudfront"
+    page_message = "The Lambda function result failed validation."
+
+
+class HandlerExecutionError(HandlerError):
+    status = 503
+    x_cache = "LambdaExecutionError from cloudfront"
+    page_message = (
+        "The Lambda function associated with the CloudFront distribution is invalid or "
+        "doesn't have the required permissions."
+    )
+
+
+class HandlerTimeout(HandlerError):
+    status = 503
+    x_cache = "LambdaLimitExceeded from cloudfront"
+    page_message = "The Lambda function associated with the CloudFront distribution timed out."
+
+
+class ConfigError(Exception):
+    """A config that cannot be served. ``problems`` holds every ``(key path, message)``."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{path}: {msg}" for path, msg in self.problems))
+
+
+class HandlerLoadError(Exception):
+    """A handler named in the config cannot be loaded; the message names the file."""

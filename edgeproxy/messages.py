@@ -1,0 +1,85 @@
+"""The edge's own request and response values, free of any HTTP library's types.
+
+Headers are an ordered list of ``(name, value)`` pairs: the name keeps the case it had on
+the wire, repeated names stay repeated, in order, which is what Lambda@Edge events show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+Header = tuple[str, str]
+Headers = list[Header]
+
+
+def header_value(headers: Iterable[Header], name: str) -> str | None:
+    """The first value of ``name`` (case-insensitive), or None."""
+    lname = name.lower()
+    for key, value in headers:
+        if key.lower() == lname:
+            return value
+    return None
+
+
+def header_values(headers: Iterable[Header], name: str) -> list[str]:
+    """Every value of ``name`` (case-insensitive), in order."""
+    lname = name.lower()
+    return [value for key, value in headers if key.lower() == lname]
+
+
+def without_headers(headers: Iterable[Header], names: frozenset[str]) -> Headers:
+    """``headers`` minus every name in ``names`` (lower-case names)."""
+    return [(k, v) for k, v in headers if k.lower() not in names]
+
+
+def replace_header(headers: Iterable[Header], name: str, value: str) -> Headers:
+    """``headers`` with every ``name`` removed and one ``name: value`` appended."""
+    return [*without_headers(headers, frozenset((name.lower(),))), (name, value)]
+
+
+@dataclass(slots=True)
+class OriginTarget:
+    """Where an origin fetch goes: the ``origin.custom`` object of a Lambda@Edge event."""
+
+    domain_name: str
+    port: int
+    protocol: str  # "http" | "https"
+    path: str = ""
+    custom_headers: Headers = field(default_factory=list)
+    read_timeout: float = 30.0
+    keepalive_timeout: float = 5.0
+    ssl_protocols: tuple[str, ...] = ("TLSv1.2",)
+    connection_timeout: float = 10.0
+    connection_attempts: int = 3
+
+
+@dataclass(slots=True)
+class EdgeRequest:
+    """A request as the edge holds it: from the viewer, then on its way to the origin."""
+
+    method: str
+    uri: str  # path only, starts with "/"
+    querystring: str  # raw, without "?", "" when absent
+    headers: Headers
+    client_ip: str
+    client_port: int = 0
+    body: bytes = b""
+    scheme: str = "http"  # the listener the viewer used
+    http_version: str = "1.1"
+    origin: OriginTarget | None = None  # set once a behavior picked an origin
+
+    @property
+    def target(self) -> str:
+        """The request target as sent on a request line."""
+        return f"{self.uri}?{self.querystring}" if self.querystring else self.uri
+
+
+@dataclass(slots=True)
+class EdgeResponse:
+    """A response on its way to the viewer: from the origin, the cache, a handler or the edge."""
+
+    status: int
+    headers: Headers
+    body: bytes = b""
+    reason: str = ""
