@@ -1,0 +1,367 @@
+"""The edge's object store: bounded in bytes, LRU, invalidation by path; request collapsing.
+
+Theory of operation
+-------------------
+``CacheStore`` maps a ``CacheKey`` (``cachekey.py``) to a ``CachedObject``. It knows nothing
+about HTTP rules: whether and for how long to store is ``ttl.py``'s answer, what the key is
+is ``cachekey.py``'s. The store only keeps objects within a byte budget:
+
+* every object's size is ``body + header bytes + OBJECT_OVERHEAD``, computed once on ``put``;
+  the sum never exceeds ``max_bytes`` (cachetools ``LRUCache`` evicts least recently used
+  objects first; ``get`` counts as a use);
+* an object over ``max_object_bytes`` is not stored (``put`` returns False) and any older
+  copy under that key is dropped, since the origin has moved on;
+* ``get`` returns stale objects too: the pipeline revalidates them (reference 7.8) or serves
+  them stale (7.4), so freshness is the caller's question (``CachedObject.is_fresh``);
+* ``invalidate`` takes a CloudFront invalidation path (reference 7.14): an exact path, or a
+  prefix ending in ``*``. It matches the key's path plus query string, so ``/a.jpg`` removes
+  every header/cookie variant of ``/a.jpg`` but not ``/a.jpg?v=2``; ``/a.jpg*`` removes
+  those as well. An index ``target → keys`` makes an exact path one dict lookup.
+
+``Collapser`` shares one origin fetch among concurrent misses for a key (reference 7.13):
+the first caller starts the fetch as its own task, later callers await the same task; a
+result or an exception reaches all of them; a caller that is cancelled (a viewer who went
+away) does not cancel the fetch for the others. The entry goes when the fetch ends.
+
+The clock is injected (``clock``), so tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Generic, TypeVar
+
+from cachetools import Cache, LRUCache
+
+from edgeproxy.cachekey import CacheKey
+from edgeproxy.messages import EdgeResponse, Header, Headers
+from edgeproxy.ttl import Freshness
+
+# Bytes counted per object beyond body and headers: the Python objects around them.
+OBJECT_OVERHEAD = 128
+# Bytes counted per header beyond name and value: ": " and CRLF, as on the wire.
+HEADER_OVERHEAD = 4
+# Headers a 304 does not update on the stored object (RFC 9111 3.2): they describe the body.
+_NOT_UPDATED_BY_304 = frozenset(
+    {"content-length", "content-encoding", "content-range", "transfer-encoding"}
+)
+
+
+def object_size(body: bytes, headers: Iterable[Header]) -> int:
+    """Bytes an object counts against the store's budget."""
+    header_bytes = sum(len(k) + len(v) + HEADER_OVERHEAD for k, v in headers)
+    return len(body) + header_bytes + OBJECT_OVERHEAD
+
+
+@dataclass(slots=True)
+class CachedObject:
+    """A stored response. ``headers`` is shared: copy it before changing it (``response``)."""
+
+    status: int
+    reason: str
+    headers: Headers
+    body: bytes
+    stored_at: float  # clock time it was stored or last revalidated
+    ttl: float  # seconds fresh after ``stored_at``
+    etag: str | None = None
+    last_modified: str | None = None
+    stale_while_revalidate: float = 0.0
+    stale_if_error: float | None = None  # None: the origin did not say
+    size: int = 0  # set by ``CacheStore.put``
+
+    @classmethod
+    def from_response(cls, response: EdgeResponse, fresh: Freshness, now: float) -> CachedObject:
+        """What to store for ``response``, with the validators revalidation needs (7.8)."""
+        etag = last_modified = None
+        for name, value in response.headers:
+            lname = name.lower()
+            if lname == "etag":
+                etag = value
+            elif lname == "last-modified":
+                last_modified = value
+        return cls(
+            response.status,
+            response.reason,
+            list(response.headers),
+            response.body,
+            now,
+            fresh.ttl,
+            etag,
+            last_modified,
+            fresh.stale_while_revalidate,
+            fresh.stale_if_error,
+        )
+
+    def age(self, now: float) -> float:
+        """Seconds since stored or revalidated (the ``Age`` header is its integer part)."""
+        return max(0.0, now - self.stored_at)
+
+    def is_fresh(self, now: float) -> bool:
+        return now - self.stored_at < self.ttl
+
+    def may_serve_while_revalidating(self, now: float) -> bool:
+        """Within ``stale-while-revalidate``: serve stale now, refresh in the background."""
+        return now - self.stored_at < self.ttl + self.stale_while_revalidate
+
+    def may_serve_on_error(self, now: float, default_window: float) -> bool:
+        """Stale but usable when the origin fails: ``stale-if-error``, else ``default_window``
+        (CloudFront serves stale for the error caching min TTL, reference 7.4, 7.11)."""
+        window = default_window if self.stale_if_error is None else self.stale_if_error
+        return now - self.stored_at < self.ttl + window
+
+    def response(self) -> EdgeResponse:
+        """A response to send: its own header list, the body shared (bytes are immutable)."""
+        return EdgeResponse(self.status, list(self.headers), self.body, self.reason)
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters for the admin API and flow tests (Varnish-style hit/miss assertions)."""
+
+    hits: int = 0  # get found a fresh object
+    misses: int = 0  # get found nothing, or a stale object
+    stores: int = 0  # objects put
+    evictions: int = 0  # objects dropped to stay within max_bytes
+    bytes: int = 0  # bytes held now
+    entries: int = 0  # objects held now
+    refreshes: int = 0  # stale objects revalidated by a 304
+    invalidations: int = 0  # objects removed by invalidation paths
+    rejected: int = 0  # puts refused: object over max_object_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One row of the admin API's cache listing."""
+
+    key: CacheKey
+    uri: str
+    status: int
+    size: int
+    age: float
+    ttl: float
+    fresh: bool
+
+
+class _LRU(LRUCache[CacheKey, CachedObject]):
+    """``LRUCache`` that reports the objects it evicts, so the store can keep its index."""
+
+    def __init__(self, maxsize: int, on_evict: Callable[[CacheKey], None]) -> None:
+        super().__init__(maxsize, getsizeof=_stored_size)
+        self._on_evict = on_evict
+
+    def popitem(self) -> tuple[CacheKey, CachedObject]:
+        key, obj = super().popitem()
+        self._on_evict(key)
+        return key, obj
+
+
+def _stored_size(obj: CachedObject) -> int:
+    return obj.size
+
+
+class CacheStore:
+    """Objects by cache key within ``max_bytes``; see the module docstring."""
+
+    def __init__(
+        self, max_bytes: int, max_object_bytes: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._max_object_bytes = min(max_object_bytes, max_bytes)
+        self._clock = clock
+        self._lru = _LRU(max_bytes, self._evicted)
+        self._by_target: dict[str, set[CacheKey]] = {}
+        self.stats = CacheStats()
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def __contains__(self, key: CacheKey) -> bool:
+        return key in self._lru
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self._lru.maxsize)
+
+    def get(self, key: CacheKey) -> CachedObject | None:
+        """The object under ``key``, fresh or stale, marked as recently used; counts hit/miss."""
+        obj = self._lru.get(key)
+        if obj is not None and obj.is_fresh(self._clock()):
+            self.stats.hits += 1
+        else:
+            self.stats.misses += 1
+        return obj
+
+    def peek(self, key: CacheKey) -> CachedObject | None:
+        """The object under ``key`` without touching LRU order or counters."""
+        try:
+            return Cache.__getitem__(self._lru, key)  # the base class does not reorder
+        except KeyError:
+            return None
+
+    def put(self, key: CacheKey, obj: CachedObject) -> bool:
+        """Store ``obj``; False (and nothing stored) when it is over ``max_object_bytes``."""
+        size = object_size(obj.body, obj.headers)
+        if key in self._lru:
+            self._remove(key)
+        if size > self._max_object_bytes:
+            self.stats.rejected += 1
+            self._sync()
+            return False
+        obj.size = size
+        self._lru[key] = obj
+        self._by_target.setdefault(key.target, set()).add(key)
+        self.stats.stores += 1
+        self._sync()
+        return True
+
+    def refresh(
+        self, key: CacheKey, headers: Iterable[Header], fresh: Freshness
+    ) -> CachedObject | None:
+        """Apply a 304 to a stored object (reference 7.8): headers updated, clock restarted."""
+        old = self._lru.get(key)
+        if old is None:
+            return None
+        merged = _merge_304_headers(old.headers, headers)
+        new = CachedObject(
+            old.status,
+            old.reason,
+            merged,
+            old.body,
+            self._clock(),
+            fresh.ttl,
+            _first(merged, "etag"),
+            _first(merged, "last-modified"),
+            fresh.stale_while_revalidate,
+            fresh.stale_if_error,
+        )
+        if not self.put(key, new):
+            return None
+        self.stats.stores -= 1  # a refresh is not a new store
+        self.stats.refreshes += 1
+        return new
+
+    def delete(self, key: CacheKey) -> bool:
+        """Remove one object; False when there was none."""
+        if key not in self._lru:
+            return False
+        self._remove(key)
+        self._sync()
+        return True
+
+    def invalidate(self, path_pattern: str) -> int:
+        """Remove what a CloudFront invalidation path names (reference 7.14); returns count."""
+        pattern = path_pattern if path_pattern.startswith("/") else f"/{path_pattern}"
+        if "*" in pattern[:-1]:
+            raise ValueError(f"'*' is allowed only as the last character: {path_pattern!r}")
+        if pattern.endswith("*"):
+            targets = [t for t in self._by_target if t.startswith(pattern[:-1])]
+        else:
+            targets = [pattern] if pattern in self._by_target else []
+        removed = 0
+        for target in targets:
+            for key in list(self._by_target.get(target, ())):
+                self._remove(key)
+                removed += 1
+        self.stats.invalidations += removed
+        self._sync()
+        return removed
+
+    def clear(self) -> int:
+        """Remove everything (``/*``); returns how many objects went."""
+        return self.invalidate("/*")
+
+    def entries(self) -> list[CacheEntry]:
+        """Every object, least recently used first, for the admin API."""
+        now = self._clock()
+        rows = []
+        for key in list(self._lru):
+            obj = Cache.__getitem__(self._lru, key)
+            age, fresh = obj.age(now), obj.is_fresh(now)
+            rows.append(CacheEntry(key, key.uri, obj.status, obj.size, age, obj.ttl, fresh))
+        return rows
+
+    def _remove(self, key: CacheKey) -> None:
+        del self._lru[key]
+        self._unindex(key)
+
+    def _evicted(self, key: CacheKey) -> None:
+        self._unindex(key)
+        self.stats.evictions += 1
+
+    def _unindex(self, key: CacheKey) -> None:
+        keys = self._by_target.get(key.target)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_target[key.target]
+
+    def _sync(self) -> None:
+        self.stats.bytes = int(self._lru.currsize)
+        self.stats.entries = len(self._lru)
+
+
+def _first(headers: Iterable[Header], lname: str) -> str | None:
+    for name, value in headers:
+        if name.lower() == lname:
+            return value
+    return None
+
+
+def _merge_304_headers(stored: Headers, update: Iterable[Header]) -> Headers:
+    """Stored headers with every name the 304 carries replaced by the 304's values."""
+    fresh = [(k, v) for k, v in update if k.lower() not in _NOT_UPDATED_BY_304]
+    names = {k.lower() for k, _ in fresh}
+    return [(k, v) for k, v in stored if k.lower() not in names] + fresh
+
+
+T = TypeVar("T")
+
+
+class Collapser(Generic[T]):
+    """One fetch per key for concurrent callers (reference 7.13); see the module docstring.
+
+    The value is shared: every caller gets the same object, so copy before changing it.
+    """
+
+    def __init__(self) -> None:
+        self._in_flight: dict[Hashable, asyncio.Task[T]] = {}
+
+    def __len__(self) -> int:
+        return len(self._in_flight)
+
+    def in_flight(self, key: Hashable) -> bool:
+        return key in self._in_flight
+
+    async def run(self, key: Hashable, factory: Callable[[], Awaitable[T]]) -> T:
+        """``await factory()``, unless a fetch for ``key`` is under way: then its outcome."""
+        value, _ = await self.join(key, factory)
+        return value
+
+    async def join(self, key: Hashable, factory: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """Like ``run``, also saying whether the value came from another caller's fetch
+        (CloudFront logs the first caller ``Miss`` and the others ``Hit``, reference 6.5)."""
+        task = self._in_flight.get(key)
+        shared = task is not None
+        if task is None:
+            task = asyncio.get_running_loop().create_task(_call(factory))
+            self._in_flight[key] = task
+            task.add_done_callback(partial(self._finished, key))
+        return await asyncio.shield(task), shared
+
+    def cancel_all(self) -> None:
+        """Cancel every fetch under way (shutdown)."""
+        for task in list(self._in_flight.values()):
+            task.cancel()
+
+    def _finished(self, key: Hashable, task: asyncio.Task[T]) -> None:
+        if self._in_flight.get(key) is task:
+            del self._in_flight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here, so no "never retrieved" warning if all left
+
+
+async def _call(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()

@@ -1,0 +1,471 @@
+"""The cache key, and what of the viewer's request reaches the origin (reference 6.2, 7.5-7.7).
+
+Theory of operation
+-------------------
+A ``KeyPolicy`` is built once per cache behaviour (``KeyPolicy.from_behavior``) and says,
+for query strings, headers and cookies, which go in the cache key and which are forwarded
+to the origin. Each of those is a ``Selection``: a mode (``none``, ``all``, ``whitelist``,
+``allExcept``; Terraform's words) and names, with lookups prepared at construction so the
+per-request work is a set lookup.
+
+``cache_key`` builds a ``CacheKey`` (a named tuple: cheap to hash, and its ``uri`` lets the
+store find every variant of a path for invalidation):
+
+    host (distribution) · method (only for OPTIONS, 7.3) · uri · query string per policy ·
+    named header values · cookies per policy, sorted by name · normalised Accept-Encoding
+
+``origin_headers`` / ``origin_querystring`` say what goes to the origin. Two modes:
+
+* legacy ``forwarded_values`` (reference 6.2 table, DG RequestAndResponseBehaviorCustomOrigin):
+  every viewer header is forwarded except the removed ones (``LEGACY_REMOVED``) unless the
+  behaviour names them; Authorization is removed for GET/HEAD (and OPTIONS when OPTIONS is
+  cached) unless named; User-Agent becomes ``Amazon CloudFront`` unless named; Host is left
+  out unless named (the origin client sets the origin's domain). ``headers = ["*"]`` forwards
+  everything and caches nothing. All query strings are forwarded whenever ``query_string``
+  is true, even with ``query_string_cache_keys`` (those only narrow the key).
+* cache policy (+ origin request policy): only the selected headers, plus the framing
+  headers a body needs (``POLICY_ALWAYS_FORWARDED``, our choice [inf]).
+
+In both, the Cookie header is rebuilt from the allowed cookies sorted by name (only
+well-formed ``name=value`` pairs) and dropped when none is allowed, and Accept-Encoding is
+normalised (``br,gzip``/``gzip``/``br``; ``identity`` when the key normalises it but the
+viewer accepts neither; dropped otherwise). Hop-by-hop headers, Via, X-Forwarded-For and
+X-Amz-Cf-Id are the origin client's business.
+
+Choices: legacy behaviours put the normalised Accept-Encoding (br and gzip) in the key
+whatever ``compress`` says, because CloudFront forwards the normalised header to the origin
+in legacy mode and the origin may compress [inf]. Query parameter names are compared raw
+(not percent-decoded), case-sensitively.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from edgeproxy.messages import EdgeRequest, Header, Headers
+
+NONE, ALL, WHITELIST, ALL_EXCEPT = "none", "all", "whitelist", "allExcept"
+_MODES = frozenset({NONE, ALL, WHITELIST, ALL_EXCEPT})
+
+USER_AGENT = "Amazon CloudFront"
+
+# Removed from origin requests in legacy mode unless the behaviour names them (6.2).
+LEGACY_REMOVED = frozenset(
+    {
+        "accept",
+        "accept-charset",
+        "accept-language",
+        "referer",
+        "expect",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "x-forwarded-proto",
+        "x-http-method-override",
+        "x-real-ip",
+    }
+)
+LEGACY_REMOVED_PREFIX = "x-edge-"
+# Headers this module rebuilds or leaves to the origin client, whatever the mode.
+_REBUILT = frozenset({"cookie", "accept-encoding", "host", "user-agent", "authorization"})
+# Policy mode: what a body needs to reach the origin intact [inf].
+POLICY_ALWAYS_FORWARDED = frozenset({"content-length", "content-type", "transfer-encoding"})
+# Methods whose Authorization is dropped in legacy mode unless forwarded (DG Authorization).
+_AUTH_STRIPPED = frozenset({"GET", "HEAD"})
+_ENCODINGS = ("br", "gzip")  # normalised order, as CloudFront writes it
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which names a policy selects: ``mode`` plus ``names``.
+
+    ``fold_case`` for header names; ``wildcards`` for legacy cookie allow-lists, where
+    ``*`` is any run of characters and ``?`` exactly one (reference 7.5).
+    """
+
+    mode: str = NONE
+    names: tuple[str, ...] = ()
+    fold_case: bool = False
+    wildcards: bool = False
+    _exact: frozenset[str] = field(init=False, repr=False, compare=False)
+    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise ValueError(f"unknown selection mode {self.mode!r}")
+        names = tuple(n.lower() for n in self.names) if self.fold_case else self.names
+        object.__setattr__(self, "names", names)
+        globbed = [n for n in names if self.wildcards and ("*" in n or "?" in n)]
+        object.__setattr__(self, "_exact", frozenset(names).difference(globbed))
+        object.__setattr__(self, "_pattern", _glob_pattern(globbed) if globbed else None)
+
+    @property
+    def empty(self) -> bool:
+        return self.mode == NONE or (self.mode == WHITELIST and not self.names)
+
+    def selects(self, name: str) -> bool:
+        """Whether ``name`` is selected (lower-case it first when ``fold_case``)."""
+        if self.mode == ALL or self.mode == NONE:
+            return self.mode == ALL
+        listed = name in self._exact or (
+            self._pattern is not None and self._pattern.fullmatch(name) is not None
+        )
+        return listed if self.mode == WHITELIST else not listed
+
+    def union(self, other: Selection) -> Selection:
+        """What either selects (cache policy ∪ origin request policy, reference 7.6)."""
+        if self.mode == ALL or other.empty:
+            return self
+        if other.mode == ALL or self.empty:
+            return other
+        if self.mode == WHITELIST and other.mode == WHITELIST:
+            return _with(self, WHITELIST, _merge(self.names, other.names))
+        if self.mode == ALL_EXCEPT and other.mode == ALL_EXCEPT:
+            return _with(self, ALL_EXCEPT, tuple(n for n in self.names if n in other.names))
+        allow, deny = (self, other) if self.mode == WHITELIST else (other, self)
+        return _with(self, ALL_EXCEPT, tuple(n for n in deny.names if n not in allow.names))
+
+
+def _with(base: Selection, mode: str, names: tuple[str, ...]) -> Selection:
+    return Selection(mode, names, base.fold_case, base.wildcards)
+
+
+def _merge(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    return first + tuple(n for n in second if n not in first)
+
+
+def _glob_pattern(globs: Iterable[str]) -> re.Pattern[str]:
+    parts = (re.escape(g).replace(r"\*", ".*").replace(r"\?", ".") for g in globs)
+    return re.compile("|".join(f"(?:{p})" for p in parts), re.DOTALL)
+
+
+def headers_selection(mode: str, names: Iterable[str] = ()) -> Selection:
+    return Selection(mode, tuple(names), fold_case=True)
+
+
+_NO_SELECTION = Selection()
+_NO_HEADERS = headers_selection(NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPolicy:
+    """What goes in the cache key, and what is forwarded to the origin, for one behaviour."""
+
+    query: Selection = _NO_SELECTION  # key
+    headers: Selection = _NO_HEADERS  # key (none | whitelist)
+    cookies: Selection = _NO_SELECTION  # key
+    encodings: tuple[str, ...] = ()  # normalised Accept-Encoding in the key: ⊆ ("br", "gzip")
+    legacy: bool = True  # origin headers by the legacy table (else: selected ones only)
+    origin_query: Selection = _NO_SELECTION
+    origin_headers: Selection = _NO_HEADERS  # legacy: names forwarded beyond the defaults
+    origin_cookies: Selection = _NO_SELECTION
+    auth_stripped_methods: frozenset[str] = _AUTH_STRIPPED  # legacy only
+
+    @property
+    def forward_all_headers(self) -> bool:
+        """Legacy ``headers = ["*"]``: everything to the origin and nothing cached (7.5)."""
+        return self.legacy and self.origin_headers.mode == ALL
+
+    @property
+    def collapsible(self) -> bool:
+        """Request collapsing is off when cookies are forwarded (7.7, 7.13)."""
+        return self.origin_cookies.empty and not self.forward_all_headers
+
+    @classmethod
+    def from_behavior(cls, behavior: Any) -> KeyPolicy:
+        """Read a ``CacheBehavior``-like object (Terraform argument names, duck typed)."""
+        policy_id = getattr(behavior, "cache_policy_id", None)
+        if policy_id is not None:
+            return _from_managed(policy_id, getattr(behavior, "origin_request_policy_id", None))
+        return _from_forwarded_values(behavior)
+
+
+def _from_forwarded_values(behavior: Any) -> KeyPolicy:
+    fv = getattr(behavior, "forwarded_values", None)
+    if fv is None:
+        return KeyPolicy(encodings=_ENCODINGS)
+    query, origin_query = _legacy_query(fv)
+    cookies = _legacy_cookies(getattr(fv, "cookies", None))
+    names = tuple(getattr(fv, "headers", ()) or ())
+    origin = headers_selection(ALL if "*" in names else WHITELIST, () if "*" in names else names)
+    cached = {m.upper() for m in getattr(behavior, "cached_methods", ()) or ()}
+    return KeyPolicy(
+        query=query,
+        headers=headers_selection(WHITELIST, () if "*" in names else names),
+        cookies=cookies,
+        encodings=_ENCODINGS,
+        origin_query=origin_query,
+        origin_headers=origin,
+        origin_cookies=cookies,
+        auth_stripped_methods=_AUTH_STRIPPED | ({"OPTIONS"} & cached),
+    )
+
+
+def _legacy_query(fv: Any) -> tuple[Selection, Selection]:
+    """(key, origin): all forwarded when ``query_string``; cache keys only narrow the key."""
+    if not getattr(fv, "query_string", False):
+        return _NO_SELECTION, _NO_SELECTION
+    keys = tuple(getattr(fv, "query_string_cache_keys", ()) or ())
+    return (Selection(WHITELIST, keys) if keys else Selection(ALL)), Selection(ALL)
+
+
+def _legacy_cookies(cookies: Any) -> Selection:
+    mode = getattr(cookies, "forward", NONE) if cookies is not None else NONE
+    names = tuple(getattr(cookies, "whitelisted_names", ()) or ())
+    return Selection(mode, names if mode == WHITELIST else (), wildcards=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Managed:
+    """Key or origin contents of a managed policy (reference 7.5, 7.6)."""
+
+    headers: Selection = _NO_HEADERS
+    cookies: Selection = _NO_SELECTION
+    query: Selection = _NO_SELECTION
+    encodings: tuple[str, ...] = ()
+
+
+_ALL = Selection(ALL)
+_ORIGIN_METHOD_HEADERS = ("host", "origin", "x-http-method-override", "x-http-method")
+
+MANAGED_CACHE_POLICIES: Mapping[str, _Managed] = {
+    "658327ea-f89d-4fab-a63d-7e88639e58f6": _Managed(encodings=_ENCODINGS),  # CachingOptimized
+    "b2884449-e4de-46a7-ac36-70bc7f1ddd6d": _Managed(),  # CachingOptimizedForUncompressedObjects
+    "4135ea2d-6df8-44a3-9df3-4b5a84be39ad": _Managed(),  # CachingDisabled
+    "2e54312d-136d-493c-8eb9-b001f22f67d2": _Managed(  # Amplify
+        headers_selection(WHITELIST, ("authorization", "cloudfront-viewer-country", "host")),
+        _ALL,
+        _ALL,
+        _ENCODINGS,
+    ),
+    "08627262-05a9-4f76-9ded-b50ca2e3a84f": _Managed(  # Elemental-MediaPackage
+        headers_selection(WHITELIST, ("origin",)),
+        query=Selection(WHITELIST, ("aws.manifestfilter", "start", "end", "m")),
+        encodings=("gzip",),
+    ),
+    "83da9c7e-98b4-4e11-a168-04f0df8e2c65": _Managed(  # UseOriginCacheControlHeaders
+        headers_selection(WHITELIST, (*_ORIGIN_METHOD_HEADERS, "x-method-override")),
+        _ALL,
+        encodings=_ENCODINGS,
+    ),
+    "4cc15a8a-d715-48a4-82b8-cc0b614638fe": _Managed(  # ...-QueryStrings
+        headers_selection(WHITELIST, (*_ORIGIN_METHOD_HEADERS, "x-method-override")),
+        _ALL,
+        _ALL,
+        _ENCODINGS,
+    ),
+}
+
+MANAGED_ORIGIN_REQUEST_POLICIES: Mapping[str, _Managed] = {
+    "216adef6-5c7f-47e4-b989-5492eafa07d3": _Managed(headers_selection(ALL), _ALL, _ALL),
+    # AllViewerAndCloudFrontHeaders-2022-06: the CloudFront-* headers are added by viewer.py
+    "33f36d7e-f396-46d9-90e0-52428a34d9dc": _Managed(headers_selection(ALL), _ALL, _ALL),
+    "b689b0a8-53d0-40ab-baf2-68738e2966ac": _Managed(  # AllViewerExceptHostHeader
+        headers_selection(ALL_EXCEPT, ("host",)), _ALL, _ALL
+    ),
+    "59781a5b-3903-41f3-afcb-af62929ccde1": _Managed(  # CORS-CustomOrigin
+        headers_selection(WHITELIST, ("origin",))
+    ),
+    "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf": _Managed(  # CORS-S3Origin
+        headers_selection(
+            WHITELIST,
+            ("origin", "access-control-request-headers", "access-control-request-method"),
+        )
+    ),
+    "acba4595-bd28-49b8-b9fe-13317c0390fa": _Managed(  # UserAgentRefererHeaders
+        headers_selection(WHITELIST, ("user-agent", "referer"))
+    ),
+}
+
+
+def _from_managed(cache_policy_id: str, origin_policy_id: str | None) -> KeyPolicy:
+    if cache_policy_id not in MANAGED_CACHE_POLICIES:
+        raise ValueError(f"unknown cache policy id {cache_policy_id!r}")
+    key = MANAGED_CACHE_POLICIES[cache_policy_id]
+    orp = _Managed()
+    if origin_policy_id is not None:
+        if origin_policy_id not in MANAGED_ORIGIN_REQUEST_POLICIES:
+            raise ValueError(f"unknown origin request policy id {origin_policy_id!r}")
+        orp = MANAGED_ORIGIN_REQUEST_POLICIES[origin_policy_id]
+    return KeyPolicy(
+        query=key.query,
+        headers=key.headers,
+        cookies=key.cookies,
+        encodings=key.encodings,
+        legacy=False,
+        origin_query=key.query.union(orp.query),
+        origin_headers=key.headers.union(orp.headers),
+        origin_cookies=key.cookies.union(orp.cookies),
+    )
+
+
+class CacheKey(NamedTuple):
+    """One cache entry's identity. ``uri`` and ``query`` also serve invalidation."""
+
+    host: str
+    method: str  # "OPTIONS" or "" (only OPTIONS is keyed by method, 7.3)
+    uri: str
+    query: str  # the key's query string ("" when none)
+    headers: tuple[str | None, ...]  # values of the key's named headers, in policy order
+    cookies: str  # "a=1; b=2", sorted by name
+    encoding: str  # normalised Accept-Encoding ("br,gzip", "gzip", "br" or "")
+
+    @property
+    def target(self) -> str:
+        """Path plus query string, what an invalidation path is matched against."""
+        return f"{self.uri}?{self.query}" if self.query else self.uri
+
+
+def cache_key(policy: KeyPolicy, request: EdgeRequest, host: str) -> CacheKey:
+    """The cache key of ``request`` under ``policy`` for the distribution ``host``."""
+    headers = request.headers
+    return CacheKey(
+        host,
+        "OPTIONS" if request.method == "OPTIONS" else "",
+        request.uri,
+        select_query(policy.query, request.querystring),
+        _header_values(policy.headers, headers),
+        "" if policy.cookies.empty else "; ".join(_cookie_pairs(policy.cookies, headers)),
+        _key_encoding(policy, request) if policy.encodings else "",
+    )
+
+
+def select_query(selection: Selection, querystring: str) -> str:
+    """The query string restricted to ``selection``: raw, in the viewer's order (7.5)."""
+    if selection.mode == ALL or not querystring:
+        return querystring
+    if selection.empty:
+        return ""
+    kept = (p for p in querystring.split("&") if selection.selects(p.partition("=")[0]))
+    return "&".join(kept)
+
+
+def _header_values(selection: Selection, headers: Headers) -> tuple[str | None, ...]:
+    if selection.empty:
+        return ()
+    found: dict[str, str] = {}
+    for name, value in headers:
+        lname = name.lower()
+        if selection.selects(lname):
+            found[lname] = f"{found[lname]},{value}" if lname in found else value
+    return tuple(found.get(n) for n in selection.names)
+
+
+def parse_cookies(headers: Iterable[Header]) -> list[tuple[str, str]]:
+    """Well-formed ``name=value`` pairs of every Cookie header, in order."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in headers:
+        if name.lower() != "cookie":
+            continue
+        for part in value.split(";"):
+            cname, eq, cvalue = part.strip().partition("=")
+            if eq and cname:
+                pairs.append((cname, cvalue))
+    return pairs
+
+
+def _cookie_pairs(selection: Selection, headers: Iterable[Header]) -> list[str]:
+    """Selected cookies as ``name=value``, sorted by name (stable for repeated names)."""
+    chosen = [(n, v) for n, v in parse_cookies(headers) if selection.selects(n)]
+    chosen.sort(key=lambda pair: pair[0])
+    return [f"{n}={v}" for n, v in chosen]
+
+
+def accepted_encodings(accept_encoding: str | None) -> str:
+    """Normalised Accept-Encoding: ``br,gzip``, ``gzip``, ``br`` or "" (7.9)."""
+    if not accept_encoding:
+        return ""
+    accepted: set[str] = set()
+    for item in accept_encoding.lower().split(","):
+        coding, _, params = item.partition(";")
+        if not _zero_q(params):
+            accepted.add(coding.strip())
+    return ",".join(e for e in _ENCODINGS if e in accepted)
+
+
+def _zero_q(params: str) -> bool:
+    name, _, value = params.strip().partition("=")
+    if name.strip() != "q":
+        return False
+    try:
+        return float(value) == 0.0
+    except ValueError:
+        return False
+
+
+def _key_encoding(policy: KeyPolicy, request: EdgeRequest) -> str:
+    if request.http_version == "1.0":
+        return ""  # CloudFront drops Accept-Encoding from HTTP/1.0 requests (7.9)
+    accepted = accepted_encodings(_first(request.headers, "accept-encoding"))
+    return ",".join(e for e in accepted.split(",") if e in policy.encodings)
+
+
+def _first(headers: Iterable[Header], lname: str) -> str | None:
+    for name, value in headers:
+        if name.lower() == lname:
+            return value
+    return None
+
+
+def origin_querystring(policy: KeyPolicy, querystring: str) -> str:
+    """The query string sent to the origin."""
+    return select_query(policy.origin_query, querystring)
+
+
+def origin_headers(
+    policy: KeyPolicy, request_headers: Iterable[Header], method: str = "GET"
+) -> Headers:
+    """Viewer headers as forwarded to the origin (see module docstring); Host is left out
+    unless selected, because the origin client sets it to the origin's domain."""
+    request_headers = list(request_headers)
+    keep = _keep_legacy if policy.legacy else _keep_policy
+    out = [(k, v) for k, v in request_headers if keep(policy, k.lower(), v, method)]
+    if not policy.origin_headers.selects("user-agent"):
+        out.append(("User-Agent", USER_AGENT))
+    return out + _rebuilt_headers(policy, request_headers)
+
+
+def _keep_legacy(policy: KeyPolicy, lname: str, value: str, method: str) -> bool:
+    if lname in ("cookie", "accept-encoding"):
+        return False
+    if policy.origin_headers.selects(lname):
+        return True
+    if lname in _REBUILT:
+        return lname == "authorization" and method not in policy.auth_stripped_methods
+    if lname == "upgrade":
+        return value.strip().lower() == "websocket"  # removed, except for WebSocket
+    return lname not in LEGACY_REMOVED and not lname.startswith(LEGACY_REMOVED_PREFIX)
+
+
+def _keep_policy(policy: KeyPolicy, lname: str, value: str, method: str) -> bool:
+    if lname in ("cookie", "accept-encoding"):
+        return False
+    return lname in POLICY_ALWAYS_FORWARDED or policy.origin_headers.selects(lname)
+
+
+def _rebuilt_headers(policy: KeyPolicy, request_headers: Headers) -> Headers:
+    out: Headers = []
+    if not policy.origin_cookies.empty:
+        pairs = _cookie_pairs(policy.origin_cookies, request_headers)
+        if pairs:
+            out.append(("Cookie", "; ".join(pairs)))
+    encoding = _origin_encoding(policy, request_headers)
+    if encoding:
+        out.append(("Accept-Encoding", encoding))
+    return out
+
+
+def _origin_encoding(policy: KeyPolicy, request_headers: Headers) -> str:
+    viewer = _first(request_headers, "accept-encoding")
+    if policy.origin_headers.selects("accept-encoding") and not policy.encodings:
+        return viewer or ""  # explicitly forwarded and not normalised: as the viewer sent it
+    accepted = accepted_encodings(viewer)
+    if policy.encodings:
+        accepted = ",".join(e for e in accepted.split(",") if e in policy.encodings)
+        return accepted or "identity"
+    return accepted
