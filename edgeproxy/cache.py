@@ -31,9 +31,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Generic, TypeVar
+from typing import Generic, TypedDict, TypeVar
 
 from cachetools import Cache, LRUCache
 
@@ -74,8 +74,14 @@ class CachedObject:
     size: int = 0  # set by ``CacheStore.put``
 
     @classmethod
-    def from_response(cls, response: EdgeResponse, fresh: Freshness, now: float) -> CachedObject:
-        """What to store for ``response``, with the validators revalidation needs (7.8)."""
+    def from_response(
+        cls, response: EdgeResponse, now: float, fresh: Freshness | float
+    ) -> CachedObject:
+        """What to store for ``response``, with the validators revalidation needs (7.8).
+
+        ``fresh`` is ``ttl.freshness``'s answer, or just a TTL (no stale-* windows)."""
+        if not isinstance(fresh, Freshness):
+            fresh = Freshness(float(fresh))
         etag = last_modified = None
         for name, value in response.headers:
             lname = name.lower()
@@ -132,10 +138,12 @@ class CacheStats:
     invalidations: int = 0  # objects removed by invalidation paths
     rejected: int = 0  # puts refused: object over max_object_bytes
 
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
 
-@dataclass(frozen=True, slots=True)
-class CacheEntry:
-    """One row of the admin API's cache listing."""
+
+class CacheEntry(TypedDict):
+    """One row of the admin API's cache listing; JSON-ready (the key becomes an array)."""
 
     key: CacheKey
     uri: str
@@ -280,7 +288,17 @@ class CacheStore:
         for key in list(self._lru):
             obj = Cache.__getitem__(self._lru, key)
             age, fresh = obj.age(now), obj.is_fresh(now)
-            rows.append(CacheEntry(key, key.uri, obj.status, obj.size, age, obj.ttl, fresh))
+            rows.append(
+                CacheEntry(
+                    key=key,
+                    uri=key.uri,
+                    status=obj.status,
+                    size=obj.size,
+                    age=age,
+                    ttl=obj.ttl,
+                    fresh=fresh,
+                )
+            )
         return rows
 
     def _remove(self, key: CacheKey) -> None:

@@ -78,6 +78,13 @@ POLICY_ALWAYS_FORWARDED = frozenset({"content-length", "content-type", "transfer
 # Methods whose Authorization is dropped in legacy mode unless forwarded (DG Authorization).
 _AUTH_STRIPPED = frozenset({"GET", "HEAD"})
 _ENCODINGS = ("br", "gzip")  # normalised order, as CloudFront writes it
+# (accepts br, accepts gzip) → the normalised value
+_NORMALISED: Mapping[tuple[bool, bool], str] = {
+    (True, True): "br,gzip",
+    (True, False): "br",
+    (False, True): "gzip",
+    (False, False): "",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,7 @@ class Selection:
     wildcards: bool = False
     _exact: frozenset[str] = field(init=False, repr=False, compare=False)
     _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    empty: bool = field(init=False, repr=False, compare=False)  # selects nothing
 
     def __post_init__(self) -> None:
         if self.mode not in _MODES:
@@ -103,10 +111,14 @@ class Selection:
         globbed = [n for n in names if self.wildcards and ("*" in n or "?" in n)]
         object.__setattr__(self, "_exact", frozenset(names).difference(globbed))
         object.__setattr__(self, "_pattern", _glob_pattern(globbed) if globbed else None)
+        object.__setattr__(
+            self, "empty", self.mode == NONE or (self.mode == WHITELIST and not names)
+        )
 
     @property
-    def empty(self) -> bool:
-        return self.mode == NONE or (self.mode == WHITELIST and not self.names)
+    def exact_names(self) -> frozenset[str] | None:
+        """The selected names when the selection is a plain allow-list, else None."""
+        return self._exact if self.mode == WHITELIST and self._pattern is None else None
 
     def selects(self, name: str) -> bool:
         """Whether ``name`` is selected (lower-case it first when ``fold_case``)."""
@@ -324,15 +336,36 @@ class CacheKey(NamedTuple):
 def cache_key(policy: KeyPolicy, request: EdgeRequest, host: str) -> CacheKey:
     """The cache key of ``request`` under ``policy`` for the distribution ``host``."""
     headers = request.headers
+    values, accept_encoding = _scan_headers(policy, headers)
     return CacheKey(
         host,
         "OPTIONS" if request.method == "OPTIONS" else "",
         request.uri,
         select_query(policy.query, request.querystring),
-        _header_values(policy.headers, headers),
+        values,
         "" if policy.cookies.empty else "; ".join(_cookie_pairs(policy.cookies, headers)),
-        _key_encoding(policy, request) if policy.encodings else "",
+        _key_encoding(policy, request.http_version, accept_encoding),
     )
+
+
+def _scan_headers(policy: KeyPolicy, headers: Headers) -> tuple[tuple[str | None, ...], str | None]:
+    """One pass over the viewer headers: the key's named header values (repeated ones joined
+    with ","; None when absent) and the first Accept-Encoding."""
+    selection = policy.headers
+    if selection.empty and not policy.encodings:
+        return (), None
+    found: dict[str, str] = {}
+    accept_encoding = None
+    exact = frozenset[str]() if selection.empty else selection.exact_names
+    for name, value in headers:
+        lname = name.lower()
+        if lname == "accept-encoding" and accept_encoding is None:
+            accept_encoding = value
+        if lname in exact if exact is not None else selection.selects(lname):
+            found[lname] = f"{found[lname]},{value}" if lname in found else value
+    if selection.empty:
+        return (), accept_encoding
+    return tuple(found.get(n) for n in selection.names), accept_encoding
 
 
 def select_query(selection: Selection, querystring: str) -> str:
@@ -343,17 +376,6 @@ def select_query(selection: Selection, querystring: str) -> str:
         return ""
     kept = (p for p in querystring.split("&") if selection.selects(p.partition("=")[0]))
     return "&".join(kept)
-
-
-def _header_values(selection: Selection, headers: Headers) -> tuple[str | None, ...]:
-    if selection.empty:
-        return ()
-    found: dict[str, str] = {}
-    for name, value in headers:
-        lname = name.lower()
-        if selection.selects(lname):
-            found[lname] = f"{found[lname]},{value}" if lname in found else value
-    return tuple(found.get(n) for n in selection.names)
 
 
 def parse_cookies(headers: Iterable[Header]) -> list[tuple[str, str]]:
@@ -380,12 +402,13 @@ def accepted_encodings(accept_encoding: str | None) -> str:
     """Normalised Accept-Encoding: ``br,gzip``, ``gzip``, ``br`` or "" (7.9)."""
     if not accept_encoding:
         return ""
-    accepted: set[str] = set()
-    for item in accept_encoding.lower().split(","):
-        coding, _, params = item.partition(";")
-        if not _zero_q(params):
-            accepted.add(coding.strip())
-    return ",".join(e for e in _ENCODINGS if e in accepted)
+    lowered = accept_encoding.lower()
+    if ";" in lowered:  # parameters: drop codings refused with q=0
+        items = (item.partition(";") for item in lowered.split(","))
+        tokens = [coding.strip() for coding, _, params in items if not _zero_q(params)]
+    else:
+        tokens = [item.strip() for item in lowered.split(",")]
+    return _NORMALISED["br" in tokens, "gzip" in tokens]
 
 
 def _zero_q(params: str) -> bool:
@@ -398,10 +421,12 @@ def _zero_q(params: str) -> bool:
         return False
 
 
-def _key_encoding(policy: KeyPolicy, request: EdgeRequest) -> str:
-    if request.http_version == "1.0":
+def _key_encoding(policy: KeyPolicy, http_version: str, accept_encoding: str | None) -> str:
+    if not policy.encodings or http_version == "1.0":
         return ""  # CloudFront drops Accept-Encoding from HTTP/1.0 requests (7.9)
-    accepted = accepted_encodings(_first(request.headers, "accept-encoding"))
+    accepted = accepted_encodings(accept_encoding)
+    if len(policy.encodings) == len(_ENCODINGS):
+        return accepted
     return ",".join(e for e in accepted.split(",") if e in policy.encodings)
 
 

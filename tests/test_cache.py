@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -78,10 +79,12 @@ def test_from_response_reads_validators() -> None:
     response = EdgeResponse(
         200, [("ETag", '"v1"'), ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")], b"b", "OK"
     )
-    o = CachedObject.from_response(response, Freshness(60, 5, 30), now=7)
+    o = CachedObject.from_response(response, 7, Freshness(60, 5, 30))
     assert (o.etag, o.last_modified) == ('"v1"', "Mon, 01 Jan 2024 00:00:00 GMT")
     assert (o.ttl, o.stale_while_revalidate, o.stale_if_error, o.stored_at) == (60, 5, 30, 7)
     assert o.headers is not response.headers
+    plain = CachedObject.from_response(response, 7, 60)
+    assert (plain.ttl, plain.stale_while_revalidate, plain.stale_if_error) == (60.0, 0.0, None)
 
 
 def test_response_copies_headers_not_body() -> None:
@@ -187,7 +190,7 @@ def test_byte_budget_never_exceeded(clock: Clock) -> None:
     for i in range(200):
         store.put(k(f"/{i}"), obj(b"x" * (37 * i % 1_300)))
         assert store.stats.bytes <= 2_000
-        assert store.stats.bytes == sum(e.size for e in store.entries())
+        assert store.stats.bytes == sum(e["size"] for e in store.entries())
         assert store.stats.entries == len(store)
     assert store.stats.evictions > 0
     assert store.stats.stores == 200
@@ -305,11 +308,13 @@ def test_entries_listing(store: CacheStore, clock: Clock) -> None:
     store.put(k("/b", query="q=1"), obj(ttl=100, stored_at=clock.now))
     clock.now += 15
     rows = store.entries()
-    assert [(r.uri, r.key.query, r.age, r.ttl, r.fresh) for r in rows] == [
+    assert [(r["uri"], r["key"].query, r["age"], r["ttl"], r["fresh"]) for r in rows] == [
         ("/a", "", 15.0, 10, False),
         ("/b", "q=1", 15.0, 100, True),
     ]
-    assert all(r.size == size_of(obj()) and r.status == 200 for r in rows)
+    assert all(r["size"] == size_of(obj()) and r["status"] == 200 for r in rows)
+    json.dumps(rows)  # the admin API sends it as is
+    assert json.loads(json.dumps(store.stats.as_dict()))["entries"] == 2
 
 
 # --- Collapser ------------------------------------------------------------------------------

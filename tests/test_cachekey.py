@@ -9,6 +9,7 @@ import pytest
 from edgeproxy.cachekey import (
     ALL,
     ALL_EXCEPT,
+    MANAGED_CACHE_POLICIES,
     NONE,
     WHITELIST,
     CacheKey,
@@ -22,6 +23,7 @@ from edgeproxy.cachekey import (
     parse_cookies,
 )
 from edgeproxy.messages import EdgeRequest, Headers
+from edgeproxy.ttl import MANAGED_POLICY_TTLS
 
 HOST = "d111111abcdef8.cloudfront.net"
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -458,3 +460,7 @@ def test_cors_orp_adds_origin_header() -> None:
 
 def test_headers_selection_lowercases() -> None:
     assert headers_selection(WHITELIST, ("X-A",)).names == ("x-a",)
+
+
+def test_managed_tables_agree_with_ttl_table() -> None:
+    assert set(MANAGED_CACHE_POLICIES) == set(MANAGED_POLICY_TTLS)
