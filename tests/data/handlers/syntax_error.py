@@ -1,0 +1,5 @@
+"""Does not compile."""
+
+
+def handler(event, context)
+    return event
