@@ -1,0 +1,120 @@
+"""The key names of Terraform's ``aws_cloudfront_distribution`` resource, as data.
+
+The ``distribution:`` section of a config is that resource in Terraform's JSON form. This
+table lists every argument and nested block the AWS provider accepts (provider 6.x, with
+``grpc_config``, ``vpc_origin_config``, ``response_completion_timeout``, ``ip_address_type``)
+plus the attributes Terraform computes, so a pasted ``terraform show -json`` still loads.
+
+The config loader compares a file's keys with this table and with its own models:
+
+* a key the models have            -> implemented
+* a key only this table has        -> known but not implemented: dropped, one warning
+* a key neither has                -> unknown: an error naming the key path
+
+``local`` lists the keys edgeproxy adds to a block where Terraform has no equivalent (a
+``handler`` file stands where Terraform has ``lambda_arn``); they are never warned about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One block: its attribute names, its nested blocks, and how it nests in its parent."""
+
+    attrs: frozenset[str]
+    blocks: Mapping[str, Block] = field(default_factory=lambda: MappingProxyType({}))
+    repeated: bool = False  # Terraform nesting mode list/set of many (origin) vs MaxItems 1
+    local: frozenset[str] = frozenset()  # edgeproxy-only keys (see module docstring)
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """Every key Terraform knows in this block."""
+        return self.attrs | frozenset(self.blocks)
+
+    def child(self, name: str) -> Block | None:
+        return self.blocks.get(name)
+
+
+def _block(attrs: str, *, repeated: bool = False, local: str = "", **blocks: Block) -> Block:
+    """A block from space-separated attribute names; keyword arguments are nested blocks."""
+    return Block(
+        attrs=frozenset(attrs.split()),
+        blocks=MappingProxyType(dict(blocks)),
+        repeated=repeated,
+        local=frozenset(local.split()),
+    )
+
+
+def _cache_behavior(*, ordered: bool) -> Block:
+    """default_cache_behavior and ordered_cache_behavior differ only by path_pattern."""
+    return _block(
+        "allowed_methods cached_methods cache_policy_id compress default_ttl"
+        " field_level_encryption_id max_ttl min_ttl origin_request_policy_id"
+        " realtime_log_config_arn response_headers_policy_id smooth_streaming"
+        " target_origin_id trusted_key_groups trusted_signers viewer_protocol_policy"
+        + (" path_pattern" if ordered else ""),
+        repeated=ordered,
+        forwarded_values=_block(
+            "headers query_string query_string_cache_keys",
+            cookies=_block("forward whitelisted_names"),
+        ),
+        lambda_function_association=_block(
+            "event_type lambda_arn include_body",
+            repeated=True,
+            local="handler timeout isolation",
+        ),
+        function_association=_block("event_type function_arn", repeated=True),
+        grpc_config=_block("enabled"),
+    )
+
+
+_ORIGIN = _block(
+    "connection_attempts connection_timeout domain_name origin_access_control_id origin_id"
+    " origin_path response_completion_timeout",
+    repeated=True,
+    custom_header=_block("name value", repeated=True),
+    custom_origin_config=_block(
+        "http_port https_port ip_address_type origin_keepalive_timeout origin_protocol_policy"
+        " origin_read_timeout origin_ssl_protocols"
+    ),
+    origin_shield=_block("enabled origin_shield_region"),
+    s3_origin_config=_block("origin_access_identity"),
+    vpc_origin_config=_block(
+        "origin_keepalive_timeout origin_read_timeout owner_account_id vpc_origin_id"
+    ),
+)
+
+# Attributes Terraform computes; they appear in state exports, never in hand-written config.
+_COMPUTED = (
+    " arn caller_reference domain_name etag hosted_zone_id id in_progress_validation_batches"
+    " last_modified_time logging_v1_enabled status tags_all trusted_key_groups trusted_signers"
+)
+
+DISTRIBUTION: Block = _block(
+    "aliases anycast_ip_list_id comment continuous_deployment_policy_id default_root_object"
+    " enabled http_version is_ipv6_enabled price_class retain_on_delete staging tags"
+    " wait_for_deployment web_acl_id" + _COMPUTED,
+    custom_error_response=_block(
+        "error_caching_min_ttl error_code response_code response_page_path", repeated=True
+    ),
+    default_cache_behavior=_cache_behavior(ordered=False),
+    ordered_cache_behavior=_cache_behavior(ordered=True),
+    logging_config=_block("bucket include_cookies prefix"),
+    origin=_ORIGIN,
+    origin_group=_block(
+        "origin_id",
+        repeated=True,
+        failover_criteria=_block("status_codes"),
+        member=_block("origin_id", repeated=True),
+    ),
+    restrictions=_block("", geo_restriction=_block("locations restriction_type")),
+    viewer_certificate=_block(
+        "acm_certificate_arn cloudfront_default_certificate iam_certificate_id"
+        " minimum_protocol_version ssl_support_method"
+    ),
+)
