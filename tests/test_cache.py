@@ -7,6 +7,8 @@ import json
 from collections.abc import Awaitable, Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgeproxy.cache import (
     OBJECT_OVERHEAD,
@@ -447,3 +449,40 @@ async def test_exception_with_no_waiter_left_is_not_reported() -> None:
     for _ in range(3):
         await asyncio.sleep(0)
     assert len(collapser) == 0
+
+
+# --- invariants under random operations -----------------------------------------------------
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["put", "get", "delete", "invalidate", "tick"]),
+        st.sampled_from(["/a", "/a/b", "/b", "/c"]),
+        st.sampled_from(["", "v=1"]),
+        st.integers(min_value=0, max_value=900),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(OPS)
+def test_store_invariants(ops: list[tuple[str, str, str, int]]) -> None:
+    clock = Clock()
+    store = CacheStore(max_bytes=2_000, max_object_bytes=800, clock=clock)
+    rows = store.entries()
+    for op, uri, query, n in ops:
+        if op == "put":
+            store.put(k(uri, query), obj(b"x" * n, ttl=5))
+        elif op == "get":
+            store.get(k(uri, query))
+        elif op == "delete":
+            store.delete(k(uri, query))
+        elif op == "invalidate":
+            store.invalidate(uri + ("*" if n % 2 else ""))
+        else:
+            clock.now += n / 100
+        rows = store.entries()
+        assert store.stats.bytes == sum(r["size"] for r in rows) <= 2_000
+        assert store.stats.entries == len(rows) == len(store)
+    assert store.invalidate("/*") == len(rows)  # the path index covers every object
+    assert store.stats.bytes == 0
