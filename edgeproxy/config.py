@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType, NoneType, UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -39,7 +39,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from edgeproxy import tfschema
@@ -63,6 +62,30 @@ ERROR_PAGE_CODES = frozenset({400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 
 ERROR_RESPONSE_CODES = ERROR_PAGE_CODES | {200}
 FAILOVER_CODES = frozenset({400, 403, 404, 416, 500, 502, 503, 504})
 MAX_CUSTOM_HEADERS = 10
+
+# Managed policies by name (reference 7.5, 7.6). Only these can be served locally; a config
+# may name one by name or by ID and the model keeps the ID, which is what cachekey/ttl read.
+MANAGED_CACHE_POLICIES: Mapping[str, str] = MappingProxyType(
+    {
+        "CachingOptimized": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+        "CachingOptimizedForUncompressedObjects": "b2884449-e4de-46a7-ac36-70bc7f1ddd6d",
+        "CachingDisabled": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+        "Amplify": "2e54312d-136d-493c-8eb9-b001f22f67d2",
+        "Elemental-MediaPackage": "08627262-05a9-4f76-9ded-b50ca2e3a84f",
+        "UseOriginCacheControlHeaders": "83da9c7e-98b4-4e11-a168-04f0df8e2c65",
+        "UseOriginCacheControlHeaders-QueryStrings": "4cc15a8a-d715-48a4-82b8-cc0b614638fe",
+    }
+)
+MANAGED_ORIGIN_REQUEST_POLICIES: Mapping[str, str] = MappingProxyType(
+    {
+        "AllViewer": "216adef6-5c7f-47e4-b989-5492eafa07d3",
+        "AllViewerAndCloudFrontHeaders-2022-06": "33f36d7e-f396-46d9-90e0-52428a34d9dc",
+        "AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+        "CORS-CustomOrigin": "59781a5b-3903-41f3-afcb-af62929ccde1",
+        "CORS-S3Origin": "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf",
+        "UserAgentRefererHeaders": "acba4595-bd28-49b8-b9fe-13317c0390fa",
+    }
+)
 
 INCLUDE_BODY_TEXT = (
     "The IncludeBody option can only be used with viewer-request or origin-request events."
@@ -134,6 +157,19 @@ def _lambda_arn(value: str) -> str:
             "e.g. arn:aws:lambda:us-east-1:123456789012:function:name:1"
         )
     return value
+
+
+def _managed(policies: Mapping[str, str], kind: str) -> AfterValidator:
+    """A managed policy named by name or ID, kept as its ID."""
+
+    def check(value: str) -> str:
+        if value in policies.values():
+            return value
+        if value not in policies:
+            raise _error(f"must be a managed {kind} policy, by name or ID: {', '.join(policies)}")
+        return policies[value]
+
+    return AfterValidator(check)
 
 
 def _ip_address(value: str) -> str:
@@ -368,8 +404,10 @@ class CacheBehavior(_Model):
     max_ttl: Seconds = MAX_TTL
     compress: bool = False
     forwarded_values: ForwardedValues | None = None
-    cache_policy_id: str | None = None
-    origin_request_policy_id: str | None = None
+    cache_policy_id: Annotated[str, _managed(MANAGED_CACHE_POLICIES, "cache")] | None = None
+    origin_request_policy_id: (
+        Annotated[str, _managed(MANAGED_ORIGIN_REQUEST_POLICIES, "origin request")] | None
+    ) = None
     response_headers_policy_id: str | None = None
     lambda_function_association: tuple[LambdaFunctionAssociation, ...] = ()
 
@@ -450,11 +488,12 @@ class CacheBehavior(_Model):
 
     @model_validator(mode="after")
     def _cache_key_source(self, info: ValidationInfo) -> CacheBehavior:
+        if self.origin_request_policy_id is not None and self.cache_policy_id is None:
+            # reference 7.6: an origin request policy works only beside a cache policy
+            raise _error("needs cache_policy_id", at=("origin_request_policy_id",))
         # CloudFront needs exactly one way to build the cache key; checked when loading a
         # file, so code (and tests) may build bare behaviors.
-        if not _context(info):
-            return self
-        if (self.cache_policy_id is None) == (self.forwarded_values is None):
+        if _context(info) and (self.cache_policy_id is None) == (self.forwarded_values is None):
             raise _error("set exactly one of cache_policy_id or forwarded_values")
         return self
 
@@ -760,22 +799,12 @@ class ConfigOverrides:
 # --- loading --------------------------------------------------------------------------------
 
 _TOP_LEVEL = frozenset({"distribution", "edge"})
-_DROP = object()  # _prepare_field's answer for "leave this key out"
-_Loc = tuple[int | str, ...]  # a key path before formatting, as pydantic writes it
-
-
-@dataclass(slots=True)
-class _Findings:
-    """What the walk over ``distribution:`` found (one per load, never shared)."""
-
-    problems: list[tuple[str, str]] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
 
 
 def load_config(path: Path, *, overrides: ConfigOverrides | None = None) -> LoadedConfig:
     """Read, check and freeze a config file; ConfigError lists every problem found."""
     raw = _read_yaml(path)
-    findings = _Findings()
+    findings = tfschema.Findings()
     document = _prepare_document(raw, findings)
     base_dir = path.resolve().parent
     config = _validate(document, base_dir, findings.problems)
@@ -785,28 +814,53 @@ def load_config(path: Path, *, overrides: ConfigOverrides | None = None) -> Load
     return LoadedConfig(config=config, warnings=warnings)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that notes duplicated keys, which plain YAML loading silently collapses."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, str]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                self.duplicates.append(("<file>", f"line {line}: key {key!r} given twice"))
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([("<file>", f"cannot read {path}: {exc.strerror or exc}")]) from exc
+    loader = _StrictLoader(text)
     try:
-        return yaml.safe_load(text)
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([("<file>", f"not valid YAML{where}: {problem}")]) from exc
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise ConfigError(loader.duplicates)
+    return data
 
 
-def _prepare_document(raw: Any, findings: _Findings) -> dict[str, Any]:
+def _prepare_document(raw: Any, findings: tfschema.Findings) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError([("<file>", "must be a mapping with distribution: and edge:")])
     for key in raw.keys() - _TOP_LEVEL:
-        findings.problems.append((_key_path((str(key),)), "unknown key"))
-    document = {key: raw[key] for key in _TOP_LEVEL if key in raw}
+        findings.problems.append((tfschema.key_path((str(key),)), "unknown key"))
+    # `edge:` with every line commented out reads as null: the same as no edge section.
+    document = {key: raw[key] for key in _TOP_LEVEL if raw.get(key) is not None}
     if "distribution" in document:
-        document["distribution"] = _prepare_block(
+        document["distribution"] = tfschema.prepare(
             document["distribution"],
             tfschema.DISTRIBUTION,
             Distribution,
@@ -814,67 +868,6 @@ def _prepare_document(raw: Any, findings: _Findings) -> dict[str, Any]:
             findings,
         )
     return document
-
-
-def _prepare_block(
-    raw: Any, tf: tfschema.Block, model: type[BaseModel], loc: _Loc, findings: _Findings
-) -> Any:
-    """Sort a block's keys into implemented / known-but-ignored / unknown, recursively."""
-    if not isinstance(raw, dict):
-        return raw  # pydantic says what is wrong with it
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        key_loc = (*loc, str(key))
-        if key not in tf.keys | tf.local:
-            findings.problems.append((_key_path(key_loc), "unknown key"))
-        elif key not in model.model_fields:
-            if value not in (None, [], {}):  # Terraform JSON writes absent blocks as []
-                findings.ignored.append(_key_path(key_loc))
-        else:
-            prepared = _prepare_field(value, tf, model.model_fields[key], key_loc, findings)
-            if prepared is not _DROP:
-                out[key] = prepared
-    return out
-
-
-def _prepare_field(
-    value: Any, tf: tfschema.Block, info: FieldInfo, loc: _Loc, findings: _Findings
-) -> Any:
-    """Turn Terraform's list-or-object block spellings into the model's one shape."""
-    shape = _block_shape(info.annotation)
-    if shape is None:
-        return value
-    model, repeated = shape
-    child = tf.child(str(loc[-1])) or tfschema.Block(attrs=frozenset(model.model_fields))
-    if repeated:
-        items = [value] if isinstance(value, dict) else value
-        if not isinstance(items, list):
-            return value
-        return [
-            _prepare_block(item, child, model, (*loc, i), findings) for i, item in enumerate(items)
-        ]
-    if isinstance(value, list):
-        if not value:
-            return _DROP  # Terraform JSON writes an absent block as []
-        if len(value) > 1:
-            findings.problems.append((_key_path(loc), f"takes one block, not {len(value)}"))
-            return _DROP
-        value = value[0]
-    return _prepare_block(value, child, model, loc, findings)
-
-
-def _block_shape(annotation: Any) -> tuple[type[BaseModel], bool] | None:
-    """(model, repeated) when a field holds a block or blocks, else None."""
-    origin = get_origin(annotation)
-    args = [a for a in get_args(annotation) if a not in (NoneType, Ellipsis)]
-    if origin is tuple and len(args) == 1:
-        inner = _block_shape(args[0])
-        return (inner[0], True) if inner else None
-    if origin in (Union, UnionType) and len(args) == 1:
-        return _block_shape(args[0])
-    if origin is None and isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    return None
 
 
 def _load_context(document: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
@@ -972,26 +965,11 @@ def _problem(error: Any) -> tuple[str, str]:
     loc = (*error["loc"], *ctx.get("at", ()))
     template = _MESSAGES.get(error["type"])
     message = template.format(**ctx) if template else _plain(error["msg"])
-    return _key_path(loc), message
+    return tfschema.key_path(loc), message
 
 
 def _plain(message: str) -> str:
     return message.removeprefix("Value error, ").replace("Input should be", "must be")
-
-
-def _key_path(loc: Iterable[int | str]) -> str:
-    """``('distribution', 'origin', 0, 'origin_id')`` -> ``distribution.origin[0].origin_id``."""
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part == "[key]":
-            continue  # pydantic marks a bad mapping key this way; the path already names it
-        elif re.fullmatch(r"[A-Za-z_][\w-]*", part):
-            path += f".{part}" if path else part
-        else:
-            path += f'["{part}"]'
-    return path
 
 
 # --- overrides ------------------------------------------------------------------------------

@@ -5,21 +5,27 @@ table lists every argument and nested block the AWS provider accepts (provider 6
 ``grpc_config``, ``vpc_origin_config``, ``response_completion_timeout``, ``ip_address_type``)
 plus the attributes Terraform computes, so a pasted ``terraform show -json`` still loads.
 
-The config loader compares a file's keys with this table and with its own models:
+``prepare`` walks a document against this table and the config models, block by block:
 
-* a key the models have            -> implemented
-* a key only this table has        -> known but not implemented: dropped, one warning
-* a key neither has                -> unknown: an error naming the key path
+* a key the models have            -> implemented: kept
+* a key only this table has        -> known but not implemented: dropped, noted in ``ignored``
+* a key neither has                -> unknown: a problem naming the key path
 
-``local`` lists the keys edgeproxy adds to a block where Terraform has no equivalent (a
-``handler`` file stands where Terraform has ``lambda_arn``); they are never warned about.
+and turns Terraform's two spellings of a block (``{...}`` or ``[{...}]``; ``[]`` for none)
+into the one shape the models take. ``local`` lists the keys edgeproxy adds to a block where
+Terraform has no equivalent (a ``handler`` file stands where Terraform has ``lambda_arn``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from types import MappingProxyType, NoneType, UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +124,89 @@ DISTRIBUTION: Block = _block(
         " minimum_protocol_version ssl_support_method"
     ),
 )
+
+
+# --- the walk: Terraform JSON -> the models' shape ------------------------------------------
+
+Loc = tuple[int | str, ...]  # a key path before formatting, as pydantic writes it
+_DROP = object()  # _prepare_field's answer for "leave this key out"
+_NAME = re.compile(r"[A-Za-z_][\w-]*")
+
+
+@dataclass(slots=True)
+class Findings:
+    """What one walk found: problems as (key path, message), ignored keys as key paths."""
+
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def key_path(loc: Iterable[int | str]) -> str:
+    """``('distribution', 'origin', 0, 'origin_id')`` -> ``distribution.origin[0].origin_id``;
+    keys that are not names (hosts, ARNs) are quoted: ``edge.resolve["api.example.com"]``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part == "[key]":
+            continue  # pydantic marks a bad mapping key this way; the path already names it
+        elif _NAME.fullmatch(part):
+            path += f".{part}" if path else part
+        else:
+            path += f'["{part}"]'
+    return path
+
+
+def prepare(raw: Any, block: Block, model: type[BaseModel], loc: Loc, found: Findings) -> Any:
+    """``raw`` with unknown and ignored keys removed (and recorded in ``found``) and every
+    nested block in the shape ``model`` takes; anything not a mapping is left to pydantic."""
+    if not isinstance(raw, dict):
+        return raw
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        key_loc = (*loc, str(key))
+        if key not in block.keys | block.local:
+            found.problems.append((key_path(key_loc), "unknown key"))
+        elif key not in model.model_fields:
+            if value not in (None, [], {}):  # Terraform JSON writes absent blocks as []
+                found.ignored.append(key_path(key_loc))
+        else:
+            prepared = _prepare_field(value, block, model.model_fields[key], key_loc, found)
+            if prepared is not _DROP:
+                out[key] = prepared
+    return out
+
+
+def _prepare_field(value: Any, block: Block, info: FieldInfo, loc: Loc, found: Findings) -> Any:
+    shape = _block_shape(info.annotation)
+    if shape is None:
+        return value
+    model, repeated = shape
+    child = block.child(str(loc[-1])) or Block(attrs=frozenset(model.model_fields))
+    if repeated:
+        items = [value] if isinstance(value, dict) else value
+        if not isinstance(items, list):
+            return value
+        return [prepare(item, child, model, (*loc, i), found) for i, item in enumerate(items)]
+    if isinstance(value, list):
+        if not value:
+            return _DROP
+        if len(value) > 1:
+            found.problems.append((key_path(loc), f"takes one block, not {len(value)}"))
+            return _DROP
+        value = value[0]
+    return prepare(value, child, model, loc, found)
+
+
+def _block_shape(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """(model, repeated) when a field holds a block or blocks, else None."""
+    origin = get_origin(annotation)
+    args = [a for a in get_args(annotation) if a not in (NoneType, Ellipsis)]
+    if origin is tuple and len(args) == 1:
+        inner = _block_shape(args[0])
+        return (inner[0], True) if inner else None
+    if origin in (Union, UnionType) and len(args) == 1:
+        return _block_shape(args[0])
+    if origin is None and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    return None

@@ -163,6 +163,20 @@ def test_distribution_is_required(tmp_path: Path) -> None:
     assert problems(tmp_path, {"edge": {}}) == {"distribution": "required"}
 
 
+def test_empty_edge_section_is_no_edge_section(tmp_path: Path) -> None:
+    assert load(tmp_path, {**minimal(), "edge": None}).config.edge.pop == "LHR50-C1"
+
+
+def test_duplicated_keys_are_reported(tmp_path: Path) -> None:
+    text = yaml.safe_dump(minimal()) + "edge:\n  pop: AAA1\n  pop: BBB2\n"
+    path = tmp_path / "edge.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    line = text.splitlines().index("  pop: BBB2") + 1
+    assert caught.value.problems == [("<file>", f"line {line}: key 'pop' given twice")]
+
+
 # --- keys: implemented, known, unknown --------------------------------------------------------
 
 
@@ -333,6 +347,10 @@ RULES = [
     (f"{K_BEHAVIOR}.compress", "maybe", f"{P_BEHAVIOR}.compress", "true or false"),
     (f"{K_BEHAVIOR}.cache_policy_id", "658327ea-f89d-4fab-a63d-7e88639e58f6",
      P_BEHAVIOR, "exactly one of cache_policy_id or forwarded_values"),
+    (f"{K_BEHAVIOR}.cache_policy_id", "my-own-policy",
+     f"{P_BEHAVIOR}.cache_policy_id", "must be a managed cache policy, by name or ID"),
+    (f"{K_BEHAVIOR}.origin_request_policy_id", "AllViewer",
+     f"{P_BEHAVIOR}.origin_request_policy_id", "needs cache_policy_id"),
     (f"{K_BEHAVIOR}.forwarded_values.cookies", {"forward": "whitelist"},
      f"{P_BEHAVIOR}.forwarded_values.cookies.whitelisted_names", "required when forward is"),
     (K_HOOKS, [HOOK, HOOK],
@@ -489,6 +507,16 @@ def test_methods_in_any_order_are_stored_in_one_order(tmp_path: Path) -> None:
     got = load(tmp_path, document).config.distribution.default_cache_behavior
     assert got.allowed_methods == ("GET", "HEAD", "OPTIONS")
     assert got.cached_methods == ("GET", "HEAD")
+
+
+def test_managed_policies_by_name_are_kept_as_ids(tmp_path: Path) -> None:
+    document = minimal()
+    del behavior(document)["forwarded_values"]
+    behavior(document)["cache_policy_id"] = "CachingOptimized"
+    behavior(document)["origin_request_policy_id"] = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+    got = load(tmp_path, document).config.distribution.default_cache_behavior
+    assert got.cache_policy_id == "658327ea-f89d-4fab-a63d-7e88639e58f6"
+    assert got.origin_request_policy_id == "216adef6-5c7f-47e4-b989-5492eafa07d3"
 
 
 def test_config_is_frozen(tmp_path: Path) -> None:
