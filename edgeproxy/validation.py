@@ -76,8 +76,9 @@ _PREFIX = "Lambda function result failed validation, "
 _HEADERS_PREFIX = "The Lambda function returned an invalid entry in the headers object, "
 _BODY_PROBLEM = "The body is not a string, is not an object, or exceeds the maximum size"
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_BAD_QUERY_CHAR = re.compile(r"[\x00-\x20\x7f#]")
+# Lone surrogates (from a JSON "\\ud800" escape) cannot be sent as UTF-8: invalid too.
+_BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+_BAD_QUERY_CHAR = re.compile(r"[\x00-\x20\x7f#\ud800-\udfff]")
 _URL_PATH = re.compile(r"[A-Za-z0-9\-._~%/!$&'()*+,;=:@]*")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 MAX_URL_CHARS = 8192  # uri + querystring must stay below this
@@ -98,6 +99,14 @@ def _status_int(value: Any) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
         return int(value)
     return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _b64_decoded(data: str) -> bytes | None:
@@ -279,9 +288,10 @@ def _status_description(s: Subject) -> str | None:
 
 def _body_type(s: Subject) -> str | None:
     body = s.result.get("body")
-    if body is None or isinstance(body, str):
+    if body is None or (isinstance(body, str) and _utf8(body)):
         return None
-    return f"{_BODY_PROBLEM}: body is {type(body).__name__}"
+    what = "not valid UTF-8" if isinstance(body, str) else type(body).__name__
+    return f"{_BODY_PROBLEM}: body is {what}"
 
 
 def _body_encoding(s: Subject) -> str | None:
@@ -306,7 +316,7 @@ def _body_length(result: dict[str, Any]) -> int:
     body = result.get("body") or ""
     if result.get("bodyEncoding") == "base64":
         return len(_b64_decoded(body) or b"")
-    return len(body.encode("utf-8", "surrogatepass"))
+    return len(body.encode("utf-8"))
 
 
 def _generated_size(s: Subject) -> str | None:
@@ -326,7 +336,7 @@ def _generated_size(s: Subject) -> str | None:
 
 def _uri(s: Subject) -> str | None:
     uri = s.result.get("uri", "/")
-    if isinstance(uri, str) and uri.startswith("/"):
+    if isinstance(uri, str) and uri.startswith("/") and _utf8(uri):
         return None
     return f"{_PREFIX}the uri must be a string that starts with '/', not {uri!r}"
 
@@ -375,15 +385,16 @@ def _replacement_body(body: dict[str, Any], limit: int) -> str | None:
     encoding, data = body.get("encoding", "base64"), body.get("data", "")
     if encoding not in BODY_ENCODINGS:
         return f"{_PREFIX}body.encoding must be text or base64, not {encoding!r}"
-    if not isinstance(data, str):
-        return f"{_BODY_PROBLEM}: body.data is {type(data).__name__}"
+    if not isinstance(data, str) or not _utf8(data):
+        what = "not valid UTF-8" if isinstance(data, str) else type(data).__name__
+        return f"{_BODY_PROBLEM}: body.data is {what}"
     if encoding == "base64" and _b64_decoded(data) is None:
         return f"{_PREFIX}body.encoding is base64 but body.data is not valid base64"
     # base64 text may be as long as the base64 of a body of the limit (reference 4.5).
     if encoding == "base64":
         size, most = len(data), 4 * math.ceil(limit / 3)
     else:
-        size, most = len(data.encode("utf-8", "surrogatepass")), limit
+        size, most = len(data.encode("utf-8")), limit
     if size > most:
         return f"{_BODY_PROBLEM}: body.data is {size} bytes, over the limit of {most} bytes"
     return None
