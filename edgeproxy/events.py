@@ -13,7 +13,7 @@ get the map key title-cased; an entry whose ``key`` names another header than it
 sent under the map key title-cased (reference section 10 #10).
 
 Headers the handler never saw (disallowed ones) are kept as they were; when the handler left
-the visible headers as they were, the original list is reused untouched, so a round trip keeps
+the visible headers as they were, the original list is copied as is, so a round trip keeps
 order, case and repeats exactly.
 """
 
@@ -227,15 +227,16 @@ def _grouped(headers: Headers) -> Headers:
 def merge_headers(original: Headers, returned: Headers) -> Headers:
     """What to send after a handler returned ``returned`` for the visible part of ``original``.
 
-    Unchanged → ``original`` itself (keeps interleaved repeats and hidden headers in place);
-    changed → ``returned`` plus the headers the handler never saw.
+    Unchanged → a copy of ``original`` (keeps interleaved repeats and hidden headers in place;
+    a copy, so a later change to the result never reaches the input); changed → ``returned``
+    plus the headers the handler never saw.
     """
-    hidden = [h for h in original if is_disallowed_header(h[0].lower())]
-    visible = (
-        [h for h in original if not is_disallowed_header(h[0].lower())] if hidden else original
-    )
+    hidden: Headers = []
+    visible: Headers = []
+    for header in original:
+        (hidden if is_disallowed_header(header[0].lower()) else visible).append(header)
     if returned == visible or returned == _grouped(visible):
-        return original
+        return original.copy()
     return returned + hidden
 
 

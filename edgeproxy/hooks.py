@@ -20,10 +20,15 @@ Isolation of sync handlers:
 * ``inline``: called directly on the event loop: fastest, but the loop waits for it. The
   timeout is checked after the call returns (the result is thrown away, as Lambda would have
   killed the function).
-* ``process``: runs in a worker process that loads the handler itself; the only isolation that
-  survives a handler that crashes the interpreter. Module globals live in the worker.
+* ``process``: runs in a worker process (one per handler by default) that loads the handler
+  itself; module globals live in the worker, which is then the warm container. The only
+  isolation that stops a stuck handler: on timeout the worker is killed and the next call
+  starts a fresh one (globals reset, as after a Lambda timeout). A worker that dies is an
+  execution error. Events, contexts and results cross by pickling.
 
-Async handlers are always awaited on the loop, under the timeout (they are cancelled).
+Async handlers are awaited on the loop under the timeout, whatever the isolation except
+``process``; on timeout they are cancelled (a handler that swallows ``CancelledError`` delays
+its own 503 until it returns).
 
 Each call logs one ``REPORT`` line (logger ``edgeproxy.handler``), like Lambda's; a handler that
 raises logs its traceback trimmed to the user's frames.
@@ -35,6 +40,8 @@ import asyncio
 import functools
 import logging
 import math
+import multiprocessing
+import multiprocessing.context
 import queue
 import threading
 import time
@@ -245,6 +252,12 @@ def _worker_spec(handler: LoadedHandler) -> str:
     return f"{handler.path}:{handler.name.rpartition(':')[2]}"
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    # Never fork the edge itself: its threads may hold locks the child would inherit locked.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
+
+
 @functools.cache
 def _worker_handler(spec: str) -> LoadedHandler:
     # Runs in a worker process: the cache is that process's warm container.
@@ -370,7 +383,9 @@ class HookRunner:
     async def _submit(self, spec: str, event: dict[str, Any], context: LambdaContext) -> Any:
         pool = self._pools.get(spec)
         if pool is None:
-            pool = self._pools[spec] = ProcessPoolExecutor(self._max_processes)
+            pool = self._pools[spec] = ProcessPoolExecutor(
+                self._max_processes, mp_context=_worker_context()
+            )
         call = functools.partial(_call_in_worker, spec, event, context)
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, call)

@@ -26,7 +26,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -42,9 +42,12 @@ class Kind(Enum):
     RESPONSE = "response"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Subject:
-    """What a rule looks at: the result and what the edge sent the handler."""
+    """What a rule looks at: the result and what the edge sent the handler.
+
+    Mutable only to memoise what several rows read (the header maps, the returned values).
+    """
 
     stage: Stage
     kind: Kind
@@ -53,6 +56,20 @@ class Subject:
     request: EdgeRequest | None = None
     response: EdgeResponse | None = None
     include_body: bool = False
+    _maps: tuple[tuple[str, Any], ...] | None = field(default=None, init=False, repr=False)
+    _returned: dict[str, list[str]] | None = field(default=None, init=False, repr=False)
+
+    def header_maps(self) -> tuple[tuple[str, Any], ...]:
+        """(where, map) for ``headers`` and the origin's ``customHeaders``; result is a dict."""
+        if self._maps is None:
+            self._maps = tuple(_find_header_maps(self))
+        return self._maps
+
+    def returned_values(self) -> dict[str, list[str]]:
+        """The result's ``headers`` as lower-case name → values (after the header rows)."""
+        if self._returned is None:
+            self._returned = _returned_values(self.result.get("headers") or {})
+        return self._returned
 
 
 Check = Callable[[Subject], "str | None"]
@@ -81,6 +98,8 @@ _BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 _BAD_QUERY_CHAR = re.compile(r"[\x00-\x20\x7f#\ud800-\udfff]")
 _URL_PATH = re.compile(r"[A-Za-z0-9\-._~%/!$&'()*+,;=:@]*")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+# Read-only names per stage in a fixed order, so the same result always names the same header.
+_READ_ONLY_ORDER = {stage: tuple(sorted(r.read_only_headers)) for stage, r in STAGE_RULES.items()}
 MAX_URL_CHARS = 8192  # uri + querystring must stay below this
 VIEWER_COUNTRY = "cloudfront-viewer-country"
 
@@ -119,8 +138,7 @@ def _b64_decoded(data: str) -> bytes | None:
         return None
 
 
-def _header_maps(s: Subject) -> Iterator[tuple[str, Any]]:
-    """Every header map of the result: ``headers`` and the origin's ``customHeaders``."""
+def _find_header_maps(s: Subject) -> Iterator[tuple[str, Any]]:
     result = s.result
     if result.get("headers") is not None:
         yield "headers", result["headers"]
@@ -134,16 +152,15 @@ def _header_maps(s: Subject) -> Iterator[tuple[str, Any]]:
 
 def _entries(s: Subject) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(where, map key, entry) for every entry; only after the structural rules passed."""
-    for where, header_map in _header_maps(s):
+    for where, header_map in s.header_maps():
         for name, entries in header_map.items():
             for entry in entries:
                 yield where, name, entry
 
 
-def _returned_values(s: Subject) -> dict[str, list[str]]:
-    """The result's ``headers`` as lower-case name → values."""
+def _returned_values(headers: dict[str, Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for name, entries in (s.result.get("headers") or {}).items():
+    for name, entries in headers.items():
         out.setdefault(name.lower(), []).extend(entry["value"] for entry in entries)
     return out
 
@@ -167,14 +184,14 @@ def _object(s: Subject) -> str | None:
 
 
 def _headers_object(s: Subject) -> str | None:
-    for where, header_map in _header_maps(s):
+    for where, header_map in s.header_maps():
         if not isinstance(header_map, dict):
             return f"{_HEADERS_PREFIX}{where} must be an object, not {type(header_map).__name__}"
     return None
 
 
 def _header_entry_arrays(s: Subject) -> str | None:
-    for _, header_map in _header_maps(s):
+    for _, header_map in s.header_maps():
         for name, entries in header_map.items():
             if not isinstance(entries, list):
                 return (
@@ -185,7 +202,7 @@ def _header_entry_arrays(s: Subject) -> str | None:
 
 
 def _header_entry_values(s: Subject) -> str | None:
-    for _, header_map in _header_maps(s):
+    for _, header_map in s.header_maps():
         for name, entries in header_map.items():
             for entry in entries:
                 if not isinstance(entry, dict) or not isinstance(entry.get("value"), str):
@@ -198,7 +215,7 @@ def _header_entry_values(s: Subject) -> str | None:
 
 
 def _header_names(s: Subject) -> str | None:
-    for where, header_map in _header_maps(s):
+    for where, header_map in s.header_maps():
         for name in header_map:
             if not isinstance(name, str) or not _TOKEN.fullmatch(name):
                 return f"{_PREFIX}the function returned an invalid header name in {where}: {name!r}"
@@ -225,7 +242,7 @@ def _header_value_chars(s: Subject) -> str | None:
 
 
 def _disallowed_headers(s: Subject) -> str | None:
-    for where, header_map in _header_maps(s):
+    for where, header_map in s.header_maps():
         for name in header_map:
             if is_disallowed_header(name.lower()):
                 return (
@@ -237,10 +254,10 @@ def _disallowed_headers(s: Subject) -> str | None:
 
 def _read_only_headers(s: Subject) -> str | None:
     read_only = STAGE_RULES[s.stage].read_only_headers
-    returned = _returned_values(s)
+    returned = s.returned_values()
     # A generated response has nothing to compare with: any read-only name is an addition.
     original = {} if s.kind is Kind.GENERATED else _original_values(s.original_headers, read_only)
-    for name in sorted(read_only):
+    for name in _READ_ONLY_ORDER[s.stage]:
         before, after = original.get(name, []), returned.get(name, [])
         if before != after:
             verb = "add" if not before else "delete" if not after else "change"
@@ -250,7 +267,7 @@ def _read_only_headers(s: Subject) -> str | None:
 
 
 def _viewer_country(s: Subject) -> str | None:
-    if VIEWER_COUNTRY not in _returned_values(s):
+    if VIEWER_COUNTRY not in s.returned_values():
         return None
     if _original_values(s.original_headers, frozenset({VIEWER_COUNTRY})):
         return None
@@ -406,6 +423,9 @@ def _domain_custom(v: Any) -> bool:
 
 
 def _is_ip(value: str) -> bool:
+    # IPv6 already fails the ':' test; only digits and dots can be IPv4 (and parsing is slow).
+    if not value.replace(".", "").isdigit():
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -491,7 +511,7 @@ def _origin_extra(kind: str, spec: dict[str, Any], s: Subject) -> str | None:
         and not spec.get("region")
     ):
         return f"{_PREFIX}origin.s3.region is required with authMethod origin-access-identity"
-    request_names = set(_returned_values(s))
+    request_names = set(s.returned_values())
     for name in spec.get("customHeaders") or {}:
         if name.lower() in request_names:
             return (
