@@ -482,14 +482,22 @@ class Association(Protocol):
 
 
 def build_hooks(
-    associations: Iterable[Association], base_dir: Path, default_isolation: str = "thread"
+    associations: Iterable[Association],
+    base_dir: Path,
+    default_isolation: str = "thread",
+    *,
+    loaded: dict[str, LoadedHandler] | None = None,
 ) -> dict[Stage, Hook]:
     """One Hook per stage; a handler named twice is loaded once (it shares its globals).
+
+    ``loaded`` (spec → handler) is filled as handlers load: pass the same dict for every cache
+    behavior of a distribution (same ``base_dir``) so that a handler several behaviors name is
+    one function with one set of globals, as one Lambda function would be.
 
     Raises HandlerLoadError for a handler that cannot be loaded and ConfigError for an
     association CloudFront would refuse.
     """
-    loaded: dict[str, LoadedHandler] = {}
+    loaded = {} if loaded is None else loaded
     hooks: dict[Stage, Hook] = {}
     for index, assoc in enumerate(associations):
         stage = Stage(assoc.event_type)

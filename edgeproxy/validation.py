@@ -31,7 +31,7 @@ from enum import Enum
 from typing import Any
 
 from edgeproxy.errors import HandlerValidationError
-from edgeproxy.events import BODY_ENCODINGS, is_disallowed_header, title_case
+from edgeproxy.events import BODY_ENCODINGS, is_disallowed_header, origin_object, title_case
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers
 from edgeproxy.stages import STAGE_RULES, Stage
 
@@ -488,31 +488,49 @@ def _origin(s: Subject) -> str | None:
     kinds = [k for k in ("custom", "s3") if isinstance(origin, dict) and k in origin]
     if len(kinds) != 1 or not isinstance(origin[kinds[0]], dict):
         return f"{_PREFIX}the origin object must hold exactly one of custom or s3, as an object"
-    kind = kinds[0]
+    kind, spec = kinds[0], origin[kinds[0]]
+    # The rules are for values a function writes: what the edge sent may be a local origin
+    # (an IP address, any port) that CloudFront itself would never have.
+    sent = _sent_origin(s).get(kind, {})
+    if spec == sent:
+        return None
     fields = _CUSTOM_ORIGIN if kind == "custom" else _S3_ORIGIN
-    return _origin_fields(kind, origin[kind], fields) or _origin_extra(kind, origin[kind], s)
+    return _origin_fields(kind, spec, sent, fields) or _origin_extra(kind, spec, sent, s)
 
 
-def _origin_fields(kind: str, spec: dict[str, Any], fields: dict[str, OriginField]) -> str | None:
+def _sent_origin(s: Subject) -> dict[str, Any]:
+    if s.request is None or s.request.origin is None:
+        return {}
+    return origin_object(s.request.origin)
+
+
+def _origin_fields(
+    kind: str, spec: dict[str, Any], sent: dict[str, Any], fields: dict[str, OriginField]
+) -> str | None:
     for name, (required, ok, expected) in fields.items():
         if name not in spec:
             if required:
                 return f"{_PREFIX}origin.{kind}.{name} is required"
+            continue
+        if name in sent and spec[name] == sent[name]:
             continue
         if not ok(spec[name]):
             return f"{_PREFIX}origin.{kind}.{name} must be {expected}, not {spec[name]!r}"
     return None
 
 
-def _origin_extra(kind: str, spec: dict[str, Any], s: Subject) -> str | None:
+def _origin_extra(kind: str, spec: dict[str, Any], sent: dict[str, Any], s: Subject) -> str | None:
     if (
         kind == "s3"
         and spec.get("authMethod") == "origin-access-identity"
         and not spec.get("region")
     ):
         return f"{_PREFIX}origin.s3.region is required with authMethod origin-access-identity"
+    custom_headers = spec.get("customHeaders") or {}
+    if custom_headers == sent.get("customHeaders", {}):
+        return None
     request_names = set(s.returned_values())
-    for name in spec.get("customHeaders") or {}:
+    for name in custom_headers:
         if name.lower() in request_names:
             return (
                 f"{_PREFIX}origin.{kind}.customHeaders names {name.lower()}, which is also "

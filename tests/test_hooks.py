@@ -20,7 +20,7 @@ from edgeproxy.errors import (
 )
 from edgeproxy.events import EventMeta
 from edgeproxy.hooks import Hook, HookRunner, Isolation, LambdaContext, build_hooks
-from edgeproxy.loader import load_handler
+from edgeproxy.loader import LoadedHandler, load_handler
 from edgeproxy.messages import EdgeRequest, EdgeResponse, OriginTarget, header_value
 from edgeproxy.stages import Stage
 
@@ -339,6 +339,14 @@ def test_build_hooks_defaults_and_sharing() -> None:
         ].timeout_s
         == 30.0
     )
+
+
+def test_build_hooks_shares_handlers_across_behaviors() -> None:
+    loaded: dict[str, LoadedHandler] = {}
+    first = build_hooks([Assoc("viewer-request", "counter.py:handler")], HANDLERS, loaded=loaded)
+    second = build_hooks([Assoc("origin-request", "counter.py:handler")], HANDLERS, loaded=loaded)
+    assert first[Stage.VIEWER_REQUEST].handler is second[Stage.ORIGIN_REQUEST].handler
+    assert list(loaded) == ["counter.py:handler"]
 
 
 @pytest.mark.parametrize(

@@ -283,6 +283,19 @@ def test_every_rule_has_a_case() -> None:
     assert {rule.name for rule in RULES} == {case[0] for case in CASES}
 
 
+def test_origin_rules_only_judge_what_the_handler_wrote() -> None:
+    request = edge_request()
+    request.origin = OriginTarget("127.0.0.1", 81, "http", path="/v1/")  # a local demo origin
+    event = request_event(OR, request, META, "rid", False)
+    result = copy.deepcopy(event["Records"][0]["cf"]["request"])
+    validate_request_result(OR, result, request, False)  # returned as sent: fine
+    result["origin"]["custom"]["readTimeout"] = 10
+    validate_request_result(OR, result, request, False)  # unchanged odd fields still fine
+    result["origin"]["custom"]["domainName"] = "192.0.2.1"
+    with pytest.raises(HandlerValidationError, match="not an IP address"):
+        validate_request_result(OR, result, request, False)
+
+
 @pytest.mark.parametrize(
     ("stage", "result"),
     [
