@@ -11,6 +11,7 @@ so rendering needs no ``isinstance`` ladder.
     │   ├── OriginConnectError     502  refused, unreachable, unknown host, TLS failure
     │   ├── OriginResponseError    502  malformed, oversized or truncated answer
     │   └── OriginTimeout          504  no answer within origin_read_timeout
+    ├── InternalError              502  a defect of the edge itself (logged with traceback)
     └── HandlerError               a Lambda@Edge handler failed (.stage, .handler, .detail)
         ├── HandlerValidationError 502  LambdaValidationError: the result broke a rule
         ├── HandlerExecutionError  503  LambdaExecutionError: the handler raised
@@ -87,6 +88,12 @@ class OriginResponseError(OriginError):
 
 class OriginTimeout(OriginError):
     status = 504
+
+
+class InternalError(EdgeError):
+    """A defect in the edge itself; logged with its traceback, answered like CloudFront."""
+
+    status = 502
 
 
 class HandlerError(EdgeError):

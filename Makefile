@@ -1,0 +1,35 @@
+# Two commands: `make run` serves the demo, `make test` runs every check. Both set up
+# what they need first (system packages via apt-get when missing, then .venv).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint typecheck system clean
+
+run: $(STAMP)
+	$(BIN)/edgeproxy serve --config config/distribution.yaml
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# System packages: a Python with venv and pip (Debian splits them out).
+system:
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || ./scripts/apt-install python3-venv python3-pip
+
+$(STAMP): pyproject.toml | system
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

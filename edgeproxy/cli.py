@@ -1,0 +1,137 @@
+"""``edgeproxy serve|demo-origin|validate|invalidate``: the only place that exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import ConfigOverrides, LoadedConfig, load_config
+from .errors import ConfigError, HandlerLoadError
+
+DEFAULT_CONFIG = Path("config/distribution.yaml")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return int(args.run(args))
+    except ConfigError as err:
+        print(
+            f"edgeproxy: the config cannot be served ({len(err.problems)} problem(s)):",
+            file=sys.stderr,
+        )
+        for path, message in err.problems:
+            print(f"  {path}: {message}", file=sys.stderr)
+        return 2
+    except HandlerLoadError as err:
+        print(f"edgeproxy: handler cannot be loaded: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgeproxy", description=__doc__)
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="serve a distribution on localhost")
+    _config_args(serve)
+    serve.add_argument("--host", help="listen address (default: edge.listeners.host)")
+    serve.add_argument("--port", type=int, help="HTTP port (default: edge.listeners.http_port)")
+    serve.add_argument("--origin", metavar="URL", help="send the demo origin's traffic to URL")
+    serve.set_defaults(run=_serve)
+
+    validate = sub.add_parser("validate", help="check a config and its handlers, then exit")
+    _config_args(validate)
+    validate.set_defaults(run=_validate)
+
+    demo = sub.add_parser("demo-origin", help="run the built-in demo origin alone")
+    demo.add_argument("--root", type=Path, default=Path("config/demo-site"))
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8081)
+    demo.set_defaults(run=_demo_origin)
+
+    inv = sub.add_parser("invalidate", help="invalidate cached paths ('/img/*', '/a.html')")
+    inv.add_argument("paths", nargs="+")
+    inv.add_argument("--admin", default="http://127.0.0.1:9901", help="admin API URL")
+    inv.set_defaults(run=_invalidate)
+    return parser
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="distribution YAML")
+
+
+def _load(args: argparse.Namespace) -> LoadedConfig:
+    overrides = ConfigOverrides(
+        host=getattr(args, "host", None),
+        http_port=getattr(args, "port", None),
+        origin_url=getattr(args, "origin", None),
+    )
+    loaded = load_config(args.config, overrides=overrides)
+    for warning in loaded.warnings:
+        logging.getLogger("edgeproxy.config").warning("%s", warning)
+    return loaded
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .runtime import serve_forever
+
+    loaded = _load(args)
+    with _runner() as runner:
+        runner.run(serve_forever(loaded.config, http_port=args.port or 8080))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .routes import Routes
+
+    loaded = _load(args)
+    Routes(loaded.config)  # loads every handler: a missing or broken file fails here
+    print(f"{args.config}: OK")
+    return 0
+
+
+def _demo_origin(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from .demo_origin import demo_origin_app
+
+    with _runner() as runner:
+        web.run_app(
+            demo_origin_app(args.root),
+            host=args.host,
+            port=args.port,
+            print=print,
+            loop=runner.get_loop(),
+        )
+    return 0
+
+
+def _invalidate(args: argparse.Namespace) -> int:
+    body = json.dumps({"paths": args.paths}).encode()
+    request = urllib.request.Request(
+        f"{args.admin}/invalidations", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        print(response.read().decode())
+    return 0
+
+
+def _runner() -> asyncio.Runner:
+    """An asyncio runner on uvloop (uvloop.install() is deprecated)."""
+    import uvloop
+
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

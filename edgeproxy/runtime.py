@@ -1,0 +1,149 @@
+"""The composition root: builds an ``Edge`` from a ``Config`` and runs its listeners (the
+demo origin, the viewer listeners, the admin API) until stopped. Used by the CLI and by the
+flow tests, so both exercise exactly the same wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from .admin import admin_app
+from .cache import CacheStore
+from .config import Config, ConfigOverrides, apply_overrides
+from .demo_origin import demo_origin_app
+from .events import EventMeta
+from .hooks import HookRunner
+from .origin import OriginClient
+from .pipeline import Edge, EdgeIdentity
+from .routes import Routes
+from .server import Listener, ViewerServer
+from .viewer import GeoLocator
+
+log = logging.getLogger("edgeproxy")
+
+
+def build_edge(
+    config: Config, *, clock: Callable[[], float] = time.time, use_dns: bool = True
+) -> Edge:
+    """Everything resolved once: routes (handlers loaded), cache, hooks, origin client."""
+    edge_settings = config.edge
+    meta = EventMeta(edge_settings.distribution_domain_name, edge_settings.distribution_id)
+    return Edge(
+        Routes(config),
+        CacheStore(
+            edge_settings.cache.max_bytes, edge_settings.cache.max_object_bytes, clock=clock
+        ),
+        HookRunner(),
+        OriginClient(edge_settings.resolve, use_dns=use_dns),
+        EdgeIdentity.create(edge_settings.pop, meta, edge_settings.listeners.https_port),
+        GeoLocator.from_settings(edge_settings.geo),
+        trust_viewer_headers=edge_settings.geo.trust_viewer_headers,
+        default_root_object=config.distribution.default_root_object,
+        clock=clock,
+    )
+
+
+@dataclass
+class RunningEdge:
+    """What ``running_edge`` started, with the ports actually bound."""
+
+    edge: Edge
+    config: Config
+    ports: dict[str, int] = field(default_factory=dict)  # http, https, admin, origin
+    demo_origin: web.Application | None = None
+
+    def url(self, path: str = "/", scheme: str = "http") -> str:
+        host = self.config.edge.listeners.host
+        return f"{scheme}://{_url_host(host)}:{self.ports[scheme]}{path}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://{_url_host(self.config.edge.admin.host)}:{self.ports['admin']}"
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+@asynccontextmanager
+async def running_edge(
+    config: Config,
+    *,
+    clock: Callable[[], float] = time.time,
+    use_dns: bool = True,
+    http_port: int = 0,
+) -> AsyncIterator[RunningEdge]:
+    """Start the demo origin (when configured), the edge and its admin API; stop them all
+    on exit. ``http_port`` is used when the config names no listener port."""
+    runners: list[web.AppRunner] = []
+    origin_port = None
+    demo_app = None
+    try:
+        if config.edge.demo_origin is not None:
+            demo = config.edge.demo_origin
+            demo_app = demo_origin_app(config.base_dir / demo.root)
+            origin_port = await _start_app(runners, demo_app, demo.host, demo.port)
+            config = apply_overrides(
+                config, ConfigOverrides(origin_url=f"http://{_url_host(demo.host)}:{origin_port}")
+            )
+        edge = build_edge(config, clock=clock, use_dns=use_dns)
+        running = RunningEdge(edge, config, demo_origin=demo_app)
+        if origin_port is not None:
+            running.ports["origin"] = origin_port
+        server = ViewerServer(edge)
+        await server.start(_listeners(config, http_port))
+        running.ports.update(server.bound)
+        admin = config.edge.admin
+        if admin.port is not None:
+            running.ports["admin"] = await _start_app(
+                runners, admin_app(edge), admin.host, admin.port
+            )
+        try:
+            yield running
+        finally:
+            await server.stop()
+            await edge.hooks.close()
+            await edge.origin.close()
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+def _listeners(config: Config, http_port: int) -> list[Listener]:
+    """The listeners the config names; none named → HTTP alone on ``http_port``."""
+    settings = config.edge.listeners
+    port = settings.http_port if settings.http_port is not None else http_port
+    listeners = [Listener(settings.host, port, "http")]
+    return listeners
+
+
+async def _start_app(
+    runners: list[web.AppRunner], app: web.Application, host: str, port: int
+) -> int:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    runners.append(runner)
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return int(runner.addresses[-1][1])
+
+
+async def serve_forever(config: Config, http_port: int) -> None:
+    """Run until cancelled (Ctrl-C / SIGTERM), printing where everything listens."""
+    async with running_edge(config, http_port=http_port) as running:
+        _announce(running)
+        await asyncio.Event().wait()
+
+
+def _announce(running: RunningEdge) -> None:
+    print(f"edgeproxy: edge on {running.url('/')}", flush=True)
+    if "origin" in running.ports:
+        print(f"edgeproxy: demo origin on http://127.0.0.1:{running.ports['origin']}", flush=True)
+    if "admin" in running.ports:
+        print(f"edgeproxy: admin API on {running.admin_url}", flush=True)
