@@ -6,7 +6,7 @@ the wire, repeated names stay repeated, in order, which is what Lambda@Edge even
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 Header = tuple[str, str]
@@ -77,9 +77,16 @@ class EdgeRequest:
 
 @dataclass(slots=True)
 class EdgeResponse:
-    """A response on its way to the viewer: from the origin, the cache, a handler or the edge."""
+    """A response on its way to the viewer: from the origin, the cache, a handler or the edge.
+
+    ``stream`` is set instead of ``body`` for an origin answer too large to hold (over the
+    cache's object size): its chunks pass to the viewer as they arrive and it is never
+    cached. Whoever sends it must exhaust or ``aclose()`` it, which releases the origin
+    connection; a stream that ends early raises ``OriginResponseError``.
+    """
 
     status: int
     headers: Headers
     body: bytes = b""
     reason: str = ""
+    stream: AsyncIterator[bytes] | None = None
