@@ -68,6 +68,7 @@ class EdgeRequest:
     scheme: str = "http"  # the listener the viewer used
     http_version: str = "1.1"
     origin: OriginTarget | None = None  # set once a behavior picked an origin
+    tls: str = ""  # HTTPS viewers: "TLSv1.3:TLS_AES_128_GCM_SHA256:fullHandshake"
 
     @property
     def target(self) -> str:
