@@ -2,39 +2,39 @@
 
 ``Edge.handle`` takes the viewer's ``EdgeRequest`` and returns the ``EdgeResponse`` to send,
 with every CloudFront header set. Each step is one short method; where a step leads is read
-from the tables in ``stages.py``.
+from the tables in ``stages.py`` and ``misses.py``.
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import logging
-import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from .cache import CachedObject, CacheStore, Collapser
+from .cache import CacheStore, Collapser
 from .cachekey import CacheKey, cache_key
+from .custom_errors import ErrorPages
 from .errorpage import render_error_page
 from .errors import (
     EdgeError,
     HandlerError,
     InternalError,
     MethodNotAllowed,
+    OriginError,
     ProtocolNotAllowed,
     RequestTooLarge,
 )
-from .events import EventMeta
-from .forwarding import origin_request, wire_headers
+from .exchange import EdgeIdentity, Exchange, StageCalls, new_request_id
 from .hooks import HookRunner
 from .limits import MAX_URL_LENGTH
 from .messages import EdgeRequest, EdgeResponse, Headers, header_value, without_headers
+from .misses import Fetched, Misses
 from .origin import OriginClient
 from .routes import Route, Routes
 from .stages import Source, Stage, viewer_response_runs, x_cache_for
-from .ttl import freshness
 from .viewer import (
     GeoLocator,
     ViewerFacts,
@@ -43,61 +43,13 @@ from .viewer import (
     viewer_cf_headers,
 )
 
+__all__ = ["Edge", "EdgeIdentity", "Exchange"]
+
 log = logging.getLogger("edgeproxy.access")
 error_log = logging.getLogger("edgeproxy.error")
 
 # Headers the edge owns on the way to the viewer: whatever came before is replaced.
 _EDGE_RESPONSE_HEADERS = frozenset({"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id"})
-
-
-def new_request_id() -> str:
-    """40 random bytes, URL-safe base64: 56 characters ending in ``==``, like CloudFront's."""
-    return base64.urlsafe_b64encode(os.urandom(40)).decode("ascii")
-
-
-@dataclass(slots=True)
-class Exchange:
-    """One viewer request's trip through the edge."""
-
-    request_id: str
-    method: str
-    uri: str
-    started: float
-    stages: list[str] = field(default_factory=list)
-    source: Source = Source.EDGE
-    status: int = 0
-    x_cache: str = ""
-    behavior: int = -1
-    origin_fetches: int = 0
-    error: str = ""
-
-    def record(self) -> dict[str, object]:
-        """A plain dict for the admin API and logs."""
-        return {
-            "request_id": self.request_id,
-            "method": self.method,
-            "uri": self.uri,
-            "status": self.status,
-            "x_cache": self.x_cache,
-            "stages": list(self.stages),
-            "behavior": self.behavior,
-            "origin_fetches": self.origin_fetches,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class EdgeIdentity:
-    """How this edge names itself in headers and events."""
-
-    pop: str
-    via: str  # "1.1 <32 hex>.cloudfront.net (CloudFront)"
-    meta: EventMeta
-    https_port: int | None = None
-
-    @classmethod
-    def create(cls, pop: str, meta: EventMeta, https_port: int | None = None) -> EdgeIdentity:
-        return cls(pop, f"1.1 {os.urandom(16).hex()}.cloudfront.net (CloudFront)", meta, https_port)
 
 
 class Edge:
@@ -114,6 +66,7 @@ class Edge:
         *,
         trust_viewer_headers: bool = False,
         default_root_object: str = "",
+        error_pages: ErrorPages | None = None,
         clock: Callable[[], float] = time.time,
         history: int = 1000,
     ) -> None:
@@ -124,26 +77,36 @@ class Edge:
         self.identity = identity
         self.geo = geo
         self.trust_viewer_headers = trust_viewer_headers
-        self.default_root_object = default_root_object
+        self.error_pages = error_pages or ErrorPages(())
         self.clock = clock
-        self.collapser: Collapser[tuple[EdgeResponse, Source]] = Collapser()
+        self.calls = StageCalls(hooks, identity)
+        self.misses = Misses(cache, self.calls, origin, clock, default_root_object)
+        self.collapser: Collapser[Fetched] = Collapser()
         self.recent: deque[Exchange] = deque(maxlen=history)
         self.counters: Counter[str] = Counter()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: EdgeRequest) -> EdgeResponse:
         ex = Exchange(new_request_id(), request.method, request.uri, self.clock())
         try:
             response = await self._serve(ex, request)
         except EdgeError as err:
-            response = self._error_response(ex, err)
+            response = await self._edge_error(ex, err)
         except Exception as exc:  # a defect of ours: the viewer still gets CloudFront's 502
             error_log.exception("%s internal error", ex.request_id)
             response = self._error_response(ex, InternalError(repr(exc)))
         self._finalise(ex, response)
         self.recent.append(ex)
         self.counters[ex.x_cache] += 1
+        self.counters["origin_fetches"] += ex.origin_fetches
         log.info("%s %s %s %s %s", ex.method, ex.uri, ex.status, ex.x_cache, ex.request_id)
         return response
+
+    async def close(self) -> None:
+        """Stop background refreshes; the collaborators are closed by their owner."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -157,7 +120,7 @@ class Edge:
         request.headers, trusted = split_viewer_cf_headers(
             request.headers, self.trust_viewer_headers
         )
-        result = await self._run_request_stage(ex, route, Stage.VIEWER_REQUEST, request)
+        result = await self.calls.request(ex, route, Stage.VIEWER_REQUEST, request)
         if isinstance(result, EdgeResponse):
             ex.source = Source.VIEWER_REQUEST_GENERATED
             return result
@@ -165,6 +128,9 @@ class Edge:
         facts = ViewerFacts(viewer, self.geo.locate(viewer.client_ip), trusted)
         cf_headers = viewer_cf_headers(route.cf_header_names, facts)
         response = await self._cached_or_fetched(ex, route, viewer, cf_headers)
+        page = await self._custom_error_page(ex, response.status, viewer)
+        if page is not None:
+            return page
         return await self._viewer_response(ex, route, viewer, response)
 
     def _viewer_policy(
@@ -185,114 +151,112 @@ class Edge:
     ) -> EdgeResponse:
         keyed = replace(viewer, headers=[*viewer.headers, *cf_headers])
         if viewer.method not in route.cached_methods:
-            response, ex.source = await self._fetch(ex, route, keyed, None)
+            response, ex.source = await self.misses.fetch(ex, route, keyed, None)
             return response
         key = cache_key(route.key_policy, keyed, header_value(viewer.headers, "host") or "")
         stored = self.cache.get(key)
         now = self.clock()
         if stored is not None and stored.is_fresh(now):
             ex.source = Source.CACHE
-            return _from_cache(stored, now)
+            return _aged(stored.response(), stored.age(now))
+        if stored is not None and stored.may_serve_while_revalidating(now):
+            self._refresh_in_background(route, keyed, key)
+            ex.source = Source.CACHE
+            return _aged(stored.response(), stored.age(now))
         if viewer.method != "GET":  # HEAD misses go to the origin alone, never stored
-            response, ex.source = await self._fetch(ex, route, keyed, None)
+            response, ex.source = await self.misses.fetch(ex, route, keyed, None)
             return response
-        return await self._collapsed_fetch(ex, route, keyed, key)
+        response, ex.source = await self._collapsed(ex, route, keyed, key)
+        return response
 
-    async def _collapsed_fetch(
+    async def _collapsed(
         self, ex: Exchange, route: Route, request: EdgeRequest, key: CacheKey
-    ) -> EdgeResponse:
-        """Concurrent misses for one key share one origin fetch; the others count as hits."""
+    ) -> Fetched:
+        """Concurrent misses for one key share one origin fetch; the others count as hits
+        (reference 7.13). A streamed answer cannot be shared: a waiter fetches its own."""
+        stale = self.cache.peek(key)
         (response, source), shared = await self.collapser.join(
-            key, lambda: self._fetch(ex, route, request, key)
+            key, lambda: self.misses.fetch(ex, route, request, key, stale)
         )
-        ex.source = Source.CACHE if shared else source
-        return _copy(response) if shared else response
+        if not shared:
+            return response, source
+        if response.stream is not None:
+            return await self.misses.fetch(ex, route, request, None)
+        return replace(response, headers=list(response.headers)), Source.CACHE
 
-    async def _fetch(
-        self, ex: Exchange, route: Route, viewer: EdgeRequest, key: CacheKey | None
-    ) -> tuple[EdgeResponse, Source]:
-        """origin-request, the origin fetch, origin-response, and storing the result."""
-        to_origin = origin_request(
-            self._with_origin(route, viewer), route.key_policy, self.identity.via
-        )
-        result = await self._run_request_stage(ex, route, Stage.ORIGIN_REQUEST, to_origin)
-        if isinstance(result, EdgeResponse):
-            self._store(route, key, result)
-            return _copy(result), Source.ORIGIN_REQUEST_GENERATED
-        ex.origin_fetches += 1
-        self.counters["origin_fetches"] += 1
-        response = await self.origin.fetch(result, wire_headers(result, ex.request_id))
-        response = await self._run_response_stage(
-            ex, route, Stage.ORIGIN_RESPONSE, result, response
-        )
-        if route.strip_set_cookie:
-            response.headers = without_headers(response.headers, _SET_COOKIE)
-        self._store(route, key, response)
-        return _copy(response), Source.ORIGIN
-
-    def _with_origin(self, route: Route, viewer: EdgeRequest) -> EdgeRequest:
-        """The viewer request aimed at the route's origin; the default root object applies
-        to the exact root only (reference 7.3)."""
-        uri = viewer.uri
-        if uri == "/" and self.default_root_object:
-            uri = "/" + self.default_root_object
-        return replace(viewer, uri=uri, origin=route.origins[viewer.scheme])
-
-    def _store(self, route: Route, key: CacheKey | None, response: EdgeResponse) -> None:
-        if key is None:
+    def _refresh_in_background(self, route: Route, request: EdgeRequest, key: CacheKey) -> None:
+        """stale-while-revalidate: the viewer gets the stale object now; one refresh runs."""
+        if self.collapser.in_flight(key):
             return
-        now = self.clock()
-        fresh = freshness(route.ttl_policy, response.status, response.headers, now)
-        if fresh is None or fresh.ttl <= 0:
-            return
-        self.cache.put(key, CachedObject.from_response(response, now, fresh))
+        ex = Exchange(new_request_id(), request.method, request.uri, self.clock())
+        stale = self.cache.peek(key)
+
+        async def refresh() -> None:
+            try:
+                await self.collapser.run(
+                    key, lambda: self.misses.fetch(ex, route, request, key, stale)
+                )
+            except EdgeError as err:
+                error_log.warning("%s background refresh failed: %s", ex.request_id, err)
+
+        task = asyncio.get_running_loop().create_task(refresh())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _viewer_response(
         self, ex: Exchange, route: Route, viewer: EdgeRequest, response: EdgeResponse
     ) -> EdgeResponse:
         if not viewer_response_runs(ex.source, response.status):
             return response
-        return await self._run_response_stage(ex, route, Stage.VIEWER_RESPONSE, viewer, response)
+        return await self.calls.response(ex, route, Stage.VIEWER_RESPONSE, viewer, response)
 
-    # -- stages ----------------------------------------------------------------------------
+    # -- errors ----------------------------------------------------------------------------
 
-    async def _run_request_stage(
-        self, ex: Exchange, route: Route, stage: Stage, request: EdgeRequest
-    ) -> EdgeRequest | EdgeResponse:
-        hook = route.hooks.get(stage)
-        if hook is None:
-            return request
-        ex.stages.append(stage.value)
-        return await self.hooks.run_request(hook, request, self.identity.meta, ex.request_id)
+    async def _edge_error(self, ex: Exchange, err: EdgeError) -> EdgeResponse:
+        """An edge-made error, or the distribution's custom error page for its status when
+        the origin failed (custom pages do not apply to handler failures)."""
+        if isinstance(err, OriginError):
+            page = await self._custom_error_page(ex, err.status, None)
+            if page is not None:
+                ex.error = str(err)
+                return page
+        return self._error_response(ex, err)
 
-    async def _run_response_stage(
-        self,
-        ex: Exchange,
-        route: Route,
-        stage: Stage,
-        request: EdgeRequest,
-        response: EdgeResponse,
-    ) -> EdgeResponse:
-        hook = route.hooks.get(stage)
-        if hook is None:
-            return response
-        ex.stages.append(stage.value)
-        return await self.hooks.run_response(
-            hook, request, response, self.identity.meta, ex.request_id
-        )
-
-    # -- the way out -----------------------------------------------------------------------
+    async def _custom_error_page(
+        self, ex: Exchange, status: int, viewer: EdgeRequest | None
+    ) -> EdgeResponse | None:
+        """``custom_error_response``: the page at its path, fetched through the behavior
+        that matches that path (cached like any object), with the configured status."""
+        rule = self.error_pages.rule_for(status)
+        if rule is None or ex.source in _NO_ERROR_PAGE_SOURCES:
+            return None
+        route = self.routes.select(rule.page_path)
+        page_request = _page_request(rule.page_path, viewer)
+        try:
+            response = await self._cached_or_fetched(ex, route, page_request, [])
+        except EdgeError as err:
+            error_log.warning(
+                "%s custom error page %s failed: %s", ex.request_id, rule.page_path, err
+            )
+            return None
+        ex.source = Source.EDGE
+        ex.x_cache = "Error from cloudfront"
+        response.status = rule.response_code or status
+        response.reason = ""
+        return response
 
     def _error_response(self, ex: Exchange, err: EdgeError) -> EdgeResponse:
         ex.source = Source.EDGE
         ex.error = str(err)
+        ex.x_cache = err.x_cache
         if isinstance(err, HandlerError):
             error_log.error("%s %s", ex.request_id, err)
         else:
             error_log.warning("%s %s: %s", ex.request_id, type(err).__name__, err)
-        ex.x_cache = err.x_cache
         headers = [("Content-Type", "text/html"), ("Server", "CloudFront")]
         return EdgeResponse(err.status, headers, render_error_page(err, ex.request_id))
+
+    # -- the way out -----------------------------------------------------------------------
 
     def _finalise(self, ex: Exchange, response: EdgeResponse) -> None:
         """Set the headers CloudFront owns toward the viewer (reference 6.3)."""
@@ -307,7 +271,10 @@ class Edge:
         ]
 
 
-_SET_COOKIE = frozenset({"set-cookie"})
+# Responses that never get a custom error page: handler-generated ones and redirects.
+_NO_ERROR_PAGE_SOURCES = frozenset(
+    {Source.VIEWER_REQUEST_GENERATED, Source.ORIGIN_REQUEST_GENERATED, Source.REDIRECT}
+)
 
 
 def _check_limits(request: EdgeRequest) -> None:
@@ -315,12 +282,15 @@ def _check_limits(request: EdgeRequest) -> None:
         raise RequestTooLarge("URL over 8,192 bytes")
 
 
-def _from_cache(stored: CachedObject, now: float) -> EdgeResponse:
+def _aged(response: EdgeResponse, age: float) -> EdgeResponse:
     # HEAD gets the GET entry too: the server sends its headers without the body.
-    headers = [*stored.headers, ("Age", str(int(stored.age(now))))]
-    return EdgeResponse(stored.status, headers, stored.body, stored.reason)
+    response.headers.append(("Age", str(int(age))))
+    return response
 
 
-def _copy(response: EdgeResponse) -> EdgeResponse:
-    """A response whose header list later stages may change without touching the stored one."""
-    return EdgeResponse(response.status, list(response.headers), response.body, response.reason)
+def _page_request(path: str, viewer: EdgeRequest | None) -> EdgeRequest:
+    """The edge's own GET for a custom error page; viewer-request does not run for it."""
+    headers = [("Host", header_value(viewer.headers, "host") or "")] if viewer else []
+    client = viewer.client_ip if viewer else "127.0.0.1"
+    scheme = viewer.scheme if viewer else "http"
+    return EdgeRequest("GET", path, "", headers, client, scheme=scheme)

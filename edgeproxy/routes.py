@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .behaviors import BehaviorSelector
 from .cachekey import KeyPolicy
-from .config import CacheBehavior, Config, Origin
+from .config import CacheBehavior, Config, Origin, OriginGroup
 from .hooks import Hook, build_hooks
 from .loader import LoadedHandler
 from .messages import OriginTarget
@@ -27,6 +27,8 @@ class Route:
     index: int
     behavior: CacheBehavior
     origins: Mapping[str, OriginTarget]  # viewer scheme → where the origin fetch goes
+    secondary: Mapping[str, OriginTarget] | None  # an origin group's second member
+    failover_codes: frozenset[int]  # origin statuses that send a request to the secondary
     key_policy: KeyPolicy
     ttl_policy: TtlPolicy
     hooks: Mapping[Stage, Hook]
@@ -35,6 +37,13 @@ class Route:
     cached_methods: frozenset[str]
     viewer_protocol_policy: str
     strip_set_cookie: bool  # cookies not forwarded: Set-Cookie removed (reference 7.7)
+
+    def origin_chain(self, scheme: str, may_fail_over: bool) -> tuple[OriginTarget, ...]:
+        """The origins to try in order: the primary, then an origin group's secondary for
+        the methods that fail over (reference 7.12)."""
+        if self.secondary is None or not may_fail_over:
+            return (self.origins[scheme],)
+        return (self.origins[scheme], self.secondary[scheme])
 
 
 class Routes:
@@ -45,8 +54,7 @@ class Routes:
         self._selector = BehaviorSelector(dist)
         loaded: dict[str, LoadedHandler] = {}  # a handler named twice is loaded once
         self.routes = tuple(
-            _route(i, b, dist.target_origin(b.target_origin_id), config, loaded)
-            for i, b in enumerate(dist.behaviors)
+            _route(i, b, config, loaded) for i, b in enumerate(dist.behaviors)
         )
 
     def select(self, path: str) -> Route:
@@ -55,19 +63,21 @@ class Routes:
 
 
 def _route(
-    index: int,
-    behavior: CacheBehavior,
-    origin: Origin,
-    config: Config,
-    loaded: dict[str, LoadedHandler],
+    index: int, behavior: CacheBehavior, config: Config, loaded: dict[str, LoadedHandler]
 ) -> Route:
+    dist = config.distribution
+    origin = dist.target_origin(behavior.target_origin_id)
+    group = _origin_group(config, behavior.target_origin_id)
+    secondary = dist.origin_by_id(group.member[1].origin_id) if group else None
     forwarded = behavior.forwarded_values
     header_names = tuple(h.lower() for h in forwarded.headers) if forwarded else ()
     cookies_forwarded = forwarded is not None and forwarded.cookies.forward != "none"
     return Route(
         index=index,
         behavior=behavior,
-        origins={scheme: origin_target(origin, scheme) for scheme in ("http", "https")},
+        origins=_targets(origin),
+        secondary=_targets(secondary) if secondary else None,
+        failover_codes=frozenset(group.failover_criteria.status_codes) if group else frozenset(),
         key_policy=KeyPolicy.from_behavior(behavior),
         ttl_policy=TtlPolicy.from_behavior(behavior, config.distribution.custom_error_response),
         hooks=build_hooks(
@@ -82,6 +92,17 @@ def _route(
         viewer_protocol_policy=behavior.viewer_protocol_policy,
         strip_set_cookie=not cookies_forwarded,
     )
+
+
+def _origin_group(config: Config, target_origin_id: str) -> OriginGroup | None:
+    for group in config.distribution.origin_group:
+        if group.origin_id == target_origin_id:
+            return group
+    return None
+
+
+def _targets(origin: Origin) -> dict[str, OriginTarget]:
+    return {scheme: origin_target(origin, scheme) for scheme in ("http", "https")}
 
 
 def origin_target(origin: Origin, viewer_scheme: str) -> OriginTarget:

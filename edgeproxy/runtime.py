@@ -16,6 +16,7 @@ from aiohttp import web
 from .admin import admin_app
 from .cache import CacheStore
 from .config import Config, ConfigOverrides, apply_overrides
+from .custom_errors import ErrorPages
 from .demo_origin import demo_origin_app
 from .events import EventMeta
 from .hooks import HookRunner
@@ -45,6 +46,7 @@ def build_edge(
         GeoLocator.from_settings(edge_settings.geo),
         trust_viewer_headers=edge_settings.geo.trust_viewer_headers,
         default_root_object=config.distribution.default_root_object,
+        error_pages=ErrorPages(config.distribution.custom_error_response),
         clock=clock,
     )
 
@@ -108,6 +110,7 @@ async def running_edge(
             yield running
         finally:
             await server.stop()
+            await edge.close()
             await edge.hooks.close()
             await edge.origin.close()
     finally:

@@ -3,7 +3,9 @@ clock, and configs written as real files."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ class OriginResponse:
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=lambda: {"Cache-Control": "max-age=60"})
     body: str | None = None  # None: "origin body for <path>"
+    etag: str | None = None  # answers 304 to a matching If-None-Match
+    gate: asyncio.Event | None = None  # the answer waits until the test sets it
 
 
 @dataclass
@@ -54,22 +58,37 @@ class RecordingOrigin:
         await request.read()
         self.seen.append(request)
         spec = self.responses.get(request.path, OriginResponse())
+        if spec.gate is not None:
+            await spec.gate.wait()
+        headers = dict(spec.headers)
+        if spec.etag is not None:
+            headers["ETag"] = spec.etag
+            if request.headers.get("If-None-Match") == spec.etag:
+                return web.Response(status=304, headers=headers)
         body = spec.body if spec.body is not None else f"origin body for {request.path}"
-        return web.Response(status=spec.status, headers=dict(spec.headers), text=body)
+        return web.Response(status=spec.status, headers=headers, text=body)
 
 
-@pytest.fixture
-async def origin() -> AsyncIterator[RecordingOrigin]:
-    test_origin = RecordingOrigin()
+@asynccontextmanager
+async def start_recording_origin(recording: RecordingOrigin) -> AsyncIterator[RecordingOrigin]:
+    """Serve ``recording`` on a random loopback port until the block ends."""
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", test_origin.handle)
+    app.router.add_route("*", "/{tail:.*}", recording.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    test_origin.port = runner.addresses[0][1]
-    yield test_origin
-    await runner.cleanup()
+    recording.port = runner.addresses[0][1]
+    try:
+        yield recording
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def origin() -> AsyncIterator[RecordingOrigin]:
+    async with start_recording_origin(RecordingOrigin()) as recording:
+        yield recording
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""One exchange (a viewer request's trip through the edge), the edge's identity, and the
+calls into the stages that record which ran."""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass, field
+
+from .events import EventMeta
+from .hooks import HookRunner
+from .messages import EdgeRequest, EdgeResponse
+from .routes import Route
+from .stages import Source, Stage
+
+
+def new_request_id() -> str:
+    """40 random bytes, URL-safe base64: 56 characters ending in ``==``, like CloudFront's."""
+    return base64.urlsafe_b64encode(os.urandom(40)).decode("ascii")
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One viewer request's trip through the edge."""
+
+    request_id: str
+    method: str
+    uri: str
+    started: float
+    stages: list[str] = field(default_factory=list)
+    source: Source = Source.EDGE
+    status: int = 0
+    x_cache: str = ""
+    behavior: int = -1
+    origin_fetches: int = 0
+    error: str = ""
+
+    def record(self) -> dict[str, object]:
+        """A plain dict for the admin API and logs."""
+        return {
+            "request_id": self.request_id,
+            "method": self.method,
+            "uri": self.uri,
+            "status": self.status,
+            "x_cache": self.x_cache,
+            "stages": list(self.stages),
+            "behavior": self.behavior,
+            "origin_fetches": self.origin_fetches,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeIdentity:
+    """How this edge names itself in headers and events."""
+
+    pop: str
+    via: str  # "1.1 <32 hex>.cloudfront.net (CloudFront)"
+    meta: EventMeta
+    https_port: int | None = None
+
+    @classmethod
+    def create(cls, pop: str, meta: EventMeta, https_port: int | None = None) -> EdgeIdentity:
+        via = f"1.1 {os.urandom(16).hex()}.cloudfront.net (CloudFront)"
+        return cls(pop, via, meta, https_port)
+
+
+class StageCalls:
+    """Runs a route's hook for a stage, if it has one, and records that it ran. No event is
+    built for a stage without a handler."""
+
+    def __init__(self, hooks: HookRunner, identity: EdgeIdentity) -> None:
+        self.hooks = hooks
+        self.identity = identity
+
+    async def request(
+        self, ex: Exchange, route: Route, stage: Stage, request: EdgeRequest
+    ) -> EdgeRequest | EdgeResponse:
+        hook = route.hooks.get(stage)
+        if hook is None:
+            return request
+        ex.stages.append(stage.value)
+        return await self.hooks.run_request(hook, request, self.identity.meta, ex.request_id)
+
+    async def response(
+        self,
+        ex: Exchange,
+        route: Route,
+        stage: Stage,
+        request: EdgeRequest,
+        response: EdgeResponse,
+    ) -> EdgeResponse:
+        hook = route.hooks.get(stage)
+        if hook is None:
+            return response
+        ex.stages.append(stage.value)
+        return await self.hooks.run_response(
+            hook, request, response, self.identity.meta, ex.request_id
+        )

@@ -1,0 +1,197 @@
+"""The miss path: origin-request, the origin fetch (revalidating a stale object, failing over
+within an origin group, serving stale on error), origin-response, and storing the result.
+
+What each origin outcome leads to (reference 7.4, 7.8, 7.11, 7.12):
+
+    outcome                                     → served as
+    origin-request generated a response         → it, stored             ORIGIN_REQUEST_GENERATED
+    304 to our revalidation of a stale object    → stored object, refreshed  REFRESHED
+    connection error / timeout / 5xx, stale object usable on error
+                                                → stale object           REFRESHED
+    failover status or connection error, a secondary origin left (GET, HEAD, OPTIONS)
+                                                → try the secondary (origin-request runs again)
+    anything else                               → it, after origin-response, stored if cacheable
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+
+from .cache import CachedObject, CacheStore
+from .cachekey import CacheKey
+from .errors import OriginError
+from .exchange import Exchange, StageCalls
+from .forwarding import origin_request, wire_headers
+from .messages import EdgeRequest, EdgeResponse, OriginTarget, without_headers
+from .origin import OriginClient
+from .routes import Route
+from .stages import Source, Stage
+from .ttl import freshness
+
+FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+STALE_ON_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+
+# The edge asks the origin for whole objects and answers viewer conditionals and ranges
+# from them itself, so these viewer headers never reach the origin on a cacheable miss.
+VIEWER_CONDITIONALS = frozenset(
+    {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
+)
+_SET_COOKIE = frozenset({"set-cookie"})
+
+Fetched = tuple[EdgeResponse, Source]
+
+
+class Misses:
+    """Everything that happens when the edge goes to the origin."""
+
+    def __init__(
+        self,
+        cache: CacheStore,
+        calls: StageCalls,
+        origin: OriginClient,
+        clock: Callable[[], float],
+        default_root_object: str = "",
+    ) -> None:
+        self.cache = cache
+        self.calls = calls
+        self.origin = origin
+        self.clock = clock
+        self.default_root_object = default_root_object
+
+    async def fetch(
+        self,
+        ex: Exchange,
+        route: Route,
+        viewer: EdgeRequest,
+        key: CacheKey | None,
+        stale: CachedObject | None = None,
+    ) -> Fetched:
+        """Fetch for ``viewer``; ``key`` None means nothing is stored; ``stale`` is an expired
+        object under ``key`` that may be revalidated or served if the origin fails."""
+        targets = route.origin_chain(viewer.scheme, viewer.method in FAILOVER_METHODS)
+        for position, target in enumerate(targets):
+            last = position == len(targets) - 1
+            try:
+                sent, response = await self._attempt(ex, route, viewer, target, key, stale)
+            except OriginError:
+                if not last:
+                    continue
+                if stale is not None and self._usable_on_error(stale):
+                    return stale.response(), Source.REFRESHED
+                raise
+            if sent is None:  # origin-request generated it
+                self._store(route, key, response)
+                return _copy(response), Source.ORIGIN_REQUEST_GENERATED
+            if not last and response.status in route.failover_codes:
+                await _discard(response)
+                continue
+            return await self._settle(ex, route, sent, response, key, stale)
+        raise AssertionError("a route always has an origin")
+
+    async def _attempt(
+        self,
+        ex: Exchange,
+        route: Route,
+        viewer: EdgeRequest,
+        target: OriginTarget,
+        key: CacheKey | None,
+        stale: CachedObject | None,
+    ) -> tuple[EdgeRequest | None, EdgeResponse]:
+        """origin-request, then the fetch; (None, generated) when the stage answered."""
+        to_origin = origin_request(
+            self._aimed(viewer, target, key, stale), route.key_policy, self.calls.identity.via
+        )
+        result = await self.calls.request(ex, route, Stage.ORIGIN_REQUEST, to_origin)
+        if isinstance(result, EdgeResponse):
+            return None, result
+        ex.origin_fetches += 1
+        return result, await self.origin.fetch(result, wire_headers(result, ex.request_id))
+
+    def _aimed(
+        self,
+        viewer: EdgeRequest,
+        target: OriginTarget,
+        key: CacheKey | None,
+        stale: CachedObject | None,
+    ) -> EdgeRequest:
+        """The viewer request aimed at ``target``: the default root object for the exact
+        root (reference 7.3), viewer conditionals replaced by the edge's own revalidation."""
+        uri = viewer.uri
+        if uri == "/" and self.default_root_object:
+            uri = "/" + self.default_root_object
+        headers = viewer.headers
+        if key is not None:
+            headers = without_headers(headers, VIEWER_CONDITIONALS)
+            if stale is not None:
+                headers = [*headers, *_revalidation_headers(stale)]
+        return replace(viewer, uri=uri, headers=headers, origin=target)
+
+    async def _settle(
+        self,
+        ex: Exchange,
+        route: Route,
+        sent: EdgeRequest,
+        response: EdgeResponse,
+        key: CacheKey | None,
+        stale: CachedObject | None,
+    ) -> Fetched:
+        """origin-response, then refresh, stale-on-error or store."""
+        if stale is not None and response.status in STALE_ON_ERROR_STATUSES:
+            if self._usable_on_error(stale):
+                await _discard(response)
+                return stale.response(), Source.REFRESHED
+        response = await self.calls.response(ex, route, Stage.ORIGIN_RESPONSE, sent, response)
+        if route.strip_set_cookie:
+            response.headers = without_headers(response.headers, _SET_COOKIE)
+        if response.status == 304 and stale is not None and key is not None:
+            return self._refreshed(route, key, stale, response), Source.REFRESHED
+        self._store(route, key, response)
+        return _copy(response), Source.ORIGIN
+
+    def _refreshed(
+        self, route: Route, key: CacheKey, stale: CachedObject, not_modified: EdgeResponse
+    ) -> EdgeResponse:
+        now = self.clock()
+        names = frozenset(k.lower() for k, _ in not_modified.headers)
+        merged = [*without_headers(stale.headers, names), *not_modified.headers]
+        fresh = freshness(route.ttl_policy, stale.status, merged, now)
+        refreshed = self.cache.refresh(key, not_modified.headers, fresh) if fresh else None
+        return (refreshed or stale).response()
+
+    def _store(self, route: Route, key: CacheKey | None, response: EdgeResponse) -> None:
+        if key is None or response.stream is not None:
+            return
+        now = self.clock()
+        fresh = freshness(route.ttl_policy, response.status, response.headers, now)
+        if fresh is None:
+            return
+        self.cache.put(key, CachedObject.from_response(response, now, fresh))
+
+    def _usable_on_error(self, stale: CachedObject) -> bool:
+        # Without stale-if-error, CloudFront serves an expired object it still holds when the
+        # origin fails (reference 7.4); stale-if-error bounds that, and =0 turns it off.
+        return stale.may_serve_on_error(self.clock(), math.inf)
+
+
+def _revalidation_headers(stale: CachedObject) -> list[tuple[str, str]]:
+    """The conditional headers that ask the origin whether ``stale`` is still good."""
+    headers = []
+    if stale.etag:
+        headers.append(("If-None-Match", stale.etag))
+    if stale.last_modified:
+        headers.append(("If-Modified-Since", stale.last_modified))
+    return headers
+
+
+def _copy(response: EdgeResponse) -> EdgeResponse:
+    """A response whose header list later stages may change without touching a stored one."""
+    return replace(response, headers=list(response.headers))
+
+
+async def _discard(response: EdgeResponse) -> None:
+    """Release a response that will not be used (a streamed body holds a connection)."""
+    close = getattr(response.stream, "aclose", None)
+    if close is not None:
+        await close()
