@@ -24,14 +24,15 @@ from .cachekey import CacheKey
 from .errors import OriginError
 from .exchange import Exchange, StageCalls
 from .forwarding import origin_request, wire_headers
-from .messages import EdgeRequest, EdgeResponse, OriginTarget, without_headers
+from .messages import EdgeRequest, EdgeResponse, OriginTarget, header_value, without_headers
 from .origin import OriginClient
 from .routes import Route
 from .stages import Source, Stage
-from .ttl import freshness
+from .ttl import freshness, parse_cache_control
 
 FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STALE_ON_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+NO_STALE_DIRECTIVES = frozenset({"must-revalidate", "proxy-revalidate", "s-maxage"})
 
 # The edge asks the origin for whole objects and answers viewer conditionals and ranges
 # from them itself, so these viewer headers never reach the origin on a cacheable miss.
@@ -172,6 +173,10 @@ class Misses:
     def _usable_on_error(self, stale: CachedObject) -> bool:
         # Without stale-if-error, CloudFront serves an expired object it still holds when the
         # origin fails (reference 7.4); stale-if-error bounds that, and =0 turns it off.
+        # must-revalidate, proxy-revalidate and s-maxage forbid it (RFC 9111 4.2.4, 5.2.2).
+        directives = parse_cache_control(header_value(stale.headers, "cache-control") or "")
+        if not NO_STALE_DIRECTIVES.isdisjoint(directives):
+            return False
         return stale.may_serve_on_error(self.clock(), math.inf)
 
 

@@ -152,6 +152,8 @@ class Edge:
         keyed = replace(viewer, headers=[*viewer.headers, *cf_headers])
         if viewer.method not in route.cached_methods:
             response, ex.source = await self.misses.fetch(ex, route, keyed, None)
+            if viewer.method in UNSAFE_METHODS and response.status < 400:
+                self._forget(viewer.target)
             return response
         key = cache_key(route.key_policy, keyed, header_value(viewer.headers, "host") or "")
         stored = self.cache.get(key)
@@ -183,6 +185,12 @@ class Edge:
         if response.stream is not None:
             return await self.misses.fetch(ex, route, request, None)
         return replace(response, headers=list(response.headers)), Source.CACHE
+
+    def _forget(self, target: str) -> None:
+        """A successful unsafe request invalidates the stored object (RFC 9111 4.4); a ``*``
+        inside a URL is literal here, so only wildcard-free targets are matched."""
+        if "*" not in target:
+            self.cache.invalidate(target)
 
     def _refresh_in_background(self, route: Route, request: EdgeRequest, key: CacheKey) -> None:
         """stale-while-revalidate: the viewer gets the stale object now; one refresh runs."""
@@ -270,6 +278,9 @@ class Edge:
             ("X-Amz-Cf-Id", ex.request_id),
         ]
 
+
+# A successful answer to these changes the resource: the stored copy is dropped.
+UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 
 # Responses that never get a custom error page: handler-generated ones and redirects.
 _NO_ERROR_PAGE_SOURCES = frozenset(

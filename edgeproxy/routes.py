@@ -71,14 +71,14 @@ def _route(
     secondary = dist.origin_by_id(group.member[1].origin_id) if group else None
     forwarded = behavior.forwarded_values
     header_names = tuple(h.lower() for h in forwarded.headers) if forwarded else ()
-    cookies_forwarded = forwarded is not None and forwarded.cookies.forward != "none"
+    key_policy = KeyPolicy.from_behavior(behavior)
     return Route(
         index=index,
         behavior=behavior,
         origins=_targets(origin),
         secondary=_targets(secondary) if secondary else None,
         failover_codes=frozenset(group.failover_criteria.status_codes) if group else frozenset(),
-        key_policy=KeyPolicy.from_behavior(behavior),
+        key_policy=key_policy,
         ttl_policy=TtlPolicy.from_behavior(behavior, config.distribution.custom_error_response),
         hooks=build_hooks(
             behavior.lambda_function_association,
@@ -90,7 +90,7 @@ def _route(
         allowed_methods=frozenset(behavior.allowed_methods),
         cached_methods=frozenset(behavior.cached_methods),
         viewer_protocol_policy=behavior.viewer_protocol_policy,
-        strip_set_cookie=not cookies_forwarded,
+        strip_set_cookie=key_policy.origin_cookies.empty,
     )
 
 

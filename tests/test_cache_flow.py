@@ -271,3 +271,48 @@ async def test_origin_group_fails_over_on_connection_failure(start_edge: StartEd
         assert response.status_code == 200
         assert response.headers["x-cache"] == "Miss from cloudfront"
         assert len(backup.requests_for("/g")) == 1
+
+
+async def test_must_revalidate_forbids_serving_stale_on_error(
+    origin: RecordingOrigin, start_edge: StartEdge, clock: FakeClock
+):
+    origin.responses["/mr"] = OriginResponse(
+        headers={"Cache-Control": "max-age=10, must-revalidate"}, body="fine"
+    )
+    viewer = await start_edge(distribution(origin.port))
+    await viewer.get("/mr")
+    origin.responses["/mr"] = OriginResponse(status=503, headers={}, body="down")
+    clock.advance(20)
+    response = await viewer.get("/mr")
+    assert response.status_code == 503
+    assert response.text == "down"
+
+
+async def test_successful_unsafe_request_invalidates_the_stored_object(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    viewer = await start_edge(distribution(origin.port))
+    await viewer.get("/doc")
+    assert (await viewer.get("/doc")).headers["x-cache"] == "Hit from cloudfront"
+    assert (await viewer.request("PUT", "/doc", content=b"new")).status_code == 200
+    after = await viewer.get("/doc")
+    assert after.headers["x-cache"] == "Miss from cloudfront"
+    assert [r.method for r in origin.requests_for("/doc")] == ["GET", "PUT", "GET"]
+
+
+async def test_set_cookie_kept_and_replayed_when_cookies_are_forwarded(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    origin.responses["/ck"] = OriginResponse(
+        headers={"Cache-Control": "max-age=60", "Set-Cookie": "session=abc"}
+    )
+    forwarding = {"query_string": False, "cookies": {"forward": "all"}}
+    viewer = await start_edge(distribution(origin.port, forwarded_values=forwarding))
+    assert (await viewer.get("/ck")).headers["set-cookie"] == "session=abc"
+    viewer.client.cookies.clear()  # a new viewer: no cookie, so the same cache key
+    hit = await viewer.get("/ck")
+    assert hit.headers["x-cache"] == "Hit from cloudfront"
+    assert hit.headers["set-cookie"] == "session=abc"
+
+    stripping = await start_edge(distribution(origin.port))
+    assert "set-cookie" not in (await stripping.get("/ck")).headers
