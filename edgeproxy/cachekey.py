@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from edgeproxy.messages import EdgeRequest, Header, Headers
+from edgeproxy.policies import BehaviorPolicies
+from edgeproxy.policy_models import CachePolicyConfig, OriginRequestPolicyConfig
 
 NONE, ALL, WHITELIST, ALL_EXCEPT = "none", "all", "whitelist", "allExcept"
 _MODES = frozenset({NONE, ALL, WHITELIST, ALL_EXCEPT})
@@ -190,11 +192,20 @@ class KeyPolicy:
 
     @classmethod
     def from_behavior(cls, behavior: Any) -> KeyPolicy:
-        """Read a ``CacheBehavior``-like object (Terraform argument names, duck typed)."""
-        policy_id = getattr(behavior, "cache_policy_id", None)
-        if policy_id is not None:
-            return _from_managed(policy_id, getattr(behavior, "origin_request_policy_id", None))
+        """Read a ``CacheBehavior``-like object (Terraform argument names, duck typed): its
+        cache policy (inline or managed ID) if it has one, else ``forwarded_values``."""
+        policies = BehaviorPolicies.of(behavior)
+        if policies.cache is not None:
+            return _from_policies(policies.cache, policies.origin_request)
         return _from_forwarded_values(behavior)
+
+    @classmethod
+    def from_policies(
+        cls, cache: CachePolicyConfig, origin_request: OriginRequestPolicyConfig | None = None
+    ) -> KeyPolicy:
+        """The key and forwarding of a cache policy plus an optional origin request policy
+        (managed or inline, ``policies.py``), combined as reference 7.6 says."""
+        return _from_policies(cache, origin_request)
 
 
 def _from_forwarded_values(behavior: Any) -> KeyPolicy:
@@ -232,87 +243,61 @@ def _legacy_cookies(cookies: Any) -> Selection:
     return Selection(mode, names if mode == WHITELIST else (), wildcards=True)
 
 
+# Terraform's header behaviors of an origin request policy → a Selection mode. The
+# CloudFront-* headers of allViewerAndWhitelistCloudFront are added by viewer.py (routes
+# names them), so for forwarding it is "all viewer headers".
+_ORIGIN_HEADER_MODES: Mapping[str, str] = {
+    "none": NONE,
+    "whitelist": WHITELIST,
+    "allViewer": ALL,
+    "allViewerAndWhitelistCloudFront": ALL,
+    "allExcept": ALL_EXCEPT,
+}
+
+
 @dataclass(frozen=True, slots=True)
-class _Managed:
-    """Key or origin contents of a managed policy (reference 7.5, 7.6)."""
+class _Parts:
+    """Header, cookie and query selections of one policy."""
 
     headers: Selection = _NO_HEADERS
     cookies: Selection = _NO_SELECTION
     query: Selection = _NO_SELECTION
-    encodings: tuple[str, ...] = ()
 
 
-_ALL = Selection(ALL)
-_ORIGIN_METHOD_HEADERS = ("host", "origin", "x-http-method-override", "x-http-method")
-
-MANAGED_CACHE_POLICIES: Mapping[str, _Managed] = {
-    "658327ea-f89d-4fab-a63d-7e88639e58f6": _Managed(encodings=_ENCODINGS),  # CachingOptimized
-    "b2884449-e4de-46a7-ac36-70bc7f1ddd6d": _Managed(),  # CachingOptimizedForUncompressedObjects
-    "4135ea2d-6df8-44a3-9df3-4b5a84be39ad": _Managed(),  # CachingDisabled
-    "2e54312d-136d-493c-8eb9-b001f22f67d2": _Managed(  # Amplify
-        headers_selection(WHITELIST, ("authorization", "cloudfront-viewer-country", "host")),
-        _ALL,
-        _ALL,
-        _ENCODINGS,
-    ),
-    "08627262-05a9-4f76-9ded-b50ca2e3a84f": _Managed(  # Elemental-MediaPackage
-        headers_selection(WHITELIST, ("origin",)),
-        query=Selection(WHITELIST, ("aws.manifestfilter", "start", "end", "m")),
-        encodings=("gzip",),
-    ),
-    "83da9c7e-98b4-4e11-a168-04f0df8e2c65": _Managed(  # UseOriginCacheControlHeaders
-        headers_selection(WHITELIST, (*_ORIGIN_METHOD_HEADERS, "x-method-override")),
-        _ALL,
-        encodings=_ENCODINGS,
-    ),
-    "4cc15a8a-d715-48a4-82b8-cc0b614638fe": _Managed(  # ...-QueryStrings
-        headers_selection(WHITELIST, (*_ORIGIN_METHOD_HEADERS, "x-method-override")),
-        _ALL,
-        _ALL,
-        _ENCODINGS,
-    ),
-}
-
-MANAGED_ORIGIN_REQUEST_POLICIES: Mapping[str, _Managed] = {
-    "216adef6-5c7f-47e4-b989-5492eafa07d3": _Managed(headers_selection(ALL), _ALL, _ALL),
-    # AllViewerAndCloudFrontHeaders-2022-06: the CloudFront-* headers are added by viewer.py
-    "33f36d7e-f396-46d9-90e0-52428a34d9dc": _Managed(headers_selection(ALL), _ALL, _ALL),
-    "b689b0a8-53d0-40ab-baf2-68738e2966ac": _Managed(  # AllViewerExceptHostHeader
-        headers_selection(ALL_EXCEPT, ("host",)), _ALL, _ALL
-    ),
-    "59781a5b-3903-41f3-afcb-af62929ccde1": _Managed(  # CORS-CustomOrigin
-        headers_selection(WHITELIST, ("origin",))
-    ),
-    "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf": _Managed(  # CORS-S3Origin
-        headers_selection(
-            WHITELIST,
-            ("origin", "access-control-request-headers", "access-control-request-method"),
-        )
-    ),
-    "acba4595-bd28-49b8-b9fe-13317c0390fa": _Managed(  # UserAgentRefererHeaders
-        headers_selection(WHITELIST, ("user-agent", "referer"))
-    ),
-}
+def _cache_parts(policy: CachePolicyConfig) -> _Parts:
+    key = policy.key
+    return _Parts(
+        headers_selection(key.headers_config.header_behavior, key.headers_config.names),
+        Selection(key.cookies_config.cookie_behavior, key.cookies_config.names),
+        Selection(key.query_strings_config.query_string_behavior, key.query_strings_config.names),
+    )
 
 
-def _from_managed(cache_policy_id: str, origin_policy_id: str | None) -> KeyPolicy:
-    if cache_policy_id not in MANAGED_CACHE_POLICIES:
-        raise ValueError(f"unknown cache policy id {cache_policy_id!r}")
-    key = MANAGED_CACHE_POLICIES[cache_policy_id]
-    orp = _Managed()
-    if origin_policy_id is not None:
-        if origin_policy_id not in MANAGED_ORIGIN_REQUEST_POLICIES:
-            raise ValueError(f"unknown origin request policy id {origin_policy_id!r}")
-        orp = MANAGED_ORIGIN_REQUEST_POLICIES[origin_policy_id]
+def _origin_parts(policy: OriginRequestPolicyConfig | None) -> _Parts:
+    if policy is None:
+        return _Parts()
+    headers = policy.headers_config
+    mode = _ORIGIN_HEADER_MODES[headers.header_behavior]
+    return _Parts(
+        headers_selection(mode, () if mode == ALL else headers.names),
+        Selection(policy.cookies_config.cookie_behavior, policy.cookies_config.names),
+        Selection(
+            policy.query_strings_config.query_string_behavior, policy.query_strings_config.names
+        ),
+    )
+
+
+def _from_policies(cache: CachePolicyConfig, orp: OriginRequestPolicyConfig | None) -> KeyPolicy:
+    key, extra = _cache_parts(cache), _origin_parts(orp)
     return KeyPolicy(
         query=key.query,
         headers=key.headers,
         cookies=key.cookies,
-        encodings=key.encodings,
+        encodings=cache.key.encodings,
         legacy=False,
-        origin_query=key.query.union(orp.query),
-        origin_headers=key.headers.union(orp.headers),
-        origin_cookies=key.cookies.union(orp.cookies),
+        origin_query=key.query.union(extra.query),
+        origin_headers=key.headers.union(extra.headers),
+        origin_cookies=key.cookies.union(extra.cookies),
     )
 
 

@@ -56,8 +56,60 @@ def _block(attrs: str, *, repeated: bool = False, local: str = "", **blocks: Blo
     )
 
 
+def _items() -> Block:
+    return _block("items")
+
+
+def _key_configs(attrs: str) -> Block:
+    """A block with ``attrs`` plus cookies_config, headers_config and query_strings_config,
+    which both key policies share."""
+    configs = {
+        "cookies_config": _block("cookie_behavior", cookies=_items()),
+        "headers_config": _block("header_behavior", headers=_items()),
+        "query_strings_config": _block("query_string_behavior", query_strings=_items()),
+    }
+    return Block(attrs=frozenset(attrs.split()), blocks=MappingProxyType(configs))
+
+
+# The three policy resources; ``arn etag id`` are computed (terraform show -json has them).
+CACHE_POLICY: Block = _block(
+    "arn comment default_ttl etag id max_ttl min_ttl name",
+    parameters_in_cache_key_and_forwarded_to_origin=_key_configs(
+        "enable_accept_encoding_brotli enable_accept_encoding_gzip"
+    ),
+)
+ORIGIN_REQUEST_POLICY: Block = _key_configs("arn comment etag id name")
+RESPONSE_HEADERS_POLICY: Block = _block(
+    "arn comment etag id name",
+    cors_config=_block(
+        "access_control_allow_credentials access_control_max_age_sec origin_override",
+        access_control_allow_headers=_items(),
+        access_control_allow_methods=_items(),
+        access_control_allow_origins=_items(),
+        access_control_expose_headers=_items(),
+    ),
+    custom_headers_config=_block("", items=_block("header override value", repeated=True)),
+    remove_headers_config=_block("", items=_block("header", repeated=True)),
+    security_headers_config=_block(
+        "",
+        content_security_policy=_block("content_security_policy override"),
+        content_type_options=_block("override"),
+        frame_options=_block("frame_option override"),
+        referrer_policy=_block("override referrer_policy"),
+        strict_transport_security=_block(
+            "access_control_max_age_sec include_subdomains override preload"
+        ),
+        xss_protection=_block("mode_block override protection report_uri"),
+    ),
+    server_timing_headers_config=_block("enabled sampling_rate"),
+)
+
+
 def _cache_behavior(*, ordered: bool) -> Block:
-    """default_cache_behavior and ordered_cache_behavior differ only by path_pattern."""
+    """default_cache_behavior and ordered_cache_behavior differ only by path_pattern.
+
+    ``cache_policy``, ``origin_request_policy`` and ``response_headers_policy`` are local:
+    inline policy blocks where Terraform has only the ``*_id`` arguments."""
     return _block(
         "allowed_methods cached_methods cache_policy_id compress default_ttl"
         " field_level_encryption_id max_ttl min_ttl origin_request_policy_id"
@@ -76,6 +128,10 @@ def _cache_behavior(*, ordered: bool) -> Block:
         ),
         function_association=_block("event_type function_arn", repeated=True),
         grpc_config=_block("enabled"),
+        local="cache_policy origin_request_policy response_headers_policy",
+        cache_policy=CACHE_POLICY,
+        origin_request_policy=ORIGIN_REQUEST_POLICY,
+        response_headers_policy=RESPONSE_HEADERS_POLICY,
     )
 
 

@@ -56,6 +56,7 @@ from enum import Enum
 from typing import Any
 
 from edgeproxy.messages import Header
+from edgeproxy.policies import BehaviorPolicies
 
 # CloudFront's defaults for a behaviour (reference 7.4) and for error caching (7.11).
 DEFAULT_MIN_TTL = 0
@@ -64,17 +65,6 @@ DEFAULT_MAX_TTL = 31_536_000
 DEFAULT_ERROR_CACHING_MIN_TTL = 10
 # max-age range accepted by CloudFront: 0 s ... 100 years (7.4 step 5).
 MAX_LIFETIME = 100 * 365 * 86_400
-
-# TTLs of the managed cache policies (reference 7.5), by policy id: (min, default, max).
-MANAGED_POLICY_TTLS: Mapping[str, tuple[int, int, int]] = {
-    "658327ea-f89d-4fab-a63d-7e88639e58f6": (1, 86_400, 31_536_000),  # CachingOptimized
-    "b2884449-e4de-46a7-ac36-70bc7f1ddd6d": (1, 86_400, 31_536_000),  # ...ForUncompressed
-    "4135ea2d-6df8-44a3-9df3-4b5a84be39ad": (0, 0, 0),  # CachingDisabled
-    "2e54312d-136d-493c-8eb9-b001f22f67d2": (2, 2, 600),  # Amplify
-    "08627262-05a9-4f76-9ded-b50ca2e3a84f": (0, 86_400, 31_536_000),  # Elemental-MediaPackage
-    "83da9c7e-98b4-4e11-a168-04f0df8e2c65": (0, 0, 31_536_000),  # UseOriginCacheControlHeaders
-    "4cc15a8a-d715-48a4-82b8-cc0b614638fe": (0, 0, 31_536_000),  # ...-QueryStrings
-}
 
 
 class StatusRule(Enum):
@@ -135,20 +125,18 @@ class TtlPolicy:
     def from_behavior(cls, behavior: Any, custom_error_responses: Iterable[Any] = ()) -> TtlPolicy:
         """Read a ``CacheBehavior``-like object (Terraform argument names, duck typed).
 
-        A managed ``cache_policy_id`` brings its own TTLs (the behaviour's are then unused by
-        CloudFront); legacy "forward all headers" means nothing is cached (reference 7.5).
+        A cache policy (managed ``cache_policy_id`` or inline ``cache_policy``) brings its own
+        TTLs (the behaviour's are then unused by CloudFront); legacy "forward all headers"
+        means nothing is cached (reference 7.5).
         """
         errors = {
             int(r.error_code): int(r.error_caching_min_ttl)
             for r in custom_error_responses
             if getattr(r, "error_caching_min_ttl", None) is not None
         }
-        policy_id = getattr(behavior, "cache_policy_id", None)
-        if policy_id is not None:
-            if policy_id not in MANAGED_POLICY_TTLS:
-                raise ValueError(f"unknown cache policy id {policy_id!r}")
-            low, default, high = MANAGED_POLICY_TTLS[policy_id]
-            return cls(low, default, high, errors)
+        cache_policy = BehaviorPolicies.of(behavior).cache
+        if cache_policy is not None:
+            return cls(cache_policy.min_ttl, cache_policy.default_ttl, cache_policy.max_ttl, errors)
         forwarded = getattr(behavior, "forwarded_values", None)
         if forwarded is not None and "*" in tuple(getattr(forwarded, "headers", ()) or ()):
             return cls(0, 0, 0, errors)

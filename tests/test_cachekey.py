@@ -9,7 +9,6 @@ import pytest
 from edgeproxy.cachekey import (
     ALL,
     ALL_EXCEPT,
-    MANAGED_CACHE_POLICIES,
     NONE,
     WHITELIST,
     CacheKey,
@@ -23,7 +22,8 @@ from edgeproxy.cachekey import (
     parse_cookies,
 )
 from edgeproxy.messages import EdgeRequest, Headers
-from edgeproxy.ttl import MANAGED_POLICY_TTLS
+from edgeproxy.policies import MANAGED_CACHE_POLICIES, MANAGED_ORIGIN_REQUEST_POLICIES
+from edgeproxy.ttl import TtlPolicy
 
 HOST = "d111111abcdef8.cloudfront.net"
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -462,5 +462,16 @@ def test_headers_selection_lowercases() -> None:
     assert headers_selection(WHITELIST, ("X-A",)).names == ("x-a",)
 
 
-def test_managed_tables_agree_with_ttl_table() -> None:
-    assert set(MANAGED_CACHE_POLICIES) == set(MANAGED_POLICY_TTLS)
+@pytest.mark.parametrize("cache_id", sorted(MANAGED_CACHE_POLICIES))
+@pytest.mark.parametrize("orp_id", [None, *sorted(MANAGED_ORIGIN_REQUEST_POLICIES)])
+def test_every_managed_pair_builds_a_key_and_ttls(cache_id: str, orp_id: str | None) -> None:
+    policy = policy_for(cache_id, orp_id)
+    cached = MANAGED_CACHE_POLICIES[cache_id]
+    assert policy.encodings == cached.key.encodings
+    assert not policy.legacy
+    ttl = TtlPolicy.from_behavior(behavior(cache_policy_id=cache_id))  # type: ignore[arg-type]
+    assert (ttl.min_ttl, ttl.default_ttl, ttl.max_ttl) == (
+        cached.min_ttl,
+        cached.default_ttl,
+        cached.max_ttl,
+    )
