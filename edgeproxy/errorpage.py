@@ -1,8 +1,10 @@
-"""CloudFront's own HTML error page, the one viewers see for edge-made errors."""
+"""CloudFront's own HTML error page, the one viewers see for edge-made errors, and the
+headers the edge owns on every answer (reference 6.3)."""
 
 from __future__ import annotations
 
 from .errors import EdgeError
+from .messages import EdgeResponse, Headers
 
 _PAGE = """<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" \
 "http://www.w3.org/TR/html4/loose.dtd">
@@ -31,3 +33,19 @@ def render_error_page(error: EdgeError, request_id: str) -> bytes:
     """The page body for ``error``, as CloudFront writes it."""
     page = _PAGE.format(status=error.status, message=error.page_message, request_id=request_id)
     return page.encode("iso-8859-1", "replace")
+
+
+def edge_headers(via: str, x_cache: str, pop: str, request_id: str) -> Headers:
+    """The headers CloudFront sets on every answer toward the viewer, in its order."""
+    return [("Via", via), ("X-Cache", x_cache), ("X-Amz-Cf-Pop", pop), ("X-Amz-Cf-Id", request_id)]
+
+
+def error_response(error: EdgeError, request_id: str, *, via: str, pop: str) -> EdgeResponse:
+    """A finished answer for ``error``: the page, ``Server: CloudFront`` and the edge's own
+    headers, for errors met before the pipeline runs (a request that cannot be parsed)."""
+    headers = [
+        ("Content-Type", "text/html"),
+        ("Server", "CloudFront"),
+        *edge_headers(via, error.x_cache, pop, request_id),
+    ]
+    return EdgeResponse(error.status, headers, render_error_page(error, request_id))

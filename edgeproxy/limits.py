@@ -1,6 +1,12 @@
-"""CloudFront's request size limits (reference 1 and 5)."""
+"""CloudFront's request size limits (reference 1 and 5) and the bounds on viewer connections."""
 
 from __future__ import annotations
 
 MAX_URL_LENGTH = 8192  # bytes of the URL; more → 413
 MAX_REQUEST_HEAD = 20480  # bytes of request line + headers; more → 413
+
+# Viewer connections (defaults of ViewerServer; CloudFront's own values are not published).
+HEADER_TIMEOUT_S = 10.0  # request line + headers must arrive within this; else closed
+IDLE_TIMEOUT_S = 60.0  # keep-alive connection with no request; also between body reads
+MAX_CONNECTIONS = 10_000  # concurrent viewer connections; more are closed at once
+MAX_PIPELINED = 32  # parsed requests waiting for their turn before reading pauses

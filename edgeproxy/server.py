@@ -1,22 +1,27 @@
-"""aiohttp glue for the viewer side: listeners, request/response conversion. Kept thin: all
-decisions are the pipeline's."""
+"""The viewer listeners: sockets (HTTP and HTTPS) served by the HTTP/1.1 protocol of
+``http1.py``, a tick that advances the connections' clock and closes the ones past their
+deadline, and an orderly stop. All decisions about requests are the pipeline's.
+
+Slow and idle viewers (issue 5/6): a request head not complete within ``header_timeout``,
+a keep-alive connection idle for ``idle_timeout``, a body or a viewer's reading stalled for
+``idle_timeout``: the connection is closed without an answer (as nginx does for its
+client_header_timeout), since a viewer that trickles its head would not read one either.
+Past ``max_connections`` open connections, new ones are closed at once, with one warning
+per burst.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import web
-from multidict import CIMultiDict
-
-from .limits import MAX_REQUEST_HEAD
-from .messages import EdgeRequest, EdgeResponse
+from .http1 import ViewerContext, ViewerProtocol
+from .limits import HEADER_TIMEOUT_S, IDLE_TIMEOUT_S, MAX_CONNECTIONS
 from .pipeline import Edge
 
-# aiohttp's own line limits are raised so that CloudFront's limits (checked by the edge,
-# answered 413) are the ones viewers meet, not aiohttp's 400.
-_KEEPALIVE_S = 60.0
+_STOP_GRACE_S = 1.0  # answers under way get this long when the server stops
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,72 +37,73 @@ class Listener:
 class ViewerServer:
     """Serves an ``Edge`` on one or more listeners."""
 
-    def __init__(self, edge: Edge) -> None:
+    def __init__(
+        self,
+        edge: Edge,
+        *,
+        header_timeout: float = HEADER_TIMEOUT_S,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.edge = edge
+        self.context = ViewerContext(
+            edge,
+            header_timeout=header_timeout,
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
+        )
+        # The tick's period: a deadline is met within a quarter of the shorter bound.
+        self._tick_s = min(1.0, max(0.01, min(header_timeout, idle_timeout) / 4))
         self._servers: list[asyncio.AbstractServer] = []
-        self._handlers: list[web.Server] = []
+        self._ticker: asyncio.TimerHandle | None = None
         self.bound: dict[str, int] = {}  # scheme → port actually bound
 
     async def start(self, listeners: list[Listener]) -> None:
         loop = asyncio.get_running_loop()
+        self.context.now = loop.time()
         for listener in listeners:
-            handler = web.Server(
-                self._handler_for(listener.scheme),
-                keepalive_timeout=_KEEPALIVE_S,
-                max_line_size=MAX_REQUEST_HEAD,
-                max_field_size=MAX_REQUEST_HEAD,
-            )
             server = await loop.create_server(
-                handler, listener.host, listener.port, ssl=listener.ssl_context
+                self._factory(listener.scheme),
+                listener.host,
+                listener.port,
+                ssl=listener.ssl_context,
             )
-            self._handlers.append(handler)
             self._servers.append(server)
             self.bound[listener.scheme] = server.sockets[0].getsockname()[1]
+        if self._ticker is None:
+            self._ticker = loop.call_later(self._tick_s, self._tick)
 
     async def stop(self) -> None:
+        """Stop listening, let answers under way finish (briefly), close every connection."""
         for server in self._servers:
             server.close()
-        for handler in self._handlers:
-            await handler.shutdown(timeout=1.0)
+        connections = self.context.connections
+        for connection in list(connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _STOP_GRACE_S
+        while connections and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for connection in list(connections):
+            connection.timed_out()
         for server in self._servers:
             await server.wait_closed()
+        await asyncio.sleep(0)  # let the aborted connections run connection_lost
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         self._servers.clear()
-        self._handlers.clear()
 
-    def _handler_for(self, scheme: str):  # type: ignore[no-untyped-def]
-        edge = self.edge
+    def _factory(self, scheme: str) -> Callable[[], ViewerProtocol]:
+        context = self.context
 
-        async def handle(request: web.BaseRequest) -> web.StreamResponse:
-            edge_request = await to_edge_request(request, scheme)
-            return to_web_response(await edge.handle(edge_request))
+        def protocol() -> ViewerProtocol:
+            return ViewerProtocol(context, scheme)
 
-        return handle
+        return protocol
 
-
-async def to_edge_request(request: web.BaseRequest, scheme: str) -> EdgeRequest:
-    """aiohttp's request as the edge's own value, headers exactly as on the wire."""
-    path, _, query = request.raw_path.partition("?")
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    ip, port = (peer[0], peer[1]) if peer else ("127.0.0.1", 0)
-    return EdgeRequest(
-        method=request.method,
-        uri=path,
-        querystring=query,
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
-        client_ip=ip,
-        client_port=port,
-        body=await request.read() if request.body_exists else b"",
-        scheme=scheme,
-        http_version=f"{request.version.major}.{request.version.minor}",
-    )
-
-
-def to_web_response(response: EdgeResponse) -> web.Response:
-    headers = CIMultiDict(response.headers)
-    headers.setdefault("Server", "CloudFront")
-    return web.Response(
-        status=response.status,
-        reason=response.reason or None,
-        headers=headers,
-        body=response.body,
-    )
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.context.now = loop.time()
+        self.context.sweep()
+        self._ticker = loop.call_later(self._tick_s, self._tick)

@@ -1,0 +1,500 @@
+"""The viewer side of HTTP/1.1: one ``asyncio.Protocol`` per connection on the llhttp parser
+(httptools), handing each request to ``Edge.handle`` and writing its answer.
+
+Theory of operation
+-------------------
+Bytes go to the parser as they arrive; its callbacks collect one request at a time (request
+line, headers as on the wire, body) into an ``EdgeRequest``. A finished request is answered
+at once when the connection is free, otherwise queued: pipelined requests are answered in
+the order they came. Answering runs ``_serve`` for the request and then for every request
+queued behind it. ``_serve`` is first stepped synchronously: a cache hit that needs no stage
+never suspends, so it is parsed, handled and written inside one ``data_received`` without a
+task; only an answer that has to wait (an origin fetch, a handler, a slow viewer) continues
+in a task (``_resume``, what Python 3.12's eager tasks do).
+
+Input the edge refuses (limits and malformed requests, reference 1 and 5) is queued as the
+``EdgeError`` to answer, behind the requests before it; nothing after it is read and the
+connection closes once it is answered. Nothing refused here reaches the pipeline.
+
+Timing is read from ``ViewerContext.now``, a clock the server advances on its tick: each
+connection keeps one ``deadline`` (0: none) that the server's sweep enforces: the request
+head must be complete within ``header_timeout``, an idle keep-alive connection, a stalled
+body or a viewer that reads nothing closes after ``idle_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import types
+from collections import deque
+from collections.abc import AsyncIterator, Generator
+from typing import Any, cast
+
+import httptools
+
+from .errorpage import error_response
+from .errors import BadRequest, EdgeError, InternalError, MethodNotAllowed, RequestTooLarge
+from .exchange import new_request_id
+from .http1_response import CONTINUE, LAST_CHUNK, DateHeader, Framing, Head, chunk, encode_head
+from .limits import MAX_PIPELINED, MAX_REQUEST_HEAD, MAX_URL_LENGTH
+from .messages import EdgeRequest, EdgeResponse
+from .pipeline import Edge
+
+log = logging.getLogger("edgeproxy.server")
+
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
+_VERSIONS = frozenset({"1.1", "1.0"})
+_JOIN_LIMIT = 65536  # a body up to this size is copied behind its head: one write, one syscall
+
+Job = tuple[EdgeRequest | EdgeError, bool]  # what to answer, and whether to keep the connection
+
+
+class ViewerContext:
+    """What every connection of one server shares: the edge, the bounds, a coarse clock,
+    the Date line, and the set of open connections (with the cap on their number)."""
+
+    def __init__(
+        self, edge: Edge, *, header_timeout: float, idle_timeout: float, max_connections: int
+    ) -> None:
+        self.edge = edge
+        self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.date = DateHeader()
+        self.now = 0.0  # loop time, advanced by the server's tick
+        self.connections: set[ViewerProtocol] = set()
+        self._refused = 0  # connections refused in the current burst
+
+    def admit(self, connection: ViewerProtocol) -> bool:
+        """Count ``connection`` in, unless the cap is reached (one warning per burst)."""
+        if len(self.connections) >= self.max_connections:
+            if self._refused == 0:
+                log.warning(
+                    "viewer connection cap of %d reached: new connections are closed at once",
+                    self.max_connections,
+                )
+            self._refused += 1
+            return False
+        if self._refused:
+            log.info("viewer connection cap: %d connections were refused", self._refused)
+            self._refused = 0
+        self.connections.add(connection)
+        return True
+
+    def sweep(self) -> None:
+        """Close every connection whose deadline has passed."""
+        now = self.now
+        for connection in [c for c in self.connections if 0.0 < c.deadline <= now]:
+            connection.timed_out()
+
+    def error(self, error: EdgeError) -> EdgeResponse:
+        identity = self.edge.identity
+        return error_response(error, new_request_id(), via=identity.via, pop=identity.pop)
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing; the error to answer is kept aside."""
+
+
+class ViewerProtocol(asyncio.Protocol):
+    """One viewer connection: parse, queue, answer in order, keep alive or close."""
+
+    def __init__(self, context: ViewerContext, scheme: str) -> None:
+        self._context = context
+        self._scheme = scheme
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._client_ip = ""
+        self._client_port = 0
+        self._tls_first = self._tls_later = ""
+        self._requests = 0
+        # the request being parsed
+        self._url = b""
+        self._headers: list[tuple[str, str]] = []
+        self._body: list[bytes] = []
+        self._head_size = 0  # bytes of the head seen by the callbacks
+        self._head_bytes = 0  # bytes received while a head was incomplete
+        self._in_head = True  # False from headers complete to message complete
+        self._started = False  # a request has begun and is not complete
+        self._expect_continue = False
+        self._refusal: EdgeError | None = None
+        # answering
+        self._busy = False
+        self._pending: deque[Job] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False  # no more requests are read
+        self._closing = False  # the transport is closed or lost
+        self._eof = False
+        self._reading_paused = False
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._continue_owed = False
+        self.deadline = 0.0
+
+    # -- connection events ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        context = self._context
+        if not context.admit(self):
+            self._stopped = self._closing = True
+            self._transport.abort()
+            return
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self._client_ip, self._client_port = peer[0], peer[1]
+        self._tls_first, self._tls_later = _tls_facts(transport)
+        self.deadline = context.now + context.header_timeout
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stopped = self._closing = True
+        self._context.connections.discard(self)
+        self._pending.clear()
+        if self._task is not None:
+            self._task.cancel()  # an answer under way: its stream is closed on the way out
+
+    def eof_received(self) -> bool:
+        """The viewer sent all it will send: answer what is queued, then close."""
+        self._stopped = self._eof = True
+        if not self._busy:
+            return False  # the transport closes itself
+        return self._transport is not None and self._transport.get_extra_info("sslcontext") is None
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self.deadline = self._context.now + self._context.idle_timeout  # a viewer not reading
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self.deadline = 0.0
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def timed_out(self) -> None:
+        """The deadline passed: a head too slow, an idle connection, a stalled viewer."""
+        log.debug("viewer %s:%s timed out", self._client_ip, self._client_port)
+        self._stopped = True
+        if self._transport is not None:
+            if self._busy or self._started:
+                self._transport.abort()
+            else:
+                self._transport.close()
+
+    def shutdown(self) -> None:
+        """The server stops: close now when idle, else after the answer under way."""
+        self._stopped = True
+        if not self._busy and self._transport is not None:
+            self._transport.close()
+
+    # -- input ---------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._stopped:
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
+        else:
+            self.deadline = self._context.now + self._context.idle_timeout
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._after_upgrade(data[upgrade.args[0] :])
+        except httptools.HttpParserError as exc:
+            if not self._stopped:
+                self._refuse(self._refusal or BadRequest(f"malformed request: {exc}"))
+            return
+        if self._in_head and self._head_bytes > MAX_REQUEST_HEAD and not self._stopped:
+            self._refuse(RequestTooLarge("request line and headers over 20,480 bytes"))
+
+    def _after_upgrade(self, rest: bytes) -> None:
+        """An Upgrade request was parsed (CONNECT, or e.g. WebSocket): CONNECT stopped the
+        input already; others were answered as plain requests, so parsing goes on."""
+        if self._stopped:
+            return
+        self._parser = httptools.HttpRequestParser(self)
+        if rest:
+            self.data_received(rest)
+
+    def _refuse(self, error: EdgeError) -> None:
+        """Answer ``error`` after the requests before it, read nothing more, then close."""
+        self._stopped = True
+        if self._transport is not None and not self._closing:
+            self._transport.pause_reading()
+        log.info("viewer %s refused: %s %s", self._client_ip, error.status, error.detail)
+        self._dispatch((error, False))
+
+    def _reject(self, error: EdgeError) -> _Refused:
+        self._refusal = error
+        return _Refused(error.detail)
+
+    # -- parser callbacks (httptools) --------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._started = True
+        self._url = b""
+        self._headers = []
+        self._body = []
+        self._head_size = 0
+        self._expect_continue = False
+        self.deadline = self._context.now + self._context.header_timeout
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > MAX_URL_LENGTH:
+            raise self._reject(RequestTooLarge("URL over 8,192 bytes"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_size > MAX_REQUEST_HEAD:
+            raise self._reject(RequestTooLarge("request line and headers over 20,480 bytes"))
+        if len(name) == 6 and name.lower() == b"expect":
+            self._expect_continue = value.lower() == b"100-continue"
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        request_line = len(self._parser.get_method()) + len(self._url) + 13  # SP SP HTTP/1.1 CRLF
+        if self._head_size + request_line + 2 > MAX_REQUEST_HEAD:
+            raise self._reject(RequestTooLarge("request line and headers over 20,480 bytes"))
+        self.deadline = self._context.now + self._context.idle_timeout  # the body's reads
+        if self._expect_continue and self._parser.get_http_version() == "1.1":
+            self._send_continue()
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        self._started = False
+        if self._stopped:
+            return
+        self.deadline = 0.0
+        parser = self._parser
+        raw_method = parser.get_method()
+        keep_alive = parser.should_keep_alive()
+        if raw_method == b"CONNECT":
+            self._refuse(MethodNotAllowed("CONNECT: the edge is not a proxy"))
+            return
+        version = parser.get_http_version()
+        if version not in _VERSIONS:
+            self._refuse(BadRequest(f"HTTP/{version} is not served"))
+            return
+        request = self._request(_METHODS.get(raw_method) or raw_method.decode("ascii"), version)
+        if request is None:
+            self._refuse(BadRequest("request target is not a path"))
+            return
+        if not keep_alive:
+            self._stopped = True  # "Connection: close": whatever follows is not read
+        self._dispatch((request, keep_alive))
+
+    def _request(self, method: str, version: str) -> EdgeRequest | None:
+        target = _origin_form(self._url)
+        if target is None:
+            return None
+        path, _, query = target.decode("latin-1").partition("?")
+        self._requests += 1
+        return EdgeRequest(
+            method=method,
+            uri=path,
+            querystring=query,
+            headers=self._headers,
+            client_ip=self._client_ip,
+            client_port=self._client_port,
+            body=b"".join(self._body) if self._body else b"",
+            scheme=self._scheme,
+            http_version=version,
+            tls=self._tls_first if self._requests == 1 else self._tls_later,
+        )
+
+    # -- answering -------------------------------------------------------------------------
+
+    def _dispatch(self, job: Job) -> None:
+        """Answer ``job`` now if the connection is free, else queue it behind the others."""
+        if self._busy:
+            self._pending.append(job)
+            if len(self._pending) >= MAX_PIPELINED and self._transport is not None:
+                self._reading_paused = True
+                self._transport.pause_reading()
+            return
+        self._busy = True
+        self._task = asyncio.get_running_loop().create_task(self._serve(job))
+
+    async def _serve(self, job: Job) -> None:
+        try:
+            while True:
+                if not await self._answer(*job):
+                    self._close()
+                    return
+                if self._write_paused:
+                    await self._drain()
+                if not self._pending:
+                    break
+                job = self._pending.popleft()
+                if self._reading_paused and len(self._pending) < MAX_PIPELINED // 2:
+                    self._reading_paused = False
+                    if self._transport is not None and not self._stopped:
+                        self._transport.resume_reading()
+        finally:
+            self._busy = False
+            self._task = None
+        self._idle()
+
+    def _idle(self) -> None:
+        """Every queued request answered: close, or wait for the next request."""
+        if self._closing:
+            return
+        if self._stopped:
+            self._close()
+            return
+        if not self._started:
+            self.deadline = self._context.now + self._context.idle_timeout
+        if self._continue_owed:
+            self._continue_owed = False
+            self._write(CONTINUE)
+
+    async def _answer(self, item: EdgeRequest | EdgeError, keep_alive: bool) -> bool:
+        """Answer one job; whether the connection may stay open."""
+        context = self._context
+        if isinstance(item, EdgeError):
+            return await self._send(context.error(item), False, False, False)
+        try:
+            response = await context.edge.handle(item)
+        except Exception as exc:  # the pipeline answers everything itself; this is a defect
+            log.exception("edge.handle failed for %s %s", item.method, item.uri)
+            response = context.error(InternalError(repr(exc)))
+        head_only = item.method == "HEAD"
+        return await self._send(response, head_only, keep_alive, item.http_version == "1.0")
+
+    async def _send(
+        self, response: EdgeResponse, head_only: bool, keep_alive: bool, http10: bool
+    ) -> bool:
+        head = encode_head(
+            response, self._context.date, head_only=head_only, keep_alive=keep_alive, http10=http10
+        )
+        stream = response.stream
+        if stream is not None and head.framing is not Framing.NONE:
+            return await self._send_stream(head, stream)
+        if stream is not None:
+            await _aclose(stream)
+        body = response.body
+        if head.framing is Framing.NONE or not body:
+            self._write(head.data)
+        elif len(body) <= _JOIN_LIMIT:
+            self._write(head.data + body)
+        else:
+            self._write(head.data)
+            self._write(body)
+        return head.keep_alive
+
+    async def _send_stream(self, head: Head, stream: AsyncIterator[bytes]) -> bool:
+        """Chunks as they come; a stream that fails closes the connection without the last
+        chunk (or short of its length), so the viewer can tell the body is incomplete."""
+        self._write(head.data)
+        chunked = head.framing is Framing.CHUNKED
+        sent = 0
+        try:
+            async for data in stream:
+                if not data:
+                    continue
+                sent += len(data)
+                self._write(chunk(data) if chunked else data)
+                if self._closing:
+                    return False
+                if self._write_paused:
+                    await self._drain()
+        except Exception as exc:
+            log.warning("viewer %s: response stream failed: %s", self._client_ip, exc)
+            return False
+        finally:
+            await _aclose(stream)
+        if chunked:
+            self._write(LAST_CHUNK)
+        return head.keep_alive and (head.framing is not Framing.LENGTH or sent == head.length)
+
+    def _send_continue(self) -> None:
+        if self._busy:
+            self._continue_owed = True  # after the answers before this request
+        else:
+            self._write(CONTINUE)
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        if not self._closing and self._transport is not None:
+            self._transport.write(data)
+
+    async def _drain(self) -> None:
+        if self._write_paused and not self._closing:
+            waiter = asyncio.get_running_loop().create_future()
+            self._drain_waiter = waiter
+            await waiter
+
+    def _close(self) -> None:
+        self._stopped = True
+        if not self._closing and self._transport is not None:
+            self._closing = True
+            self._transport.close()
+
+    def _abort(self) -> None:
+        self._stopped = True
+        if not self._closing and self._transport is not None:
+            self._closing = True
+            self._transport.abort()
+
+
+def _origin_form(url: bytes) -> bytes | None:
+    """The path and query of a request target. An absolute-form target gives only its path
+    and query: the host it names never selects an origin (the config does; no open proxy)."""
+    if url[:1] != b"/":
+        if url[:7].lower() != b"http://" and url[:8].lower() != b"https://":
+            return None  # "*", authority-form, anything else
+        try:
+            parsed = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            return None
+        path = parsed.path or b"/"
+        url = path + b"?" + parsed.query if parsed.query else path
+    if b"#" in url:
+        url = url.partition(b"#")[0]
+    return url
+
+
+def _tls_facts(transport: asyncio.BaseTransport) -> tuple[str, str]:
+    """``EdgeRequest.tls`` for the first request and for later ones on this connection."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return "", ""
+    cipher = ssl_object.cipher()
+    prefix = f"{ssl_object.version()}:{cipher[0] if cipher else ''}"
+    first = "sessionResumed" if ssl_object.session_reused else "fullHandshake"
+    return f"{prefix}:{first}", f"{prefix}:connectionReused"
+
+
+async def _aclose(stream: AsyncIterator[bytes]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception as exc:  # closing must not fail an answer already sent
+            log.debug("closing a response stream failed: %s", exc)
+
+
+@types.coroutine
+def _resume(coro: Generator[Any, None, None] | Any, waiting: Any) -> Generator[Any, Any, None]:
+    """Go on with ``coro``, already stepped once and now waiting on ``waiting``: hand that
+    to the task driving us, then delegate; an exception thrown in meanwhile (cancellation)
+    goes into ``coro``."""
+    while True:
+        try:
+            yield waiting
+        except BaseException as exc:
+            try:
+                waiting = coro.throw(exc)
+            except StopIteration:
+                return
+            continue
+        break
+    yield from coro

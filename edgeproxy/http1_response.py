@@ -1,0 +1,159 @@
+"""HTTP/1.1 response heads as bytes, for the viewer protocol in ``http1.py``.
+
+The pipeline hands over an ``EdgeResponse`` whose headers are final except for framing:
+the body's length and how it is delimited are the connection's business, so any
+Content-Length, Transfer-Encoding, Connection or Keep-Alive among them is replaced here
+(a stream's Content-Length is kept as its declared length). ``Date`` and
+``Server: CloudFront`` are added when missing (reference 6.3). One pass over the headers,
+one ``str.join``, one encode: this is on the path of every cache hit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from email.utils import formatdate
+from enum import Enum
+from http import HTTPStatus
+
+from .messages import EdgeResponse
+
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+
+# Status lines for every status Python knows, built once; others are made when met.
+_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+class Framing(Enum):
+    """How the body after a head is delimited."""
+
+    NONE = "none"  # no body may follow (HEAD, 1xx, 204, 304)
+    LENGTH = "length"  # exactly Content-Length bytes
+    CHUNKED = "chunked"  # chunked transfer coding (a stream without a length, HTTP/1.1)
+    CLOSE = "close"  # until the connection closes (a stream without a length, HTTP/1.0)
+
+
+@dataclass(slots=True)
+class Head:
+    """A serialized head, how its body is framed, and whether the connection stays open."""
+
+    data: bytes
+    framing: Framing
+    length: int
+    keep_alive: bool
+
+
+class DateHeader:
+    """``Date: <IMF-fixdate>`` formatted once per second, not once per response."""
+
+    __slots__ = ("_line", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._line = ""
+
+    def line(self) -> str:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._line = f"Date: {formatdate(second, usegmt=True)}\r\n"
+        return self._line
+
+
+def encode_head(
+    response: EdgeResponse,
+    date: DateHeader,
+    *,
+    head_only: bool,
+    keep_alive: bool,
+    http10: bool,
+) -> Head:
+    """The status line and headers of ``response`` with its framing decided.
+
+    ``head_only`` is a HEAD request: the headers a GET would get, no body. ``keep_alive``
+    is what the request asked for; the answer may still close (a stream without a length
+    to an HTTP/1.0 viewer).
+    """
+    status = response.status
+    lines = [_status_line(status, response.reason)]
+    declared: str | None = None
+    has_date = has_server = False
+    for name, value in response.headers:
+        lname = name.lower()
+        if lname in _FRAMING:
+            if lname == "content-length":
+                declared = value
+            continue
+        if lname == "date":
+            has_date = True
+        elif lname == "server":
+            has_server = True
+        lines.append(f"{name}: {value}\r\n")
+    if not has_date:
+        lines.append(date.line())
+    if not has_server:
+        lines.append("Server: CloudFront\r\n")
+    framing, length = _framing(response, declared, head_only=head_only, http10=http10)
+    if framing is Framing.CLOSE:
+        keep_alive = False
+    if framing is Framing.CHUNKED:
+        lines.append("Transfer-Encoding: chunked\r\n")
+    elif length >= 0:
+        lines.append(f"Content-Length: {length}\r\n")
+    if not keep_alive:
+        lines.append("Connection: close\r\n")
+    elif http10:
+        lines.append("Connection: keep-alive\r\n")
+    lines.append("\r\n")
+    if head_only or framing is Framing.NONE:
+        framing = Framing.NONE
+    return Head(_encode("".join(lines)), framing, length, keep_alive)
+
+
+def _framing(
+    response: EdgeResponse, declared: str | None, *, head_only: bool, http10: bool
+) -> tuple[Framing, int]:
+    """The body's framing and the Content-Length to announce (-1: none)."""
+    status = response.status
+    if status < 200 or status in (204, 304):
+        return Framing.NONE, -1
+    declared_length = _length(declared)
+    if response.stream is None:
+        size = len(response.body)
+        if head_only and size == 0:
+            # A HEAD answered by the origin: its own length is the GET body's, if it said.
+            return Framing.NONE, declared_length
+        return Framing.LENGTH, size
+    if declared_length >= 0:
+        return Framing.LENGTH, declared_length
+    return (Framing.CLOSE if http10 else Framing.CHUNKED), -1
+
+
+def _length(value: str | None) -> int:
+    if value is None or not value.isdigit() or not value.isascii():
+        return -1
+    return int(value)
+
+
+def _status_line(status: int, reason: str) -> str:
+    if not reason:
+        line = _STATUS_LINES.get(status)
+        if line is not None:
+            return line
+        reason = "Unknown"
+    return f"HTTP/1.1 {status} {reason}\r\n"
+
+
+def _encode(text: str) -> bytes:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:  # a handler's non-Latin-1 header value: sent as UTF-8
+        return text.encode("utf-8")
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of the chunked transfer coding."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
