@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck system clean
+.PHONY: run test lint typecheck system clean bench
 
 run: $(STAMP)
 	$(BIN)/edgeproxy serve --config config/distribution.yaml
@@ -14,6 +14,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Side-by-side benchmark (edgeproxy, nginx proxy_cache, Varnish) on loopback; takes about
+# 20 minutes, prints the table and rewrites the generated part of docs/performance.md.
+# BENCH_ARGS passes options through, e.g. BENCH_ARGS='--repeats 5' (python -m bench --help).
+bench: $(STAMP)
+	./scripts/apt-install nginx varnish wrk util-linux
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

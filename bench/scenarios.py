@@ -1,0 +1,180 @@
+"""What is measured, as tables: the wrk load cases, the collapsing burst and the memory fill.
+
+Paths follow the bench origin's grammar ``/<group>/<size>/<delay_ms>/<name>`` (bench/origin.py);
+``group`` also picks the edge's cache behavior (``/noop-inline/*`` …, bench/config/bench.yaml).
+Every case runs for every contender of its kinds, repeats interleaved (repeat 1 of every
+contender, then repeat 2 …) so a slow drift of the machine spreads over all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import client
+from .contenders import BenchEnv, Contender, Running, launch
+from .results import ORIGIN, Results
+from .wrk import WrkResult, WrkRun, run_wrk
+
+UNIQUE_SCRIPT = Path(__file__).resolve().parent / "lua" / "unique.lua"
+ALL_KINDS = frozenset({"edgeproxy", "nginx", "varnish"})
+EDGE_ONLY = frozenset({"edgeproxy"})
+KIB, MIB = 1024, 1024**2
+
+
+@dataclass(frozen=True, slots=True)
+class LoadCase:
+    """One wrk measurement: ``key`` prefixes its metrics (``hit1k.rps``, ``hit1k.p99`` …)."""
+
+    key: str
+    group: str
+    size: int
+    delay_ms: int = 0
+    unique: bool = False  # every request a new URL (a miss)
+    kinds: frozenset[str] = ALL_KINDS
+    direct: bool = False  # also measured against the origin itself
+
+    def path(self, token: str = "") -> str:
+        name = f"{token}-" if self.unique else "hit"
+        return f"/{self.group}/{self.size}/{self.delay_ms}/{name}"
+
+
+def load_cases(isolations: Sequence[str]) -> list[LoadCase]:
+    cases = [
+        LoadCase("hit1k", "plain", KIB),
+        LoadCase("hit16k", "plain", 16 * KIB),
+        LoadCase("hit1m", "plain", MIB),
+        LoadCase("missfast", "miss", KIB, unique=True),
+        LoadCase("miss20", "miss", KIB, delay_ms=20, unique=True, direct=True),
+    ]
+    cases += [LoadCase(f"noop-{iso}", f"noop-{iso}", KIB, kinds=EDGE_ONLY) for iso in isolations]
+    cases += [LoadCase(f"sec-{iso}", f"sec-{iso}", KIB, kinds=EDGE_ONLY) for iso in isolations]
+    return cases
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    duration_s: int = 10
+    warmup_s: int = 2
+    repeats: int = 3
+    connections: int = 50
+    client_cpus: str | None = "1"
+    collapse_viewers: int = 200
+    collapse_delay_ms: int = 500  # the origin holds the first request this long
+    fill_objects: int = 10_000
+    fill_size: int = 16 * KIB
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def record(results: Results, case: LoadCase, who: str, result: WrkResult) -> None:
+    results.add(f"{case.key}.rps", who, result.requests_per_s)
+    results.add(f"{case.key}.p50", who, result.p50_ms)
+    results.add(f"{case.key}.p99", who, result.p99_ms)
+    results.add(f"{case.key}.mibps", who, result.mib_per_s)
+    if result.errors:
+        results.notes.append(f"{case.key}: {result.errors} errors/non-2xx answers for {who}")
+
+
+def run_load_cases(
+    plan: Plan, cases: Sequence[LoadCase], running: Sequence[Running], origin_port: int,
+    results: Results,
+) -> None:
+    for case in cases:
+        targets = [(r.contender.key, r.port) for r in running if r.contender.kind in case.kinds]
+        if case.direct:
+            targets.append((ORIGIN, origin_port))
+        for who, port in targets:
+            _prepare(plan, case, who, port, results)
+        for repeat in range(plan.repeats):
+            for who, port in targets:
+                result = run_wrk(_wrk_run(plan, case, port, plan.duration_s))
+                record(results, case, who, result)
+                say(f"[{case.key}] {who} #{repeat + 1}: {result.requests_per_s:,.0f} req/s, "
+                    f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
+                    f"{result.mib_per_s:,.1f} MiB/s, errors {result.errors}")
+
+
+def _wrk_run(plan: Plan, case: LoadCase, port: int, duration_s: int) -> WrkRun:
+    url = f"http://127.0.0.1:{port}"
+    if not case.unique:
+        return WrkRun(url + case.path(), duration_s, plan.connections, cpus=plan.client_cpus)
+    prefix = case.path(secrets.token_hex(6))
+    return WrkRun(url + "/", duration_s, plan.connections, script=UNIQUE_SCRIPT,
+                  script_args=(prefix,), cpus=plan.client_cpus)
+
+
+def _prepare(plan: Plan, case: LoadCase, who: str, port: int, results: Results) -> None:
+    """Fill the cache for a hit case and check the second answer is a hit; then a short
+    wrk run that is not recorded (connections, allocators and caches warm up)."""
+    if not case.unique and who != ORIGIN:
+        problem = _hit_problem(port, case.path())
+        if problem:
+            results.notes.append(f"{case.key}: {who}: {problem}")
+    if plan.warmup_s > 0:
+        run_wrk(_wrk_run(plan, case, port, plan.warmup_s))
+
+
+def _hit_problem(port: int, path: str) -> str:
+    """Why the second GET of ``path`` is not a cached 200 ('' when it is one)."""
+    try:
+        answers = [asyncio.run(client.get(port, path)) for _ in range(2)]
+    except (OSError, TimeoutError, client.ClientError, asyncio.IncompleteReadError) as err:
+        return f"cannot fetch {path}: {type(err).__name__}: {err}"
+    x_cache = answers[1].headers.get("x-cache", "")
+    if answers[1].status == 200 and x_cache.lower().startswith("hit"):
+        return ""
+    return f"second GET of {path} answered {answers[1].status}, X-Cache {x_cache!r} (not a hit)"
+
+
+def run_collapse(
+    plan: Plan, running: Sequence[Running], origin_port: int, results: Results
+) -> None:
+    """``collapse_viewers`` simultaneous misses for one key; the origin counts its requests."""
+    for repeat in range(plan.repeats):
+        for server in running:
+            path = f"/collapse/{KIB}/{plan.collapse_delay_ms}/{secrets.token_hex(6)}"
+            answers = asyncio.run(client.simultaneous(server.port, path, plan.collapse_viewers))
+            count = asyncio.run(client.get(origin_port, f"/__count{path}"))
+            requests = int(count.body_text)
+            results.add("collapse.origin_requests", server.contender.key, requests)
+            bad = sum(1 for a in answers if a.status != 200)
+            if bad:
+                results.notes.append(f"collapse: {bad} non-200 answers from {server.contender.key}")
+            say(f"[collapse] {server.contender.key} #{repeat + 1}: {requests} origin request(s)")
+
+
+def run_memory(
+    plan: Plan, contenders: Sequence[Contender], env: BenchEnv, results: Results
+) -> None:
+    """Per repeat and contender, a fresh server: memory idle, then after caching
+    ``fill_objects`` distinct objects of ``fill_size`` bytes."""
+    stored = plan.fill_objects * plan.fill_size
+    for repeat in range(plan.repeats):
+        for contender in contenders:
+            server = launch(contender, env)
+            try:
+                time.sleep(1.0)
+                idle = server.memory_bytes()
+                token = secrets.token_hex(6)
+                paths = [f"/fill/{plan.fill_size}/0/{token}-{i}" for i in range(plan.fill_objects)]
+                answers = asyncio.run(client.fetch_all(server.port, paths))
+                time.sleep(1.0)
+                after = server.memory_bytes()
+            finally:
+                server.stop()
+            bad = sum(1 for a in answers if a.status != 200)
+            if bad:
+                results.notes.append(f"memory: {bad} non-200 answers from {contender.key}")
+            results.add("mem.idle", contender.key, idle / MIB)
+            results.add("mem.after", contender.key, after / MIB)
+            results.add("mem.overhead", contender.key, (after - idle - stored) / stored * 100)
+            say(f"[memory] {contender.key} #{repeat + 1}: idle {idle / MIB:.1f} MiB, "
+                f"after {after / MIB:.1f} MiB for {stored / MIB:.1f} MiB stored")

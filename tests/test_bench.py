@@ -1,0 +1,253 @@
+"""The benchmark harness's own pure parts (bench/): wrk report parsing, command lines, the
+config templates, the bench origin, the result table and target checks, the generated
+section of docs/performance.md. No timings are asserted; the servers are not started."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bench import client, contenders, report, scenarios
+from bench import run as bench_run
+from bench.origin import OriginProtocol, OriginState, parse_path
+from bench.results import ORIGIN, Results
+from bench.wrk import WrkError, WrkRun, parse_wrk
+
+WRK_REPORT = """\
+Running 2s test @ http://127.0.0.1:18201/a/1024/0/x
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   611.77us  277.67us   3.99ms   77.59%
+    Req/Sec    80.79k    12.79k  101.61k    60.00%
+  Latency Distribution
+     50%  559.00us
+     75%  723.00us
+     90%    0.98ms
+     99%    1.52ms
+  160429 requests in 2.00s, 174.72MB read
+Requests/sec:  80161.99
+Transfer/sec:     87.30MB
+"""
+
+WRK_REPORT_WITH_ERRORS = """\
+Running 10s test @ http://127.0.0.1:40000/
+  1 threads and 50 connections
+  Latency Distribution
+     50%   20.59ms
+     75%   21.00ms
+     90%   22.00ms
+     99%    1.20s
+  4869 requests in 10.01s, 1.02GB read
+  Socket errors: connect 0, read 3, write 1, timeout 2
+  Non-2xx or 3xx responses: 7
+Requests/sec:    486.40
+Transfer/sec:      1.50GB
+"""
+
+
+# --- wrk -------------------------------------------------------------------------------------
+
+
+def test_parse_wrk_reads_rate_transfer_and_percentiles_in_their_units():
+    result = parse_wrk(WRK_REPORT)
+    assert result.requests_per_s == 80161.99
+    assert result.p50_ms == pytest.approx(0.559)
+    assert result.p99_ms == pytest.approx(1.52)
+    assert result.bytes_per_s == pytest.approx(87.30 * 1024**2)
+    assert result.mib_per_s == pytest.approx(87.30)
+    assert result.requests == 160429
+    assert result.errors == 0
+
+
+def test_parse_wrk_counts_socket_errors_and_non_2xx_answers():
+    result = parse_wrk(WRK_REPORT_WITH_ERRORS)
+    assert result.errors == 3 + 1 + 2 + 7
+    assert result.p99_ms == pytest.approx(1200.0)  # "1.20s"
+    assert result.bytes_per_s == pytest.approx(1.5 * 1024**3)
+
+
+def test_parse_wrk_refuses_a_report_without_latency_distribution():
+    without = "\n".join(line for line in WRK_REPORT.splitlines() if "%  " not in line)
+    with pytest.raises(WrkError, match="--latency"):
+        parse_wrk(without)
+    with pytest.raises(WrkError):
+        parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_wrk_command_is_pinned_bounded_and_passes_script_arguments_last():
+    plain = WrkRun("http://127.0.0.1:1/p", 10, connections=50, cpus="1").command()
+    assert plain[:3] == ["taskset", "-c", "1"]
+    assert {"--latency", "-c50", "-d10s", "-t1"} <= set(plain)
+    assert plain[-1] == "http://127.0.0.1:1/p"
+    run = WrkRun("http://127.0.0.1:1/", 5, script=Path("u.lua"), script_args=("/m/",))
+    scripted = run.command()
+    assert scripted[0] == "wrk"
+    assert scripted[-3:] == ["http://127.0.0.1:1/", "--", "/m/"]
+    assert scripted[scripted.index("-s") + 1] == "u.lua"
+
+
+# --- templates and command lines -------------------------------------------------------------
+
+
+def test_render_fills_every_placeholder_and_refuses_unknown_ones():
+    assert contenders.render("a {{x}} b {{y}}", {"x": "1", "y": "2"}) == "a 1 b 2"
+    with pytest.raises(contenders.TemplateError, match="missing"):
+        contenders.render("{{missing}}", {})
+
+
+def test_the_nginx_and_varnish_templates_render_completely(tmp_path: Path):
+    values = contenders.nginx_values(tmp_path, tmp_path / "cache", 8001, 8002)
+    nginx = contenders.render((contenders.BENCH_DIR / "nginx.conf").read_text(), values)
+    assert "{{" not in nginx
+    assert "listen 127.0.0.1:8001" in nginx and "server 127.0.0.1:8002;" in nginx
+    assert "access_log off;" in nginx and "proxy_cache_lock on;" in nginx
+    assert "worker_processes 1;" in nginx
+    vcl_template = (contenders.BENCH_DIR / "default.vcl").read_text()
+    vcl = contenders.render(vcl_template, {"origin_port": "8002"})
+    assert '.port = "8002";' in vcl and "{{" not in vcl
+
+
+def test_varnish_runs_unjailed_with_malloc_storage_and_one_pool(tmp_path: Path):
+    env = contenders.BenchEnv(tmp_path, 9000, "0")
+    cmd = contenders.varnish_command(env, tmp_path, tmp_path / "v.vcl", 8001)
+    assert cmd[:4] == ["varnishd", "-F", "-j", "none"]
+    assert "127.0.0.1:8001" in cmd and "thread_pools=1" in cmd
+    assert cmd[cmd.index("-s") + 1].startswith("malloc,")
+
+
+def test_edgeproxy_command_names_the_bench_config_and_workers_only_when_asked(tmp_path: Path):
+    env = contenders.BenchEnv(tmp_path, 9000, "0")
+    one = contenders.edgeproxy_command(contenders.Contender("e", "edgeproxy"), env, 8001)
+    assert one[one.index("--config") + 1].endswith("bench/config/bench.yaml")
+    assert one[one.index("--origin") + 1] == "http://127.0.0.1:9000"
+    assert "--workers" not in one and one[1:3] == ["--log-level", "WARNING"]
+    two = contenders.edgeproxy_command(contenders.Contender("e", "edgeproxy", 2), env, 8001)
+    assert two[-2:] == ["--workers", "2"]
+
+
+def test_contenders_from_an_explicit_worker_list():
+    keys = [c.key for c in bench_run._contenders("1,2")]
+    assert keys == ["edgeproxy", "edgeproxy-w2", "nginx", "varnish"]
+    assert bench_run._cpu_set("0,2-3") == {0, 2, 3}
+
+
+# --- the bench origin ------------------------------------------------------------------------
+
+
+def test_origin_paths_carry_size_and_delay():
+    assert parse_path("/plain/1024/20/hit") == (1024, 0.02)
+    assert parse_path("/miss/16/0/abc-1?x=1") == (16, 0.0)
+    assert parse_path("/plain/big/0/x") is None
+    assert parse_path("/short") is None
+
+
+def test_origin_counts_requests_per_path():
+    state = OriginState()
+    body, delay = state.answer("/g/3/0/k")
+    assert body.endswith(b"\r\n\r\nxxx") and b"max-age=3600" in body and delay == 0
+    state.answer("/g/3/0/k?q=1")
+    count, _ = state.answer("/__count/g/3/0/k")
+    assert count.endswith(b"\r\n\r\n2")
+    missing, _ = state.answer("/nothing")
+    assert missing.startswith(b"HTTP/1.1 404")
+
+
+async def test_origin_answers_pipelined_requests_in_order_even_when_the_first_waits():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: OriginProtocol(OriginState()), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(client.request_bytes("/a/5/30/slow", port))
+        writer.write(client.request_bytes("/a/2/0/fast", port))
+        first = await client.read_answer(reader, keep_body=True)
+        second = await client.read_answer(reader, keep_body=True)
+        writer.close()
+    finally:
+        server.close()
+    assert (first.body, second.body) == (b"xxxxx", b"xx")
+
+
+def test_parse_head_reads_status_and_lower_cased_headers():
+    head = b"HTTP/1.1 200 OK\r\nX-Cache: Hit from cloudfront\r\nAge: 3"
+    status, headers = client.parse_head(head)
+    assert status == 200 and headers == {"x-cache": "Hit from cloudfront", "age": "3"}
+    with pytest.raises(client.ClientError):
+        client.parse_head(b"SSH-2.0-OpenSSH")
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+
+def test_load_cases_cover_the_issue_and_handler_cases_run_on_the_edge_only():
+    cases = {case.key: case for case in scenarios.load_cases(["inline", "thread"])}
+    assert {"hit1k", "hit16k", "hit1m", "missfast", "miss20"} <= set(cases)
+    assert cases["hit1k"].path() == "/plain/1024/0/hit"
+    assert cases["miss20"].path("t0k") == "/miss/1024/20/t0k-" and cases["miss20"].direct
+    assert cases["noop-thread"].kinds == {"edgeproxy"}
+    assert cases["sec-inline"].path() == "/sec-inline/1024/0/hit"
+
+
+# --- results, table, targets, document -------------------------------------------------------
+
+
+def sample_results() -> Results:
+    results = Results()
+    for who, rps, p99 in (("edgeproxy", 20_000, 4.0), ("nginx", 60_000, 1.0),
+                          ("varnish", 40_000, 2.0)):
+        for factor in (0.9, 1.0, 1.2):  # medians are the middle value
+            results.add("hit1k.rps", who, rps * factor)
+        results.add("hit1k.p99", who, p99)
+    results.add("noop-inline.rps", "edgeproxy", 15_000)
+    results.add("noop-thread.rps", "edgeproxy", 9_000)
+    results.add("collapse.origin_requests", "edgeproxy", 1)
+    results.add("mem.overhead", "edgeproxy", 30.0)
+    for edge, direct in ((20.9, 20.5), (21.1, 20.4), (21.0, 20.6)):
+        results.add("miss20.p50", "edgeproxy", edge)
+        results.add("miss20.p50", ORIGIN, direct)
+    return results
+
+
+def test_table_shows_each_edge_figure_with_its_ratio_to_nginx_and_varnish():
+    results = sample_results()
+    lines = report.table(results, report.rows_for(["inline"]), ["edgeproxy"])
+    assert lines[0] == "| metric | edgeproxy | × nginx | × Varnish | nginx | Varnish |"
+    hit = next(line for line in lines if line.startswith("| 1 KB hit: requests/s"))
+    assert hit == "| 1 KB hit: requests/s | 20,000 | 0.33 | 0.50 | 60,000 | 40,000 |"
+    noop = next(line for line in lines if "no-op" in line and "(inline): requests/s" in line)
+    assert noop.endswith("| 15,000 | 0.25 | 0.38 | 60,000* | 40,000* |")
+    missing = next(line for line in lines if line.startswith("| 16 KB hit: requests/s"))
+    assert missing.endswith("| – | – | – | – | – |")
+
+
+def test_overhead_is_the_paired_difference_to_the_direct_origin():
+    results = sample_results()
+    report.add_overheads(results, ["edgeproxy"])
+    assert results.values("miss20.overhead", "edgeproxy") == pytest.approx([0.4, 0.7, 0.4])
+    assert results.median("miss20.overhead", "edgeproxy") == pytest.approx(0.4)
+
+
+def test_targets_report_met_and_missed_with_their_figures():
+    results = sample_results()
+    report.add_overheads(results, ["edgeproxy"])
+    lines = report.target_lines(results, ["edgeproxy"])
+    text = "\n".join(lines)
+    assert "| 1 KB hits ≥ 1.0 × Varnish requests/s | not met (0.50 × Varnish) |" in text
+    assert "| 1 KB hits p99 ≤ 2 × nginx's | not met (4.00 × nginx) |" in text
+    assert "(fastest isolation) | **met** (0.75 × no handlers) |" in text
+    assert "| miss overhead over the direct origin < 1 ms at p50 | **met** (0.40 ms) |" in text
+    assert "| 200 concurrent misses → 1 origin request | **met** (1 request(s)) |" in text
+    assert "| cache overhead < 25 % above the bytes stored | not met (30.0 %) |" in text
+    assert "misses through a fast origin ≥ 1.0 × Varnish requests/s | not measured |" in text
+
+
+def test_generated_section_is_replaced_between_markers_and_appended_once():
+    doc = "# Performance\n\nhand-written\n"
+    first = report.replace_generated(doc, "table one")
+    assert first.startswith(doc.rstrip("\n")) and "table one" in first
+    second = report.replace_generated(first + "\nafter\n", "table two")
+    assert "table one" not in second and "table two" in second
+    assert second.count(report.BEGIN) == 1 and second.endswith("after\n")
+    assert second.index("hand-written") < second.index("table two")
