@@ -13,6 +13,8 @@ from .config import CacheBehavior, Config, Origin, OriginGroup
 from .hooks import Hook, build_hooks
 from .loader import LoadedHandler
 from .messages import OriginTarget
+from .policies import BehaviorPolicies
+from .response_headers import ResponseHeaders
 from .stages import Stage
 from .ttl import TtlPolicy
 from .viewer import VIEWER_HEADERS
@@ -37,6 +39,8 @@ class Route:
     cached_methods: frozenset[str]
     viewer_protocol_policy: str
     strip_set_cookie: bool  # cookies not forwarded: Set-Cookie removed (reference 7.7)
+    policies: BehaviorPolicies = BehaviorPolicies()  # cache / origin request / response headers
+    response_headers: ResponseHeaders | None = None  # response_headers.apply_response_headers
 
     def origin_chain(self, scheme: str, may_fail_over: bool) -> tuple[OriginTarget, ...]:
         """The origins to try in order: the primary, then an origin group's secondary for
@@ -69,9 +73,10 @@ def _route(
     origin = dist.target_origin(behavior.target_origin_id)
     group = _origin_group(config, behavior.target_origin_id)
     secondary = dist.origin_by_id(group.member[1].origin_id) if group else None
-    forwarded = behavior.forwarded_values
-    header_names = tuple(h.lower() for h in forwarded.headers) if forwarded else ()
+    policies = BehaviorPolicies.of(behavior)
+    header_names = _named_headers(behavior, policies)
     key_policy = KeyPolicy.from_behavior(behavior)
+    rhp = policies.response_headers
     return Route(
         index=index,
         behavior=behavior,
@@ -91,7 +96,20 @@ def _route(
         cached_methods=frozenset(behavior.cached_methods),
         viewer_protocol_policy=behavior.viewer_protocol_policy,
         strip_set_cookie=key_policy.origin_cookies.empty,
+        policies=policies,
+        response_headers=ResponseHeaders.from_policy(rhp) if rhp is not None else None,
     )
+
+
+def _named_headers(behavior: CacheBehavior, policies: BehaviorPolicies) -> tuple[str, ...]:
+    """Lower-case header names the key or the forwarding names: the CloudFront-* headers to
+    generate are among them (legacy forwarded_values, or the cache policy + ORP lists)."""
+    if behavior.forwarded_values is not None:
+        return tuple(h.lower() for h in behavior.forwarded_values.headers)
+    names = [*policies.cache.key.headers_config.names] if policies.cache else []
+    if policies.origin_request is not None:
+        names.extend(policies.origin_request.headers_config.names)
+    return tuple(dict.fromkeys(n.lower() for n in names))
 
 
 def _origin_group(config: Config, target_origin_id: str) -> OriginGroup | None:
