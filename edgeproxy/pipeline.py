@@ -14,6 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
 
+from .accesslog import access_line
 from .cache import CacheStore, Collapser
 from .cachekey import CacheKey, cache_key
 from .custom_errors import ErrorPages
@@ -99,7 +100,9 @@ class Edge:
         self.recent.append(ex)
         self.counters[ex.x_cache] += 1
         self.counters["origin_fetches"] += ex.origin_fetches
-        log.info("%s %s %s %s %s", ex.method, ex.uri, ex.status, ex.x_cache, ex.request_id)
+        if log.isEnabledFor(logging.INFO):
+            pop = self.identity.pop
+            log.info("%s", access_line(ex, request, response, pop, self.clock()))
         return response
 
     async def close(self) -> None:
