@@ -32,6 +32,7 @@ class Listener:
     port: int
     scheme: str = "http"
     ssl_context: ssl.SSLContext | None = None
+    reuse_port: bool = False  # several worker processes share the port (SO_REUSEPORT)
 
 
 class ViewerServer:
@@ -67,6 +68,7 @@ class ViewerServer:
                 listener.host,
                 listener.port,
                 ssl=listener.ssl_context,
+                reuse_port=listener.reuse_port or None,
             )
             self._servers.append(server)
             self.bound[listener.scheme] = server.sockets[0].getsockname()[1]
