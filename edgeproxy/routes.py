@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .behaviors import BehaviorSelector
 from .cachekey import KeyPolicy
+from .compression import CompressionPolicy
 from .config import CacheBehavior, Config, Origin, OriginGroup
 from .hooks import Hook, build_hooks
 from .loader import LoadedHandler
@@ -41,6 +42,7 @@ class Route:
     strip_set_cookie: bool  # cookies not forwarded: Set-Cookie removed (reference 7.7)
     policies: BehaviorPolicies = BehaviorPolicies()  # cache / origin request / response headers
     response_headers: ResponseHeaders | None = None  # response_headers.apply_response_headers
+    compression: CompressionPolicy = CompressionPolicy()  # compression.maybe_compress
 
     def origin_chain(self, scheme: str, may_fail_over: bool) -> tuple[OriginTarget, ...]:
         """The origins to try in order: the primary, then an origin group's secondary for
@@ -77,6 +79,7 @@ def _route(
     header_names = _named_headers(behavior, policies)
     key_policy = KeyPolicy.from_behavior(behavior)
     rhp = policies.response_headers
+    ttl_policy = TtlPolicy.from_behavior(behavior, config.distribution.custom_error_response)
     return Route(
         index=index,
         behavior=behavior,
@@ -84,7 +87,7 @@ def _route(
         secondary=_targets(secondary) if secondary else None,
         failover_codes=frozenset(group.failover_criteria.status_codes) if group else frozenset(),
         key_policy=key_policy,
-        ttl_policy=TtlPolicy.from_behavior(behavior, config.distribution.custom_error_response),
+        ttl_policy=ttl_policy,
         hooks=build_hooks(
             behavior.lambda_function_association,
             config.base_dir,
@@ -98,6 +101,7 @@ def _route(
         strip_set_cookie=key_policy.origin_cookies.empty,
         policies=policies,
         response_headers=ResponseHeaders.from_policy(rhp) if rhp is not None else None,
+        compression=CompressionPolicy.of(behavior, key_policy, ttl_policy),
     )
 
 
