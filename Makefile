@@ -20,6 +20,7 @@ test: $(STAMP)
 # BENCH_ARGS passes options through, e.g. BENCH_ARGS='--repeats 5' (python -m bench --help).
 bench: $(STAMP)
 	./scripts/apt-install nginx varnish wrk util-linux
+	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)

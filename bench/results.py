@@ -17,6 +17,7 @@ class Results:
         default_factory=lambda: defaultdict(list)
     )
     notes: list[str] = field(default_factory=list)  # anomalies seen during the run
+    profiles: dict[str, list[str]] = field(default_factory=dict)  # contender → markdown
 
     def add(self, metric: str, contender: str, value: float) -> None:
         self.samples[(metric, contender)].append(value)

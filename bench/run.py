@@ -23,8 +23,17 @@ from . import report
 from .contenders import REPO, BenchEnv, Contender, Running, edgeproxy_supports_workers, launch
 from .machine import describe
 from .procs import Proc, free_port, start, stopping, wait_for_port
+from .profile import py_spy
 from .results import Results
-from .scenarios import Plan, load_cases, run_collapse, run_load_cases, run_memory, say
+from .scenarios import (
+    Plan,
+    load_cases,
+    run_collapse,
+    run_load_cases,
+    run_memory,
+    run_profiles,
+    say,
+)
 
 TOOLS = ("wrk", "nginx", "varnishd", "taskset", "lscpu")
 SBIN = "/usr/local/sbin:/usr/sbin:/sbin"  # nginx and varnishd live here on Debian
@@ -51,6 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="document whose generated section gets the results")
     parser.add_argument("--no-doc", action="store_true", help="print only, write no document")
     parser.add_argument("--json", type=Path, help="also write the raw samples here")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="skip the py-spy profile of edgeproxy's 1 KB hits")
     return parser.parse_args(argv)
 
 
@@ -109,11 +120,20 @@ def measure(plan: Plan, args: argparse.Namespace, contenders: list[Contender],
                 run_load_cases(plan, cases, running, origin_port, results)
             if not wanted or "collapse" in wanted:
                 run_collapse(plan, running, origin_port, results)
+            if not args.no_profile and (not wanted or "profile" in wanted):
+                _profile(plan, running, results)
         finally:
             for server in running:
                 server.stop()
         if not wanted or "memory" in wanted:
             run_memory(plan, contenders, env, results)
+
+
+def _profile(plan: Plan, running: list[Running], results: Results) -> None:
+    if py_spy() is None:
+        results.notes.append("no profile: py-spy is not installed (pip install -e '.[bench]')")
+        return
+    run_profiles(plan, running, results)
 
 
 def _contenders(workers: str) -> list[Contender]:
@@ -160,6 +180,13 @@ def render_section(plan: Plan, args: argparse.Namespace, contenders: list[Conten
         "",
         "Not measured here: streaming pass-through memory (issue 7's \"flat\" target).",
     ]
+    for edge, profile_lines in results.profiles.items():
+        lines += ["", f"### Where {edge}'s time goes on 1 KB hits (py-spy, Python frames)", ""]
+        lines += [
+            "Sampled during one extra wrk run of the 1 KB hit case. \"self\": the innermost "
+            "Python frame of a sample (time in C below it, e.g. uvloop's socket I/O, counts "
+            "there); \"total\": the function is anywhere on the stack.", "", *profile_lines,
+        ]
     if results.notes:
         lines += ["", "### Anomalies seen during the run", ""]
         lines += [f"- {note}" for note in results.notes]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import client
+from . import client, profile
 from .contenders import BenchEnv, Contender, Running, launch
 from .results import ORIGIN, Results
 from .wrk import WrkResult, WrkRun, run_wrk
@@ -120,6 +120,18 @@ def _prepare(plan: Plan, case: LoadCase, who: str, port: int, results: Results) 
             results.notes.append(f"{case.key}: {who}: {problem}")
     if plan.warmup_s > 0:
         run_wrk(_wrk_run(plan, case, port, plan.warmup_s))
+
+
+def run_profiles(plan: Plan, running: Sequence[Running], results: Results) -> None:
+    """py-spy on each edgeproxy while wrk drives 1 KB hits (one extra, unrecorded run)."""
+    case = LoadCase("hit1k", "plain", KIB)
+    for server in running:
+        if server.contender.kind != "edgeproxy":
+            continue
+        load = _wrk_run(plan, case, server.port, plan.duration_s)
+        found = profile.record_under_load(server.proc.pid, load, plan.client_cpus)
+        results.profiles[server.contender.key] = profile.profile_lines(found)
+        say(f"[profile] {server.contender.key}: {found.samples} samples")
 
 
 def _hit_problem(port: int, path: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import client, contenders, report, scenarios
+from bench import client, contenders, profile, report, scenarios
 from bench import run as bench_run
 from bench.origin import OriginProtocol, OriginState, parse_path
 from bench.results import ORIGIN, Results
@@ -251,3 +251,37 @@ def test_generated_section_is_replaced_between_markers_and_appended_once():
     assert "table one" not in second and "table two" in second
     assert second.count(report.BEGIN) == 1 and second.endswith("after\n")
     assert second.index("hand-written") < second.index("table two")
+
+
+# --- profile ---------------------------------------------------------------------------------
+
+RUN = "run (asyncio/runners.py:118)"
+COLLAPSED = f"""\
+{RUN};handle (/tmp/x/edgeproxy/pipeline.py:120);lookup (/tmp/x/edgeproxy/cache.py:40) 6
+{RUN};handle (/tmp/x/edgeproxy/pipeline.py:131) 3
+{RUN} 1
+not a sample line
+"""
+
+
+def test_collapsed_stacks_sum_into_self_and_total_per_function():
+    found = profile.parse_collapsed(COLLAPSED)
+    assert found.samples == 10
+    assert found.own == {
+        "lookup (edgeproxy/cache.py)": 6,
+        "handle (edgeproxy/pipeline.py)": 3,
+        "run (asyncio/runners.py)": 1,
+    }
+    assert found.total["handle (edgeproxy/pipeline.py)"] == 9  # both of its lines, once each
+    assert found.total["run (asyncio/runners.py)"] == 10
+    lines = profile.profile_lines(found, count=2)
+    assert lines[0] == "10 samples."
+    assert "| 60.0 | `lookup (edgeproxy/cache.py)` |" in lines
+    assert "| 100.0 | `run (asyncio/runners.py)` |" in lines
+
+
+def test_frame_names_drop_install_prefixes_and_line_numbers():
+    site = "/x/.venv/lib/python3.11/site-packages/aiohttp/web_protocol.py:510"
+    expected = "data_received (aiohttp/web_protocol.py)"
+    assert profile.frame_name(f"data_received ({site})") == expected
+    assert profile.frame_name("<module> (<frozen site>:616)") == "<module> (<frozen site>)"
