@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default: edge.listeners.host)")
     serve.add_argument("--port", type=int, help="HTTP port (default: edge.listeners.http_port)")
     serve.add_argument("--origin", metavar="URL", help="send the demo origin's traffic to URL")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
+    )
     serve.set_defaults(run=_serve)
 
     validate = sub.add_parser("validate", help="check a config and its handlers, then exit")
@@ -70,13 +73,17 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="distribution YAML")
 
 
-def _load(args: argparse.Namespace) -> LoadedConfig:
-    overrides = ConfigOverrides(
+def _overrides(args: argparse.Namespace) -> ConfigOverrides:
+    return ConfigOverrides(
         host=getattr(args, "host", None),
         http_port=getattr(args, "port", None),
+        https_port=getattr(args, "https_port", None),
         origin_url=getattr(args, "origin", None),
     )
-    loaded = load_config(args.config, overrides=overrides)
+
+
+def _load(args: argparse.Namespace) -> LoadedConfig:
+    loaded = load_config(args.config, overrides=_overrides(args))
     for warning in loaded.warnings:
         logging.getLogger("edgeproxy.config").warning("%s", warning)
     return loaded
@@ -86,8 +93,20 @@ def _serve(args: argparse.Namespace) -> int:
     from .runtime import serve_forever
 
     loaded = _load(args)
+    if args.workers > 1:
+        return _serve_workers(args, loaded)
     with _runner() as runner:
         runner.run(serve_forever(loaded.config, http_port=args.port or 8080))
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from .routes import Routes
+    from .workers import serve_workers
+
+    Routes(loaded.config)  # a broken handler is reported here, before any worker starts
+    with _runner() as runner:
+        runner.run(serve_workers(args.config, _overrides(args), args.workers))
     return 0
 
 

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
@@ -62,14 +62,14 @@ class RunningEdge:
 
     def url(self, path: str = "/", scheme: str = "http") -> str:
         host = self.config.edge.listeners.host
-        return f"{scheme}://{_url_host(host)}:{self.ports[scheme]}{path}"
+        return f"{scheme}://{url_host(host)}:{self.ports[scheme]}{path}"
 
     @property
     def admin_url(self) -> str:
-        return f"http://{_url_host(self.config.edge.admin.host)}:{self.ports['admin']}"
+        return f"http://{url_host(self.config.edge.admin.host)}:{self.ports['admin']}"
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
@@ -80,9 +80,11 @@ async def running_edge(
     clock: Callable[[], float] = time.time,
     use_dns: bool = True,
     http_port: int = 0,
+    reuse_port: bool = False,
 ) -> AsyncIterator[RunningEdge]:
     """Start the demo origin (when configured), the edge and its admin API; stop them all
-    on exit. ``http_port`` is used when the config names no listener port."""
+    on exit. ``http_port`` is used when the config names no listener port; ``reuse_port``
+    lets worker processes share the viewer ports."""
     runners: list[web.AppRunner] = []
     origin_port = None
     demo_app = None
@@ -90,20 +92,21 @@ async def running_edge(
         if config.edge.demo_origin is not None:
             demo = config.edge.demo_origin
             demo_app = demo_origin_app(config.base_dir / demo.root)
-            origin_port = await _start_app(runners, demo_app, demo.host, demo.port)
+            origin_port = await start_app(runners, demo_app, demo.host, demo.port)
             config = apply_overrides(
-                config, ConfigOverrides(origin_url=f"http://{_url_host(demo.host)}:{origin_port}")
+                config, ConfigOverrides(origin_url=f"http://{url_host(demo.host)}:{origin_port}")
             )
         edge = build_edge(config, clock=clock, use_dns=use_dns)
         running = RunningEdge(edge, config, demo_origin=demo_app)
         if origin_port is not None:
             running.ports["origin"] = origin_port
         server = ViewerServer(edge)
-        await server.start(_listeners(config, http_port))
+        listeners = _listeners(config, http_port)
+        await server.start([replace(ln, reuse_port=reuse_port) for ln in listeners])
         running.ports.update(server.bound)
         admin = config.edge.admin
         if admin.port is not None:
-            running.ports["admin"] = await _start_app(
+            running.ports["admin"] = await start_app(
                 runners, admin_app(edge), admin.host, admin.port
             )
         try:
@@ -126,7 +129,7 @@ def _listeners(config: Config, http_port: int) -> list[Listener]:
     return listeners
 
 
-async def _start_app(
+async def start_app(
     runners: list[web.AppRunner], app: web.Application, host: str, port: int
 ) -> int:
     runner = web.AppRunner(app, access_log=None)

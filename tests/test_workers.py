@@ -1,0 +1,48 @@
+"""`edgeproxy serve --workers 2`: two processes share the port, each with its own cache;
+the admin API fans out, so one invalidation reaches both caches."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import yaml
+from test_demo import _get_when_up, demo_copy
+
+
+def test_two_workers_share_the_port_and_invalidations_reach_both(tmp_path: Path):
+    config = demo_copy(tmp_path)
+    edge = yaml.safe_load(config.read_text())["edge"]
+    port, admin = edge["listeners"]["http_port"], edge["admin"]["port"]
+    command = [sys.executable, "-m", "edgeproxy.cli", "--log-level", "WARNING", "serve"]
+    command += ["--config", str(config), "--workers", "2"]
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        _get_when_up(f"http://127.0.0.1:{admin}/stats", process)
+        for _ in range(40):  # a new connection each time: the kernel spreads them
+            assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+        stats = httpx.get(f"http://127.0.0.1:{admin}/stats").json()
+        workers = stats["workers"]
+        assert len(workers) == 2
+        assert all(w["cache"]["stores"] == 1 for w in workers), workers
+        assert stats["cache"]["stores"] == 2
+        assert sum(stats["responses"].values()) >= 40
+
+        invalidation = httpx.post(
+            f"http://127.0.0.1:{admin}/invalidations", json={"paths": ["/*"]}
+        ).json()
+        assert invalidation["workers"] == 2
+        after = httpx.get(f"http://127.0.0.1:{admin}/stats").json()["workers"]
+        assert all(w["cache"]["entries"] == 0 for w in after), after
+        listed = httpx.get(f"http://127.0.0.1:{admin}/invalidations").json()
+        assert [i["id"] for i in listed] == [invalidation["id"]]
+    finally:
+        os.kill(process.pid, signal.SIGINT)
+        process.wait(timeout=20)
+    assert "2 workers on" in log.read_text()
