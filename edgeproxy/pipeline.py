@@ -128,13 +128,19 @@ class Edge:
             ex.source = Source.VIEWER_REQUEST_GENERATED
             return result
         viewer = result
-        facts = ViewerFacts(viewer, self.geo.locate(viewer.client_ip), trusted)
-        cf_headers = viewer_cf_headers(route.cf_header_names, facts)
+        cf_headers = self._cf_headers(route, viewer, trusted)
         response = await self._cached_or_fetched(ex, route, viewer, cf_headers)
         page = await self._custom_error_page(ex, response.status, viewer)
         if page is not None:
             return page
         return await self._viewer_response(ex, route, viewer, response)
+
+    def _cf_headers(self, route: Route, viewer: EdgeRequest, trusted: dict[str, str]) -> Headers:
+        """The CloudFront-* headers the route names, added after viewer-request."""
+        if not route.cf_header_names:
+            return []
+        facts = ViewerFacts(viewer, self.geo.locate(viewer.client_ip), trusted)
+        return viewer_cf_headers(route.cf_header_names, facts)
 
     def _viewer_policy(
         self, ex: Exchange, route: Route, request: EdgeRequest
@@ -152,7 +158,7 @@ class Edge:
     async def _cached_or_fetched(
         self, ex: Exchange, route: Route, viewer: EdgeRequest, cf_headers: Headers
     ) -> EdgeResponse:
-        keyed = replace(viewer, headers=[*viewer.headers, *cf_headers])
+        keyed = replace(viewer, headers=[*viewer.headers, *cf_headers]) if cf_headers else viewer
         if viewer.method not in route.cached_methods:
             response, ex.source = await self.misses.fetch(ex, route, keyed, None)
             if viewer.method in UNSAFE_METHODS and response.status < 400:
