@@ -38,6 +38,7 @@ from typing import Generic, TypedDict, TypeVar
 from cachetools import Cache, LRUCache
 
 from edgeproxy.cachekey import CacheKey
+from edgeproxy.conditional import merge_304_headers
 from edgeproxy.messages import EdgeResponse, Header, Headers
 from edgeproxy.ttl import Freshness
 
@@ -45,10 +46,6 @@ from edgeproxy.ttl import Freshness
 OBJECT_OVERHEAD = 128
 # Bytes counted per header beyond name and value: ": " and CRLF, as on the wire.
 HEADER_OVERHEAD = 4
-# Headers a 304 does not update on the stored object (RFC 9111 3.2): they describe the body.
-_NOT_UPDATED_BY_304 = frozenset(
-    {"content-length", "content-encoding", "content-range", "transfer-encoding"}
-)
 
 
 def object_size(body: bytes, headers: Iterable[Header]) -> int:
@@ -232,7 +229,7 @@ class CacheStore:
         old = self._lru.get(key)
         if old is None:
             return None
-        merged = _merge_304_headers(old.headers, headers)
+        merged = merge_304_headers(old.headers, headers)
         new = CachedObject(
             old.status,
             old.reason,
@@ -326,13 +323,6 @@ def _first(headers: Iterable[Header], lname: str) -> str | None:
         if name.lower() == lname:
             return value
     return None
-
-
-def _merge_304_headers(stored: Headers, update: Iterable[Header]) -> Headers:
-    """Stored headers with every name the 304 carries replaced by the 304's values."""
-    fresh = [(k, v) for k, v in update if k.lower() not in _NOT_UPDATED_BY_304]
-    names = {k.lower() for k, _ in fresh}
-    return [(k, v) for k, v in stored if k.lower() not in names] + fresh
 
 
 T = TypeVar("T")
