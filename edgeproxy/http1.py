@@ -7,10 +7,7 @@ Bytes go to the parser as they arrive; its callbacks collect one request at a ti
 line, headers as on the wire, body) into an ``EdgeRequest``. A finished request is answered
 at once when the connection is free, otherwise queued: pipelined requests are answered in
 the order they came. Answering runs ``_serve`` for the request and then for every request
-queued behind it. ``_serve`` is first stepped synchronously: a cache hit that needs no stage
-never suspends, so it is parsed, handled and written inside one ``data_received`` without a
-task; only an answer that has to wait (an origin fetch, a handler, a slow viewer) continues
-in a task (``_resume``, what Python 3.12's eager tasks do).
+queued behind it, in one task per busy spell of the connection.
 
 Input the edge refuses (limits and malformed requests, reference 1 and 5) is queued as the
 ``EdgeError`` to answer, behind the requests before it; nothing after it is read and the
@@ -26,17 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import types
 from collections import deque
-from collections.abc import AsyncIterator, Generator
-from typing import Any, cast
+from typing import cast
 
 import httptools
 
 from .errorpage import error_response
 from .errors import BadRequest, EdgeError, InternalError, MethodNotAllowed, RequestTooLarge
 from .exchange import new_request_id
-from .http1_response import CONTINUE, LAST_CHUNK, DateHeader, Framing, Head, chunk, encode_head
+from .http1_response import CONTINUE, DateHeader
+from .http1_writer import ResponseWriter
 from .limits import MAX_PIPELINED, MAX_REQUEST_HEAD, MAX_URL_LENGTH
 from .messages import EdgeRequest, EdgeResponse
 from .pipeline import Edge
@@ -45,7 +41,6 @@ log = logging.getLogger("edgeproxy.server")
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _VERSIONS = frozenset({"1.1", "1.0"})
-_JOIN_LIMIT = 65536  # a body up to this size is copied behind its head: one write, one syscall
 
 Job = tuple[EdgeRequest | EdgeError, bool]  # what to answer, and whether to keep the connection
 
@@ -105,6 +100,7 @@ class ViewerProtocol(asyncio.Protocol):
         self._scheme = scheme
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
+        self._out = ResponseWriter(context.date)
         self._client_ip = ""
         self._client_port = 0
         self._tls_first = self._tls_later = ""
@@ -124,11 +120,7 @@ class ViewerProtocol(asyncio.Protocol):
         self._pending: deque[Job] = deque()
         self._task: asyncio.Task[None] | None = None
         self._stopped = False  # no more requests are read
-        self._closing = False  # the transport is closed or lost
-        self._eof = False
         self._reading_paused = False
-        self._write_paused = False
-        self._drain_waiter: asyncio.Future[None] | None = None
         self._continue_owed = False
         self.deadline = 0.0
 
@@ -136,19 +128,21 @@ class ViewerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self._out.transport = self._transport
         context = self._context
         if not context.admit(self):
-            self._stopped = self._closing = True
-            self._transport.abort()
+            self._stopped = True
+            self._out.abort()
             return
         peer = transport.get_extra_info("peername")
         if peer:
             self._client_ip, self._client_port = peer[0], peer[1]
+            self._out.peer = self._client_ip
         self._tls_first, self._tls_later = _tls_facts(transport)
         self.deadline = context.now + context.header_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stopped = self._closing = True
+        self._stopped = self._out.closed = True
         self._context.connections.discard(self)
         self._pending.clear()
         if self._task is not None:
@@ -156,37 +150,33 @@ class ViewerProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         """The viewer sent all it will send: answer what is queued, then close."""
-        self._stopped = self._eof = True
-        if not self._busy:
+        self._stopped = True
+        if not self._busy or self._transport is None:
             return False  # the transport closes itself
-        return self._transport is not None and self._transport.get_extra_info("sslcontext") is None
+        return self._transport.get_extra_info("sslcontext") is None  # TLS cannot half-close
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._out.pause()
         self.deadline = self._context.now + self._context.idle_timeout  # a viewer not reading
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self._out.resume()
         self.deadline = 0.0
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def timed_out(self) -> None:
         """The deadline passed: a head too slow, an idle connection, a stalled viewer."""
         log.debug("viewer %s:%s timed out", self._client_ip, self._client_port)
         self._stopped = True
-        if self._transport is not None:
-            if self._busy or self._started:
-                self._transport.abort()
-            else:
-                self._transport.close()
+        if self._busy or self._started:
+            self._out.abort()
+        else:
+            self._out.close()
 
     def shutdown(self) -> None:
         """The server stops: close now when idle, else after the answer under way."""
         self._stopped = True
-        if not self._busy and self._transport is not None:
-            self._transport.close()
+        if not self._busy:
+            self._out.close()
 
     # -- input ---------------------------------------------------------------------------
 
@@ -210,7 +200,7 @@ class ViewerProtocol(asyncio.Protocol):
 
     def _after_upgrade(self, rest: bytes) -> None:
         """An Upgrade request was parsed (CONNECT, or e.g. WebSocket): CONNECT stopped the
-        input already; others were answered as plain requests, so parsing goes on."""
+        input already; others are answered as plain requests, so parsing goes on."""
         if self._stopped:
             return
         self._parser = httptools.HttpRequestParser(self)
@@ -220,7 +210,7 @@ class ViewerProtocol(asyncio.Protocol):
     def _refuse(self, error: EdgeError) -> None:
         """Answer ``error`` after the requests before it, read nothing more, then close."""
         self._stopped = True
-        if self._transport is not None and not self._closing:
+        if self._transport is not None and not self._out.closed:
             self._transport.pause_reading()
         log.info("viewer %s refused: %s %s", self._client_ip, error.status, error.detail)
         self._dispatch((error, False))
@@ -256,12 +246,15 @@ class ViewerProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
-        request_line = len(self._parser.get_method()) + len(self._url) + 13  # SP SP HTTP/1.1 CRLF
+        request_line = len(self._parser.get_method()) + len(self._url) + 12  # SP SP HTTP/1.1 CRLF
         if self._head_size + request_line + 2 > MAX_REQUEST_HEAD:
             raise self._reject(RequestTooLarge("request line and headers over 20,480 bytes"))
         self.deadline = self._context.now + self._context.idle_timeout  # the body's reads
         if self._expect_continue and self._parser.get_http_version() == "1.1":
-            self._send_continue()
+            if self._busy:
+                self._continue_owed = True  # after the answers before this request
+            else:
+                self._out.write(CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -323,13 +316,15 @@ class ViewerProtocol(asyncio.Protocol):
         self._task = asyncio.get_running_loop().create_task(self._serve(job))
 
     async def _serve(self, job: Job) -> None:
+        """Answer ``job`` and every job queued behind it, in order."""
+        out = self._out
         try:
             while True:
                 if not await self._answer(*job):
-                    self._close()
+                    out.close()
                     return
-                if self._write_paused:
-                    await self._drain()
+                if out.paused:
+                    await out.drain()
                 if not self._pending:
                     break
                 job = self._pending.popleft()
@@ -344,105 +339,27 @@ class ViewerProtocol(asyncio.Protocol):
 
     def _idle(self) -> None:
         """Every queued request answered: close, or wait for the next request."""
-        if self._closing:
-            return
         if self._stopped:
-            self._close()
+            self._out.close()
             return
         if not self._started:
             self.deadline = self._context.now + self._context.idle_timeout
         if self._continue_owed:
             self._continue_owed = False
-            self._write(CONTINUE)
+            self._out.write(CONTINUE)
 
     async def _answer(self, item: EdgeRequest | EdgeError, keep_alive: bool) -> bool:
         """Answer one job; whether the connection may stay open."""
         context = self._context
         if isinstance(item, EdgeError):
-            return await self._send(context.error(item), False, False, False)
+            return await self._out.send(context.error(item), False, False, False)
         try:
             response = await context.edge.handle(item)
         except Exception as exc:  # the pipeline answers everything itself; this is a defect
             log.exception("edge.handle failed for %s %s", item.method, item.uri)
             response = context.error(InternalError(repr(exc)))
         head_only = item.method == "HEAD"
-        return await self._send(response, head_only, keep_alive, item.http_version == "1.0")
-
-    async def _send(
-        self, response: EdgeResponse, head_only: bool, keep_alive: bool, http10: bool
-    ) -> bool:
-        head = encode_head(
-            response, self._context.date, head_only=head_only, keep_alive=keep_alive, http10=http10
-        )
-        stream = response.stream
-        if stream is not None and head.framing is not Framing.NONE:
-            return await self._send_stream(head, stream)
-        if stream is not None:
-            await _aclose(stream)
-        body = response.body
-        if head.framing is Framing.NONE or not body:
-            self._write(head.data)
-        elif len(body) <= _JOIN_LIMIT:
-            self._write(head.data + body)
-        else:
-            self._write(head.data)
-            self._write(body)
-        return head.keep_alive
-
-    async def _send_stream(self, head: Head, stream: AsyncIterator[bytes]) -> bool:
-        """Chunks as they come; a stream that fails closes the connection without the last
-        chunk (or short of its length), so the viewer can tell the body is incomplete."""
-        self._write(head.data)
-        chunked = head.framing is Framing.CHUNKED
-        sent = 0
-        try:
-            async for data in stream:
-                if not data:
-                    continue
-                sent += len(data)
-                self._write(chunk(data) if chunked else data)
-                if self._closing:
-                    return False
-                if self._write_paused:
-                    await self._drain()
-        except Exception as exc:
-            log.warning("viewer %s: response stream failed: %s", self._client_ip, exc)
-            return False
-        finally:
-            await _aclose(stream)
-        if chunked:
-            self._write(LAST_CHUNK)
-        return head.keep_alive and (head.framing is not Framing.LENGTH or sent == head.length)
-
-    def _send_continue(self) -> None:
-        if self._busy:
-            self._continue_owed = True  # after the answers before this request
-        else:
-            self._write(CONTINUE)
-
-    # -- transport -------------------------------------------------------------------------
-
-    def _write(self, data: bytes) -> None:
-        if not self._closing and self._transport is not None:
-            self._transport.write(data)
-
-    async def _drain(self) -> None:
-        if self._write_paused and not self._closing:
-            waiter = asyncio.get_running_loop().create_future()
-            self._drain_waiter = waiter
-            await waiter
-
-    def _close(self) -> None:
-        self._stopped = True
-        if not self._closing and self._transport is not None:
-            self._closing = True
-            self._transport.close()
-
-    def _abort(self) -> None:
-        self._stopped = True
-        if not self._closing and self._transport is not None:
-            self._closing = True
-            self._transport.abort()
+        return await self._out.send(response, head_only, keep_alive, item.http_version == "1.0")
 
 
 def _origin_form(url: bytes) -> bytes | None:
@@ -471,30 +388,3 @@ def _tls_facts(transport: asyncio.BaseTransport) -> tuple[str, str]:
     prefix = f"{ssl_object.version()}:{cipher[0] if cipher else ''}"
     first = "sessionResumed" if ssl_object.session_reused else "fullHandshake"
     return f"{prefix}:{first}", f"{prefix}:connectionReused"
-
-
-async def _aclose(stream: AsyncIterator[bytes]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception as exc:  # closing must not fail an answer already sent
-            log.debug("closing a response stream failed: %s", exc)
-
-
-@types.coroutine
-def _resume(coro: Generator[Any, None, None] | Any, waiting: Any) -> Generator[Any, Any, None]:
-    """Go on with ``coro``, already stepped once and now waiting on ``waiting``: hand that
-    to the task driving us, then delegate; an exception thrown in meanwhile (cancellation)
-    goes into ``coro``."""
-    while True:
-        try:
-            yield waiting
-        except BaseException as exc:
-            try:
-                waiting = coro.throw(exc)
-            except StopIteration:
-                return
-            continue
-        break
-    yield from coro

@@ -1,0 +1,123 @@
+"""Writing answers on one viewer connection: a head and a small body in one write, a stream
+chunk by chunk as it arrives, pausing while the transport's buffer is full (its
+``pause_writing``/``resume_writing`` flow control)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from .http1_response import LAST_CHUNK, DateHeader, Framing, Head, chunk, encode_head
+from .messages import EdgeResponse
+
+log = logging.getLogger("edgeproxy.server")
+
+_JOIN_LIMIT = 65536  # a body up to this size is copied behind its head: one write, one syscall
+
+
+class ResponseWriter:
+    """The output side of a connection. ``closed`` once it is closed or lost: nothing more
+    is written then."""
+
+    __slots__ = ("transport", "closed", "paused", "peer", "_date", "_waiter")
+
+    def __init__(self, date: DateHeader) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.paused = False
+        self.peer = ""
+        self._date = date
+        self._waiter: asyncio.Future[None] | None = None
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        """Close once what was written is sent."""
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close now, dropping what is not sent yet."""
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.abort()
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def drain(self) -> None:
+        """Wait until the transport takes more (a cancelled task stops waiting too)."""
+        if self.paused and not self.closed:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            await waiter
+
+    async def send(
+        self, response: EdgeResponse, head_only: bool, keep_alive: bool, http10: bool
+    ) -> bool:
+        """Write ``response``; whether the connection may carry another request."""
+        head = encode_head(
+            response, self._date, head_only=head_only, keep_alive=keep_alive, http10=http10
+        )
+        stream = response.stream
+        if stream is not None:
+            if head.framing is not Framing.NONE:
+                return await self._send_stream(head, stream)
+            await aclose(stream)
+        body = response.body
+        if head.framing is Framing.NONE or not body:
+            self.write(head.data)
+        elif len(body) <= _JOIN_LIMIT:
+            self.write(head.data + body)
+        else:
+            self.write(head.data)
+            self.write(body)
+        return head.keep_alive
+
+    async def _send_stream(self, head: Head, stream: AsyncIterator[bytes]) -> bool:
+        """Chunks as they come. A stream that fails ends the connection without the last
+        chunk (or short of its length), so the viewer can tell the body is incomplete."""
+        self.write(head.data)
+        chunked = head.framing is Framing.CHUNKED
+        sent = 0
+        try:
+            async for data in stream:
+                if not data:
+                    continue
+                sent += len(data)
+                if head.framing is Framing.LENGTH and sent > head.length:
+                    log.warning("viewer %s: stream longer than its Content-Length", self.peer)
+                    return False
+                self.write(chunk(data) if chunked else data)
+                if self.closed:
+                    return False
+                if self.paused:
+                    await self.drain()
+        except Exception as exc:
+            log.warning("viewer %s: response stream failed: %s", self.peer, exc)
+            return False
+        finally:
+            await aclose(stream)
+        if chunked:
+            self.write(LAST_CHUNK)
+        return head.keep_alive and (head.framing is not Framing.LENGTH or sent == head.length)
+
+
+async def aclose(stream: AsyncIterator[bytes]) -> None:
+    """Close a response stream (which releases its origin connection)."""
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception as exc:  # closing must not fail an answer already sent
+            log.debug("closing a response stream failed: %s", exc)
