@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgeproxy.cache import (
+    BYTES_OVERHEAD,
+    HEADER_OVERHEAD,
     OBJECT_OVERHEAD,
     CachedObject,
     CacheStore,
@@ -38,8 +40,12 @@ def obj(body: bytes = b"x" * 100, ttl: float = 60.0, stored_at: float = 1000.0) 
     return CachedObject(200, "OK", [("Content-Type", "text/plain")], body, stored_at, ttl)
 
 
-def size_of(o: CachedObject) -> int:
-    return object_size(o.body, o.headers)
+def size_of(o: CachedObject, key: CacheKey) -> int:
+    return object_size(o.body, o.headers, key)
+
+
+# What an entry with an empty body and one short header costs: budgets below are built on it.
+BASE = size_of(obj(b""), k("/0"))
 
 
 @pytest.fixture
@@ -98,7 +104,18 @@ def test_response_copies_headers_not_body() -> None:
 
 
 def test_object_size() -> None:
-    assert object_size(b"abc", [("A", "bc")]) == 3 + 1 + 2 + 4 + OBJECT_OVERHEAD
+    per_object = BYTES_OVERHEAD + OBJECT_OVERHEAD
+    assert object_size(b"abc", [("A", "bc")]) == 3 + 1 + 2 + HEADER_OVERHEAD + per_object
+    key = k("/path", query="q=1")
+    with_key = object_size(b"abc", [("A", "bc")], key)
+    assert with_key == object_size(b"abc", [("A", "bc")]) + len(key.host) + len("/path") + 3
+
+
+def test_stored_header_names_are_interned() -> None:
+    name = "".join(["X-", "Interned"])
+    first = CachedObject.from_response(EdgeResponse(200, [(name, "1")], b""), 0, 1)
+    second = CachedObject.from_response(EdgeResponse(200, [("X-Interned"[:], "2")], b""), 0, 1)
+    assert first.headers[0][0] is second.headers[0][0]
 
 
 # --- get / put / delete -------------------------------------------------------------------
@@ -109,7 +126,7 @@ def test_put_get(store: CacheStore) -> None:
     assert store.put(k("/a"), o)
     assert store.get(k("/a")) is o
     assert store.get(k("/b")) is None
-    assert o.size == size_of(o)
+    assert o.size == size_of(o, k("/a"))
     assert store.stats.stores == 1
     assert (store.stats.hits, store.stats.misses) == (1, 1)
     assert (store.stats.entries, store.stats.bytes) == (1, o.size)
@@ -161,7 +178,7 @@ def test_delete(store: CacheStore) -> None:
 
 
 def test_peek_does_not_count_or_reorder(clock: Clock) -> None:
-    store = CacheStore(max_bytes=3 * size_of(obj()), max_object_bytes=10_000, clock=clock)
+    store = CacheStore(max_bytes=3 * size_of(obj(), k("/1")), max_object_bytes=10_000, clock=clock)
     for name in ("/1", "/2", "/3"):
         store.put(k(name), obj())
     assert store.peek(k("/1")) is not None
@@ -175,7 +192,7 @@ def test_peek_does_not_count_or_reorder(clock: Clock) -> None:
 
 
 def test_lru_evicts_least_recently_used(clock: Clock) -> None:
-    one = size_of(obj())
+    one = size_of(obj(), k("/1"))
     store = CacheStore(max_bytes=3 * one, max_object_bytes=10_000, clock=clock)
     for name in ("/1", "/2", "/3"):
         store.put(k(name), obj())
@@ -188,10 +205,11 @@ def test_lru_evicts_least_recently_used(clock: Clock) -> None:
 
 
 def test_byte_budget_never_exceeded(clock: Clock) -> None:
-    store = CacheStore(max_bytes=2_000, max_object_bytes=1_500, clock=clock)
+    budget = 2 * BASE + 2_000
+    store = CacheStore(max_bytes=budget, max_object_bytes=BASE + 1_500, clock=clock)
     for i in range(200):
         store.put(k(f"/{i}"), obj(b"x" * (37 * i % 1_300)))
-        assert store.stats.bytes <= 2_000
+        assert store.stats.bytes <= budget
         assert store.stats.bytes == sum(e["size"] for e in store.entries())
         assert store.stats.entries == len(store)
     assert store.stats.evictions > 0
@@ -199,12 +217,14 @@ def test_byte_budget_never_exceeded(clock: Clock) -> None:
 
 
 def test_big_object_evicts_several(clock: Clock) -> None:
-    store = CacheStore(max_bytes=1_000, max_object_bytes=1_000, clock=clock)
+    budget = 4 * BASE + 400
+    store = CacheStore(max_bytes=budget, max_object_bytes=budget, clock=clock)
     for i in range(4):
         store.put(k(f"/{i}"), obj(b"x" * 50))
-    store.put(k("/big"), obj(b"x" * 700))
+    assert store.stats.entries == 4
+    store.put(k("/big"), obj(b"x" * (2 * BASE + 300)))
     assert k("/big") in store
-    assert store.stats.bytes <= 1_000
+    assert store.stats.bytes <= budget
     assert store.stats.evictions >= 3
 
 
@@ -314,7 +334,7 @@ def test_entries_listing(store: CacheStore, clock: Clock) -> None:
         ("/a", "", 15.0, 10, False),
         ("/b", "q=1", 15.0, 100, True),
     ]
-    assert all(r["size"] == size_of(obj()) and r["status"] == 200 for r in rows)
+    assert all(r["size"] == size_of(obj(), r["key"]) and r["status"] == 200 for r in rows)
     json.dumps(rows)  # the admin API sends it as is
     assert json.loads(json.dumps(store.stats.as_dict()))["entries"] == 2
 
@@ -468,7 +488,8 @@ OPS = st.lists(
 @given(OPS)
 def test_store_invariants(ops: list[tuple[str, str, str, int]]) -> None:
     clock = Clock()
-    store = CacheStore(max_bytes=2_000, max_object_bytes=800, clock=clock)
+    budget = 2 * BASE + 2_000
+    store = CacheStore(max_bytes=budget, max_object_bytes=BASE + 800, clock=clock)
     rows = store.entries()
     for op, uri, query, n in ops:
         if op == "put":
@@ -482,7 +503,39 @@ def test_store_invariants(ops: list[tuple[str, str, str, int]]) -> None:
         else:
             clock.now += n / 100
         rows = store.entries()
-        assert store.stats.bytes == sum(r["size"] for r in rows) <= 2_000
+        assert store.stats.bytes == sum(r["size"] for r in rows) <= budget
         assert store.stats.entries == len(rows) == len(store)
     assert store.invalidate("/*") == len(rows)  # the path index covers every object
     assert store.stats.bytes == 0
+
+
+def test_budget_counts_what_entries_really_hold() -> None:
+    """tracemalloc: the memory N stored 16 KB objects keep alive is within what the budget
+    counts for them (docs/caching.md, Memory), so max_bytes bounds real memory."""
+    import gc
+    import os
+    import tracemalloc
+
+    noise = os.urandom(40_000)
+
+    def fresh(text: str) -> str:  # a new str, as parsed from the wire
+        return text.encode().decode()
+
+    store = CacheStore(max_bytes=10**9, max_object_bytes=10**6)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(500):
+        headers = [
+            (fresh("Content-Type"), fresh("text/html")),
+            (fresh("ETag"), fresh(f'"{i:x}"')),
+            (fresh("Cache-Control"), fresh("max-age=60")),
+            (fresh("Date"), fresh("Wed, 21 Oct 2015 07:28:00 GMT")),
+        ]
+        response = EdgeResponse(200, headers, noise[i : i + 16_384])
+        store.put(k(fresh(f"/img/{i}.jpg")), CachedObject.from_response(response, 0, 60))
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert held <= store.stats.bytes * 1.02
+    assert store.stats.bytes <= held * 1.10  # and not wildly more
