@@ -79,12 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     contenders = _contenders(args.workers)
     results = Results()
     started = datetime.now(UTC)
+    load_before = _loadavg()
     # On tmpfs when there is one: nginx's cache files then live in RAM like the others' caches.
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
     with tempfile.TemporaryDirectory(prefix="edgeproxy-bench-", dir=shm) as tmp:
         measure(plan, args, contenders, isolations, Path(tmp), results)
     edges = [c.key for c in contenders if c.kind == "edgeproxy"]
     report.add_overheads(results, [c.key for c in contenders])
+    results.notes.append(
+        f"load average (1 min) {load_before} at the start, {_loadavg()} at the end: well above "
+        "the 2 the benchmark itself makes means other work shared the CPUs and the "
+        "figures are noisier (compare the ratios, taken in interleaved repeats)"
+    )
     section = render_section(plan, args, contenders, isolations, results, started)
     print(section)
     if args.json is not None:
@@ -188,7 +194,7 @@ def render_section(plan: Plan, args: argparse.Namespace, contenders: list[Conten
             "there); \"total\": the function is anywhere on the stack.", "", *profile_lines,
         ]
     if results.notes:
-        lines += ["", "### Anomalies seen during the run", ""]
+        lines += ["", "### Notes and anomalies of this run", ""]
         lines += [f"- {note}" for note in results.notes]
     lines += ["", "<details><summary>Every sample (per repeat)</summary>", ""]
     lines += [*report.raw_lines(results), "", "</details>"]
@@ -202,6 +208,13 @@ def _argv_summary(args: argparse.Namespace) -> list[str]:
     if args.only:
         out.append(f"--only {args.only}")
     return out
+
+
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except (OSError, IndexError):
+        return "unknown"
 
 
 def _which(tool: str) -> str | None:
