@@ -124,11 +124,16 @@ class SpyEdge:
 
 @asynccontextmanager
 async def serving(
-    edge: Any, *, scheme: str = "http", ssl_context: ssl.SSLContext | None = None, **bounds: Any
+    edge: Any,
+    *,
+    scheme: str = "http",
+    ssl_context: ssl.SSLContext | None = None,
+    host: str = "127.0.0.1",
+    **bounds: Any,
 ) -> AsyncIterator[tuple[ViewerServer, int]]:
-    """A ``ViewerServer`` for ``edge`` on 127.0.0.1, a free port; stopped on exit."""
+    """A ``ViewerServer`` for ``edge`` on ``host``, a free port; stopped on exit."""
     server = ViewerServer(edge, **bounds)
-    await server.start([Listener("127.0.0.1", 0, scheme, ssl_context)])
+    await server.start([Listener(host, 0, scheme, ssl_context)])
     try:
         yield server, server.bound[scheme]
     finally:
