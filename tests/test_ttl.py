@@ -288,3 +288,25 @@ def test_from_behavior_unknown_policy() -> None:
 
 def test_from_behavior_without_forwarded_values() -> None:
     assert TtlPolicy.from_behavior(behavior(forwarded_values=None)) == TtlPolicy(1, 2, 3)
+
+
+def test_from_behavior_inline_cache_policy() -> None:
+    from edgeproxy.policy_models import CachePolicyConfig
+
+    inline = CachePolicyConfig.model_validate(
+        {
+            "name": "short",
+            "min_ttl": 5,
+            "default_ttl": 30,
+            "max_ttl": 300,
+            "parameters_in_cache_key_and_forwarded_to_origin": {
+                "headers_config": {"header_behavior": "none"},
+                "cookies_config": {"cookie_behavior": "none"},
+                "query_strings_config": {"query_string_behavior": "none"},
+            },
+        }
+    )
+    got = TtlPolicy.from_behavior(behavior(cache_policy=inline))
+    assert got == TtlPolicy(5, 30, 300)  # the policy's TTLs, not the behavior's 1/2/3
+    assert ttl_for(got, 200, [("Cache-Control", "max-age=1")], 0.0) == 5.0
+    assert ttl_for(got, 200, [("Cache-Control", "max-age=900")], 0.0) == 300.0
