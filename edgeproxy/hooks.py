@@ -1,57 +1,39 @@
 """Run a user's handler for a stage, the way Lambda@Edge would.
 
 A ``Hook`` is a stage bound to a loaded handler with its timeout, Include Body flag and
-isolation. ``HookRunner.run_request`` / ``run_response`` are the only entry points: build the
-event, call the handler, validate the result, convert it back. What each returns:
+isolation. ``HookRunner.run_request`` / ``run_response`` are the pipeline's entry points: build
+the event, call the handler, validate the result, convert it back. What each returns:
 
 * ``run_request`` → the ``EdgeRequest`` to continue with, or an ``EdgeResponse`` the handler
   generated (answer the viewer with it).
 * ``run_response`` → the ``EdgeResponse`` to continue with.
-* Either raises ``HandlerTimeout`` (503), ``HandlerExecutionError`` (503, the handler raised)
-  or ``HandlerValidationError`` (502, the result broke a rule) — the pipeline renders them.
+* Either raises ``HandlerTimeout`` (503), ``HandlerExecutionError`` (503: the handler raised,
+  its worker died, or its file no longer loads) or ``HandlerValidationError`` (502, the result
+  broke a rule of ``validation.RULES``) — the pipeline renders them.
 
-Isolation of sync handlers:
+``invoke`` is the call alone (event in, raw result out) for ``edgeproxy invoke``. Where the
+call runs and how it is stopped at its timeout is ``isolation``'s business.
 
-* ``thread`` (default): the call runs on a daemon thread, so a slow handler never stalls the
-  event loop and other viewers keep being served. A thread cannot be killed: when a handler
-  overruns its timeout the viewer gets the 503 at once and the thread is abandoned, left to
-  finish (or hang) on its own; being a daemon it never blocks the process from exiting. Later
-  calls get fresh threads, up to ``max_threads``.
-* ``inline``: called directly on the event loop: fastest, but the loop waits for it. The
-  timeout is checked after the call returns (the result is thrown away, as Lambda would have
-  killed the function).
-* ``process``: runs in a worker process (one per handler by default) that loads the handler
-  itself; module globals live in the worker, which is then the warm container. The only
-  isolation that stops a stuck handler: on timeout the worker is killed and the next call
-  starts a fresh one (globals reset, as after a Lambda timeout). A worker that dies is an
-  execution error. Events, contexts and results cross by pickling.
+Before each call the handler file is checked for changes (``LoadedHandler.reload_if_changed``):
+a save takes effect on the next request; a save that does not load makes the stage answer
+503 until the file loads again. Process workers of a changed handler are retired.
 
-Async handlers are awaited on the loop under the timeout, whatever the isolation except
-``process``; on timeout they are cancelled (a handler that swallows ``CancelledError`` delays
-its own 503 until it returns).
-
-Each call logs one ``REPORT`` line (logger ``edgeproxy.handler``), like Lambda's; a handler that
-raises logs its traceback trimmed to the user's frames.
+Each call logs one ``REPORT`` line (logger ``edgeproxy.handler``), like Lambda's; a handler
+that raises logs its traceback trimmed to the user's frames.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import json
 import logging
 import math
-import multiprocessing
-import multiprocessing.context
-import queue
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from edgeproxy import events
 from edgeproxy.errors import (
@@ -61,20 +43,42 @@ from edgeproxy.errors import (
     HandlerValidationError,
 )
 from edgeproxy.events import EventMeta
-from edgeproxy.loader import LoadedHandler, format_user_traceback, load_handler
+from edgeproxy.isolation import (
+    FUNCTION_VERSION,
+    ISOLATIONS,
+    REGION,
+    HandlerThreads,
+    Isolation,
+    LambdaContext,
+    Raised,
+    WorkerFailure,
+    WorkerPools,
+    call_async,
+    call_inline,
+    call_sync,
+    detail_of,
+    peak_memory_mb,
+)
+from edgeproxy.loader import (
+    LoadedHandler,
+    format_user_traceback,
+    load_handler,
+    runtime_error_detail,
+)
 from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.stages import STAGE_RULES, Stage
-from edgeproxy.validation import validate_request_result, validate_response_result
+from edgeproxy.validation import (
+    RuleBroken,
+    validate_request_result,
+    validate_response_result,
+)
+
+__all__ = ["Hook", "HookRunner", "Isolation", "LambdaContext", "build_hooks"]
 
 log = logging.getLogger("edgeproxy.handler")
 
-Isolation = Literal["thread", "inline", "process"]
-ISOLATIONS: tuple[Isolation, ...] = ("thread", "inline", "process")
-
-REGION = "us-east-1"  # Lambda@Edge functions always live there
-ACCOUNT_ID = "123456789012"
-FUNCTION_VERSION = "1"  # Lambda@Edge requires a numbered version
 DEFAULT_MEMORY_MB = 128  # viewer events are capped at 128 MB; origin events default to it
+_VIEWER_STAGES = frozenset({Stage.VIEWER_REQUEST, Stage.VIEWER_RESPONSE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,190 +97,171 @@ class Hook:
         stem = self.handler.path.stem if self.handler.path else self.handler.name.split(":")[0]
         return f"{REGION}.{stem}"
 
+    @property
+    def memory_limit_mb(self) -> int | None:
+        """A hard memory bound: CloudFront caps viewer events at 128 MB; an origin event's
+        memory is whatever the function was given, which the config does not say."""
+        return self.memory_mb if self.stage in _VIEWER_STAGES else None
 
-class LambdaContext:
-    """What Lambda's Python runtime passes as ``context``.
+    @property
+    def worker_spec(self) -> str:
+        """The spec a worker process loads: absolute, so the worker needs no base_dir."""
+        handler = self.handler
+        if handler.path is None or not handler.from_file:
+            return handler.name
+        return f"{handler.path}:{handler.name.rpartition(':')[2]}"
 
-    As in the real runtime, ``memory_limit_in_mb`` and ``function_version`` are strings.
-    """
 
-    __slots__ = (
-        "function_name",
-        "function_version",
-        "invoked_function_arn",
-        "memory_limit_in_mb",
-        "aws_request_id",
-        "log_group_name",
-        "log_stream_name",
-        "identity",
-        "client_context",
-        "_deadline",
-    )
+@dataclass(slots=True)
+class _Call:
+    """One invocation's bookkeeping for its REPORT line."""
+
+    context: LambdaContext
+    start: float
+    init_ms: float | None = None
+    memory_mb: int | None = None
+
+
+class HookRunner:
+    """Runs hooks. Owns the handler threads and worker processes; ``close()`` releases them."""
 
     def __init__(
-        self, function_name: str, memory_mb: int, timeout_s: float, log_stream_name: str
+        self, *, max_threads: int = 64, max_processes: int = 4, reload: bool = True
     ) -> None:
-        self.function_name = function_name
-        self.function_version = FUNCTION_VERSION
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}:{FUNCTION_VERSION}"
+        self._threads = HandlerThreads(max_threads)
+        self._workers = WorkerPools(max_processes)  # per handler: each worker a warm container
+        self._reload = reload
+        # One log stream per runner, like one warm container.
+        self._log_stream = f"{time.strftime('%Y/%m/%d')}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
+
+    async def run_request(
+        self, hook: Hook, request: EdgeRequest, meta: EventMeta, request_id: str
+    ) -> EdgeRequest | EdgeResponse:
+        """viewer-request / origin-request: the request to go on with, or a generated response."""
+        event = events.request_event(hook.stage, request, meta, request_id, hook.include_body)
+        result = await self.invoke(hook, event)
+        _validated(hook, validate_request_result, hook.stage, result, request, hook.include_body)
+        return events.request_stage_result(hook.stage, result, request, hook.include_body)
+
+    async def run_response(
+        self,
+        hook: Hook,
+        request: EdgeRequest,
+        response: EdgeResponse,
+        meta: EventMeta,
+        request_id: str,
+    ) -> EdgeResponse:
+        """origin-response / viewer-response: the response to continue with."""
+        event = events.response_event(hook.stage, request, response, meta, request_id)
+        result = await self.invoke(hook, event)
+        _validated(hook, validate_response_result, hook.stage, result, response)
+        return events.response_from_result(hook.stage, result, response)
+
+    async def invoke(self, hook: Hook, event: dict[str, Any]) -> Any:
+        """Call the hook's handler with ``event`` under its isolation and timeout; the raw
+        result. Raises HandlerTimeout or HandlerExecutionError."""
+        await self._refresh(hook)
+        call = _Call(
+            LambdaContext(hook.function_name, hook.memory_mb, hook.timeout_s, self._log_stream),
+            _now(),
         )
-        self.memory_limit_in_mb = str(memory_mb)
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = log_stream_name
-        self.identity: object = None
-        self.client_context: object = None
-        # time.monotonic is system-wide on Linux, so the deadline holds in a worker process too.
-        self._deadline = time.monotonic() + timeout_s
+        try:
+            return await self._call(hook, event, call)
+        except Raised as raised:
+            raise _execution_error(hook, call.context, raised.original) from raised.original
+        except TimeoutError as exc:
+            raise _timeout(hook, call.context) from exc
+        finally:
+            _report(hook, call)
 
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+    async def close(self) -> None:
+        self._threads.close()
+        await self._workers.close()
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+    # --- calling ------------------------------------------------------------------------------
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            setattr(self, name, value)
+    async def _refresh(self, hook: Hook) -> None:
+        """Pick up a saved handler file; refuse to call one whose last save does not load."""
+        handler = hook.handler
+        if self._reload and handler.reload_if_changed() and hook.isolation == "process":
+            await self._workers.retire(hook.worker_spec)
+        if handler.broken is not None:
+            raise HandlerExecutionError(
+                runtime_error_detail(handler.broken), stage=hook.stage.value, handler=handler.name
+            )
+
+    async def _call(self, hook: Hook, event: dict[str, Any], call: _Call) -> Any:
+        if hook.isolation == "process":
+            return await self._in_process(hook, event, call)
+        fn, context = hook.handler.function, call.context
+        if hook.handler.is_async:
+            return await asyncio.wait_for(call_async(fn, event, context), hook.timeout_s)
+        if hook.isolation == "inline":
+            return call_inline(fn, event, context, hook.timeout_s)
+        future = self._threads.submit(lambda: call_sync(fn, event, context))
+        return await asyncio.wait_for(future, hook.timeout_s)
+
+    async def _in_process(self, hook: Hook, event: dict[str, Any], call: _Call) -> Any:
+        pool = self._workers.pool(hook.worker_spec)
+        try:
+            reply, call.init_ms = await pool.call(
+                event, call.context, hook.timeout_s, hook.memory_limit_mb
+            )
+        except WorkerFailure as failure:
+            raise Raised(failure) from failure
+        except TimeoutError:  # an OSError too, but ours: the handler ran out of time
+            raise
+        except OSError as exc:  # the worker could not be started at all
+            raise Raised(exc) from exc
+        call.memory_mb = reply.peak_memory_mb
+        if reply.failure is not None:
+            raise Raised(reply.failure)
+        return json.loads(reply.result_json or "null")
 
 
-class _Raised(Exception):
-    """The user's handler raised ``original``; keeps it apart from our own TimeoutError."""
-
-    def __init__(self, original: BaseException) -> None:
-        super().__init__(original)
-        self.original = original
+# --- errors and logs ---------------------------------------------------------------------------
 
 
-def _call_sync(fn: Callable[..., Any], event: Any, context: LambdaContext) -> Any:
+def _validated(hook: Hook, validate: Callable[..., None], *args: Any) -> None:
     try:
-        return fn(event, context)
-    except (Exception, SystemExit) as exc:  # SystemExit: a handler calling sys.exit()
-        raise _Raised(exc) from exc
-
-
-async def _call_async(fn: Callable[..., Any], event: Any, context: LambdaContext) -> Any:
-    try:
-        return await fn(event, context)
-    except (Exception, SystemExit) as exc:
-        raise _Raised(exc) from exc
-
-
-_Job = tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Callable[[], Any]]
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # timed out and cancelled meanwhile
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
-
-
-class HandlerThreads:
-    """Daemon threads running sync handlers; grows when every thread is busy (or stuck)."""
-
-    def __init__(self, max_threads: int = 64) -> None:
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._idle = 0
-        self._max = max_threads
-
-    def submit(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put((future, loop, call))
-        with self._lock:
-            if self._idle == 0 and len(self._threads) < self._max:
-                self._start_thread()
-            else:
-                self._idle -= 1  # this idle thread is spoken for
-        return future
-
-    def _start_thread(self) -> None:
-        thread = threading.Thread(
-            target=self._work, name=f"edgeproxy-handler-{len(self._threads)}", daemon=True
+        validate(*args, handler=hook.handler.name)
+    except HandlerValidationError as exc:
+        rule = exc.rule if isinstance(exc, RuleBroken) else "?"
+        log.error(
+            "Validation error: %s %s broke rule %s: %s",
+            hook.stage.value,
+            hook.handler.name,
+            rule,
+            exc.detail,
         )
-        self._threads.append(thread)
-        thread.start()
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            future, loop, call = job
-            if not future.cancelled():
-                self._run(future, loop, call)
-            with self._lock:
-                self._idle += 1
-
-    @staticmethod
-    def _run(
-        future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, call: Callable[[], Any]
-    ) -> None:
-        result: Any = None
-        error: BaseException | None = None
-        try:
-            result = call()
-        except BaseException as exc:  # handed to the loop, which decides
-            error = exc
-        try:
-            loop.call_soon_threadsafe(_settle, future, result, error)
-        except RuntimeError:  # the loop is closed: nobody waits for this result any more
-            pass
-
-    def close(self) -> None:
-        """Let idle threads end; busy (or stuck) ones end when their handler returns."""
-        for _ in self._threads:
-            self._jobs.put(None)
-        self._threads.clear()
+        raise
 
 
-class _WorkerFailure(Exception):
-    """A handler raised in a worker process; the traceback was formatted there."""
-
-    def __init__(self, detail: str, traceback: str) -> None:
-        super().__init__(detail, traceback)  # both in args: pickles back intact
-        self.detail = detail
-        self.traceback = traceback
-
-    def __str__(self) -> str:
-        return self.detail
-
-
-def _worker_spec(handler: LoadedHandler) -> str:
-    """The spec a worker process loads: absolute, so the worker needs no base_dir."""
-    if handler.path is None or ":" not in handler.name:
-        return handler.name
-    return f"{handler.path}:{handler.name.rpartition(':')[2]}"
+def _execution_error(
+    hook: Hook, context: LambdaContext, exc: BaseException
+) -> HandlerExecutionError:
+    log.error(
+        "%s %s (RequestId: %s) raised:\n%s",
+        hook.stage.value,
+        hook.handler.name,
+        context.aws_request_id,
+        _Lazy(lambda: _user_traceback(exc)),
+    )
+    detail = exc.detail if isinstance(exc, WorkerFailure) else detail_of(exc)
+    return HandlerExecutionError(detail, stage=hook.stage.value, handler=hook.handler.name)
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    # Never fork the edge itself: its threads may hold locks the child would inherit locked.
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method)
-
-
-@functools.cache
-def _worker_handler(spec: str) -> LoadedHandler:
-    # Runs in a worker process: the cache is that process's warm container.
-    return load_handler(spec, Path("/"))
-
-
-def _call_in_worker(spec: str, event: dict[str, Any], context: LambdaContext) -> Any:
-    handler = _worker_handler(spec)
-    handler.reload_if_changed()
-    try:
-        if handler.is_async:
-            return asyncio.run(handler.function(event, context))
-        return handler.function(event, context)
-    except Exception as exc:
-        return _WorkerFailure(_detail(exc), format_user_traceback(exc))
-
-
-def _detail(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _timeout(hook: Hook, context: LambdaContext) -> HandlerTimeout:
+    # Lambda's own wording; a thread still running the handler is abandoned (isolation.py).
+    detail = f"Task timed out after {hook.timeout_s:.2f} seconds"
+    log.error(
+        "%s %s (RequestId: %s) %s",
+        hook.stage.value,
+        hook.handler.name,
+        context.aws_request_id,
+        detail,
+    )
+    return HandlerTimeout(detail, stage=hook.stage.value, handler=hook.handler.name)
 
 
 class _Lazy:
@@ -291,176 +276,34 @@ class _Lazy:
         return self._fn()
 
 
-class HookRunner:
-    """Runs hooks. Owns the handler threads and worker processes; ``close()`` releases them."""
-
-    def __init__(
-        self, *, max_threads: int = 64, max_processes: int = 1, reload: bool = True
-    ) -> None:
-        self._threads = HandlerThreads(max_threads)
-        # Per handler: each worker process is one warm container with its own globals.
-        self._max_processes = max_processes
-        self._pools: dict[str, ProcessPoolExecutor] = {}
-        self._reload = reload
-        # One log stream per runner, like one warm container.
-        self._log_stream = f"{time.strftime('%Y/%m/%d')}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
-
-    async def run_request(
-        self, hook: Hook, request: EdgeRequest, meta: EventMeta, request_id: str
-    ) -> EdgeRequest | EdgeResponse:
-        """viewer-request / origin-request: the request to go on with, or a generated response."""
-        event = events.request_event(hook.stage, request, meta, request_id, hook.include_body)
-        result = await self._invoke(hook, event)
-        self._validated(
-            hook, validate_request_result, hook.stage, result, request, hook.include_body
-        )
-        return events.request_stage_result(hook.stage, result, request, hook.include_body)
-
-    async def run_response(
-        self,
-        hook: Hook,
-        request: EdgeRequest,
-        response: EdgeResponse,
-        meta: EventMeta,
-        request_id: str,
-    ) -> EdgeResponse:
-        """origin-response / viewer-response: the response to continue with."""
-        event = events.response_event(hook.stage, request, response, meta, request_id)
-        result = await self._invoke(hook, event)
-        self._validated(hook, validate_response_result, hook.stage, result, response)
-        return events.response_from_result(hook.stage, result, response)
-
-    async def close(self) -> None:
-        self._threads.close()
-        for spec in list(self._pools):
-            self._discard_pool(spec)
-
-    # --- calling ------------------------------------------------------------------------------
-
-    async def _invoke(self, hook: Hook, event: dict[str, Any]) -> Any:
-        if self._reload and hook.isolation != "process":
-            hook.handler.reload_if_changed()
-        context = LambdaContext(
-            hook.function_name, hook.memory_mb, hook.timeout_s, self._log_stream
-        )
-        start = time.perf_counter()
-        try:
-            return await self._call(hook, event, context, start)
-        except _Raised as raised:
-            raise self._execution_error(hook, context, raised.original) from raised.original
-        except TimeoutError as exc:
-            raise self._timeout(hook, context) from exc
-        finally:
-            _report(hook, context, start)
-
-    async def _call(
-        self, hook: Hook, event: dict[str, Any], context: LambdaContext, start: float
-    ) -> Any:
-        if hook.isolation == "process":
-            return await self._in_process(hook, event, context)
-        fn = hook.handler.function
-        if hook.handler.is_async:
-            return await asyncio.wait_for(_call_async(fn, event, context), hook.timeout_s)
-        if hook.isolation == "inline":
-            result = _call_sync(fn, event, context)
-            if time.perf_counter() - start > hook.timeout_s:
-                raise TimeoutError
-            return result
-        future = self._threads.submit(lambda: _call_sync(fn, event, context))
-        return await asyncio.wait_for(future, hook.timeout_s)
-
-    async def _in_process(self, hook: Hook, event: dict[str, Any], context: LambdaContext) -> Any:
-        spec = _worker_spec(hook.handler)
-        try:
-            outcome = await asyncio.wait_for(self._submit(spec, event, context), hook.timeout_s)
-        except TimeoutError:
-            self._discard_pool(spec)  # unlike a thread, a stuck process can be stopped
-            raise
-        if isinstance(outcome, _WorkerFailure):
-            raise _Raised(outcome)
-        return outcome
-
-    async def _submit(self, spec: str, event: dict[str, Any], context: LambdaContext) -> Any:
-        pool = self._pools.get(spec)
-        if pool is None:
-            pool = self._pools[spec] = ProcessPoolExecutor(
-                self._max_processes, mp_context=_worker_context()
-            )
-        call = functools.partial(_call_in_worker, spec, event, context)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, call)
-        except Exception as exc:  # a crashed worker, a result that does not pickle
-            if isinstance(exc, BrokenProcessPool):
-                self._discard_pool(spec)
-            raise _Raised(exc) from exc
-
-    def _discard_pool(self, spec: str) -> None:
-        pool = self._pools.pop(spec, None)
-        if pool is None:
-            return
-        # The executor has no public way to stop a busy worker; its process table does.
-        table: dict[int, Any] = getattr(pool, "_processes", None) or {}
-        processes = list(table.values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.kill()
-
-    # --- errors and logs ----------------------------------------------------------------------
-
-    def _execution_error(
-        self, hook: Hook, context: LambdaContext, exc: BaseException
-    ) -> HandlerExecutionError:
-        log.error(
-            "%s %s (RequestId: %s) raised:\n%s",
-            hook.stage.value,
-            hook.handler.name,
-            context.aws_request_id,
-            _Lazy(lambda: _user_traceback(exc)),
-        )
-        detail = exc.detail if isinstance(exc, _WorkerFailure) else _detail(exc)
-        return HandlerExecutionError(detail, stage=hook.stage.value, handler=hook.handler.name)
-
-    def _timeout(self, hook: Hook, context: LambdaContext) -> HandlerTimeout:
-        # Lambda's own wording; a thread still running the handler is abandoned, see module doc.
-        detail = f"Task timed out after {hook.timeout_s:.2f} seconds"
-        log.error(
-            "%s %s (RequestId: %s) %s",
-            hook.stage.value,
-            hook.handler.name,
-            context.aws_request_id,
-            detail,
-        )
-        return HandlerTimeout(detail, stage=hook.stage.value, handler=hook.handler.name)
-
-    @staticmethod
-    def _validated(hook: Hook, validate: Callable[..., None], *args: Any) -> None:
-        try:
-            validate(*args, handler=hook.handler.name)
-        except HandlerValidationError as exc:
-            log.error(
-                "Validation error: %s %s: %s", hook.stage.value, hook.handler.name, exc.detail
-            )
-            raise
-
-
 def _user_traceback(exc: BaseException) -> str:
-    if isinstance(exc, _WorkerFailure):
-        return exc.traceback.rstrip()
+    if isinstance(exc, WorkerFailure):
+        return (exc.traceback or exc.detail).rstrip()
     return format_user_traceback(exc).rstrip()
 
 
-def _report(hook: Hook, context: LambdaContext, start: float) -> None:
+def _report(hook: Hook, call: _Call) -> None:
+    """Lambda's REPORT line; Max Memory Used is the peak resident memory of the process the
+    handler ran in (the worker, or the edge itself for in-process isolation)."""
     if not log.isEnabledFor(logging.INFO):
         return
-    duration_ms = (time.perf_counter() - start) * 1000
+    duration_ms = (_now() - call.start) * 1000 - (call.init_ms or 0.0)
+    init = f" Init Duration: {call.init_ms:.2f} ms" if call.init_ms is not None else ""
     log.info(
-        "REPORT RequestId: %s Duration: %.2f ms Billed Duration: %d ms Memory Size: %s MB",
-        context.aws_request_id,
+        "REPORT RequestId: %s Duration: %.2f ms Billed Duration: %d ms Memory Size: %s MB "
+        "Max Memory Used: %d MB%s",
+        call.context.aws_request_id,
         duration_ms,
         math.ceil(duration_ms),
-        context.memory_limit_in_mb,
+        call.context.memory_limit_in_mb,
+        call.memory_mb if call.memory_mb is not None else peak_memory_mb(),
+        init,
         extra={"stage": hook.stage.value, "handler": hook.handler.name},
     )
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 # --- building hooks from the config ------------------------------------------------------------

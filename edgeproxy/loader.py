@@ -3,8 +3,10 @@
 A handler file is executed under a module name of its own (``__edgeproxy_handler__.<stem>_<hash
 of its path>``, as mitmproxy does for scripts), so two files both called ``index.py`` never
 share a module. The module stays alive between calls, so its globals persist like a warm
-Lambda container. ``reload_if_changed`` re-executes the file when its mtime changes; a file that
-no longer loads leaves the previous function in place and logs why.
+Lambda container. ``reload_if_changed`` re-executes the file when it changes on disk (a new
+module: globals reset, like a new deployment). A file that no longer loads is logged once, with
+its file and line, and marks the handler ``broken``: the hook runner answers CloudFront's
+function-error status for it until a later save loads again.
 
 Every failure is one ``HandlerLoadError`` naming the file (or module) and, for errors raised
 while executing the user's file, the user's traceback with our own and importlib's frames cut.
@@ -169,17 +171,34 @@ def is_async_callable(fn: object) -> bool:
     )
 
 
-def _mtime(path: Path) -> int:
+FileStamp = tuple[int, int, int]
+
+
+def file_stamp(path: Path) -> FileStamp:
+    """What tells a saved file from the previous version: mtime, size and inode (an editor
+    that saves by renaming changes the inode even within one mtime tick)."""
     try:
-        return path.stat().st_mtime_ns
+        st = path.stat()
     except OSError:
-        return -1
+        return (-1, -1, -1)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 class LoadedHandler:
-    """One handler, loaded: ``function`` is the current callable, replaced on reload."""
+    """One handler, loaded: ``function`` is the current callable, replaced on reload;
+    ``broken`` is the error of the last save that did not load (None once a save loads)."""
 
-    __slots__ = ("name", "path", "function", "is_async", "module", "_attr", "_mtime", "_file")
+    __slots__ = (
+        "name",
+        "path",
+        "function",
+        "is_async",
+        "module",
+        "broken",
+        "_attr",
+        "_stamp",
+        "_file",
+    )
 
     def __init__(
         self, name: str, path: Path | None, module: types.ModuleType, attr: str, file: bool
@@ -191,7 +210,13 @@ class LoadedHandler:
         self._file = file
         self.function: Handler = _resolve_attr(module, attr, self._where)
         self.is_async = is_async_callable(self.function)
-        self._mtime = _mtime(path) if path else -1
+        self.broken: HandlerLoadError | None = None
+        self._stamp = file_stamp(path) if path else (-1, -1, -1)
+
+    @property
+    def from_file(self) -> bool:
+        """Loaded from a file path (not imported as a package module)."""
+        return self._file
 
     @property
     def _where(self) -> str:
@@ -202,26 +227,29 @@ class LoadedHandler:
         )
 
     def reload_if_changed(self) -> bool:
-        """Reload when the file's mtime changed; True when a new function is in place.
+        """Reload when the file changed on disk; True when a new function is in place.
 
-        A reload that fails logs the error and keeps the previous function, so a half-saved
-        file never takes the edge down; the new mtime is remembered so it is logged once.
+        A save that does not load is logged once (file, line, the user's traceback) and
+        sets ``broken``; the previous function object stays referenced but the hook runner
+        refuses to call it until a later save loads.
         """
         if self.path is None:
             return False
-        mtime = _mtime(self.path)
-        if mtime == self._mtime:
+        stamp = file_stamp(self.path)
+        if stamp == self._stamp:
             return False
-        self._mtime = mtime
+        self._stamp = stamp
         try:
             module = self._reload_module()
             function = _resolve_attr(module, self._attr, self._where)
         except HandlerLoadError as exc:
+            self.broken = exc
             log.error(
-                "reload of handler %s failed, keeping the previous version: %s", self.name, exc
+                "reload of handler %s failed; its stage answers 503 until fixed: %s", self.name, exc
             )
             return False
         self.module, self.function, self.is_async = module, function, is_async_callable(function)
+        self.broken = None
         log.info("reloaded handler %s", self.name)
         return True
 
@@ -253,3 +281,20 @@ def load_handler(spec: str, base_dir: Path) -> LoadedHandler:
         raise HandlerLoadError(f'handler file not found: {path} (from handler "{spec}")')
     module = _exec_file(path, _module_name(path))
     return LoadedHandler(spec, path, module, attr, file=True)
+
+
+def runtime_error_detail(err: HandlerLoadError) -> str:
+    """How Lambda's Python runtime words a handler that does not load, e.g.
+    ``Runtime.UserCodeSyntaxError: Syntax error in module 'index': expected ':' (index.py,
+    line 4)``."""
+    cause = err.__cause__
+    if isinstance(cause, SyntaxError):
+        file = Path(cause.filename or "")
+        return (
+            f"Runtime.UserCodeSyntaxError: Syntax error in module '{file.stem}': {cause.msg} "
+            f"({file.name}, line {cause.lineno})"
+        )
+    first = str(err).splitlines()[0].rstrip(":")
+    if cause is None:  # the file is gone or no longer has the function
+        return f"Runtime.HandlerNotFound: {first}"
+    return f"Runtime.ImportModuleError: {first}: {type(cause).__name__}: {cause}"

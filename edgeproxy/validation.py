@@ -2,9 +2,10 @@
 
 ``RULES`` lists the rules in the order they are checked; each row says which stages and which
 kind of result it applies to, and holds a check that returns the problem (CloudFront's log
-wording where the reference gives it) or None. The first problem found raises
-``HandlerValidationError`` (502, ``LambdaValidationError``). Structural rows come first, so a
-later row may rely on the shapes an earlier row accepted.
+wording where the reference gives it) or None. The first problem found raises ``RuleBroken``, a
+``HandlerValidationError`` (502, ``LambdaValidationError``) naming the row. Structural rows come
+first, so a later row may rely on the shapes an earlier row accepted. The checks themselves
+live in ``validation_rules`` (headers, status, body, URL) and ``origin_rules`` (the origin).
 
 A result is one of three kinds: a ``request`` (returned by viewer-request or origin-request),
 a ``generated`` response (a request stage's result with a ``status`` key) or a ``response``
@@ -20,57 +21,51 @@ Whatever JSON-like value a handler returns, validation raises nothing but
 
 from __future__ import annotations
 
-import base64
-import binascii
-import ipaddress
-import math
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from edgeproxy.errors import HandlerValidationError
-from edgeproxy.events import BODY_ENCODINGS, is_disallowed_header, origin_object, title_case
-from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers
+from edgeproxy.messages import EdgeRequest, EdgeResponse
+from edgeproxy.origin_rules import origin_valid
 from edgeproxy.stages import STAGE_RULES, Stage
+from edgeproxy.validation_rules import (
+    Kind,
+    Subject,
+    body_encoding,
+    body_is_string,
+    disallowed_header,
+    generated_size,
+    header_entry_is_array,
+    header_name_valid,
+    header_value_chars,
+    header_value_is_string,
+    headers_is_object,
+    no_content_body,
+    querystring_valid,
+    read_only_header,
+    request_body,
+    result_is_object,
+    status_description_string,
+    status_unchanged,
+    status_valid,
+    uri_valid,
+    url_length,
+    viewer_country_added,
+)
 
-
-class Kind(Enum):
-    REQUEST = "request"
-    GENERATED = "generated response"
-    RESPONSE = "response"
-
-
-@dataclass(slots=True)
-class Subject:
-    """What a rule looks at: the result and what the edge sent the handler.
-
-    Mutable only to memoise what several rows read (the header maps, the returned values).
-    """
-
-    stage: Stage
-    kind: Kind
-    result: Any
-    original_headers: Headers  # of the request (request stages) or the response (response stages)
-    request: EdgeRequest | None = None
-    response: EdgeResponse | None = None
-    include_body: bool = False
-    _maps: tuple[tuple[str, Any], ...] | None = field(default=None, init=False, repr=False)
-    _returned: dict[str, list[str]] | None = field(default=None, init=False, repr=False)
-
-    def header_maps(self) -> tuple[tuple[str, Any], ...]:
-        """(where, map) for ``headers`` and the origin's ``customHeaders``; result is a dict."""
-        if self._maps is None:
-            self._maps = tuple(_find_header_maps(self))
-        return self._maps
-
-    def returned_values(self) -> dict[str, list[str]]:
-        """The result's ``headers`` as lower-case name → values (after the header rows)."""
-        if self._returned is None:
-            self._returned = _returned_values(self.result.get("headers") or {})
-        return self._returned
-
+__all__ = [
+    "RULES",
+    "Kind",
+    "Rule",
+    "RuleBroken",
+    "Subject",
+    "Violation",
+    "find_violation",
+    "result_kind",
+    "validate_request_result",
+    "validate_response_result",
+]
 
 Check = Callable[[Subject], "str | None"]
 
@@ -89,454 +84,12 @@ class Violation:
     detail: str
 
 
-_PREFIX = "Lambda function result failed validation, "
-_HEADERS_PREFIX = "The Lambda function returned an invalid entry in the headers object, "
-_BODY_PROBLEM = "The body is not a string, is not an object, or exceeds the maximum size"
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Lone surrogates (from a JSON "\\ud800" escape) cannot be sent as UTF-8: invalid too.
-_BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
-_BAD_QUERY_CHAR = re.compile(r"[\x00-\x20\x7f#\ud800-\udfff]")
-_URL_PATH = re.compile(r"[A-Za-z0-9\-._~%/!$&'()*+,;=:@]*")
-_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-# Read-only names per stage in a fixed order, so the same result always names the same header.
-_READ_ONLY_ORDER = {stage: tuple(sorted(r.read_only_headers)) for stage, r in STAGE_RULES.items()}
-MAX_URL_CHARS = 8192  # uri + querystring must stay below this
-VIEWER_COUNTRY = "cloudfront-viewer-country"
-
-
-# --- helpers: each looks at types first --------------------------------------------------------
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _status_int(value: Any) -> int | None:
-    """``status`` as an int when it is an int or a string of digits (reference 10 #3)."""
-    if _is_int(value):
-        return int(value)
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:
-        return int(value)
-    return None
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _b64_decoded(data: str) -> bytes | None:
-    compact = "".join(data.split())
-    if len(compact) % 4 or not _BASE64.fullmatch(compact):
-        return None
-    try:
-        return base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _find_header_maps(s: Subject) -> Iterator[tuple[str, Any]]:
-    result = s.result
-    if result.get("headers") is not None:
-        yield "headers", result["headers"]
-    origin = result.get("origin") if s.stage is Stage.ORIGIN_REQUEST else None
-    if s.kind is Kind.REQUEST and isinstance(origin, dict):
-        for kind in ("custom", "s3"):
-            spec = origin.get(kind)
-            if isinstance(spec, dict) and spec.get("customHeaders") is not None:
-                yield f"origin.{kind}.customHeaders", spec["customHeaders"]
-
-
-def _entries(s: Subject) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(where, map key, entry) for every entry; only after the structural rules passed."""
-    for where, header_map in s.header_maps():
-        for name, entries in header_map.items():
-            for entry in entries:
-                yield where, name, entry
-
-
-def _returned_values(headers: dict[str, Any]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for name, entries in headers.items():
-        out.setdefault(name.lower(), []).extend(entry["value"] for entry in entries)
-    return out
-
-
-def _original_values(headers: Headers, names: frozenset[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for name, value in headers:
-        lname = name.lower()
-        if lname in names:
-            out.setdefault(lname, []).append(value)
-    return out
-
-
-# --- the checks, in table order ----------------------------------------------------------------
-
-
-def _object(s: Subject) -> str | None:
-    if isinstance(s.result, dict):
-        return None
-    return "The Lambda function returned invalid JSON: The JSON output must be an object type."
-
-
-def _headers_object(s: Subject) -> str | None:
-    for where, header_map in s.header_maps():
-        if not isinstance(header_map, dict):
-            return f"{_HEADERS_PREFIX}{where} must be an object, not {type(header_map).__name__}"
-    return None
-
-
-def _header_entry_arrays(s: Subject) -> str | None:
-    for _, header_map in s.header_maps():
-        for name, entries in header_map.items():
-            if not isinstance(entries, list):
-                return (
-                    f"{_HEADERS_PREFIX}Each header entry in the headers object must be an array, "
-                    f"header :{name}"
-                )
-    return None
-
-
-def _header_entry_values(s: Subject) -> str | None:
-    for _, header_map in s.header_maps():
-        for name, entries in header_map.items():
-            for entry in entries:
-                if not isinstance(entry, dict) or not isinstance(entry.get("value"), str):
-                    return (
-                        f"{_HEADERS_PREFIX}the value of each header value must be of string or "
-                        f"array of string type, header :{name} has one or more entries that "
-                        "are not objects with a string value"
-                    )
-    return None
-
-
-def _header_names(s: Subject) -> str | None:
-    for where, header_map in s.header_maps():
-        for name in header_map:
-            if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-                return f"{_PREFIX}the function returned an invalid header name in {where}: {name!r}"
-    for where, name, entry in _entries(s):
-        key = entry.get("key")
-        if key is not None and (not isinstance(key, str) or not _TOKEN.fullmatch(key)):
-            return (
-                f"{_PREFIX}the function returned an invalid header key in {where}.{name}: {key!r}"
-            )
-    return None
-
-
-def _header_value_chars(s: Subject) -> str | None:
-    for _, name, entry in _entries(s):
-        bad = _BAD_VALUE_CHAR.search(entry["value"])
-        if bad:
-            header = entry.get("key") or title_case(name)
-            return (
-                "Lambda function result validation failed, the function returned an invalid "
-                f"header, invalid character : '%{ord(bad.group()):02X}' in header value, "
-                f"headerName : {header}"
-            )
-    return None
-
-
-def _disallowed_headers(s: Subject) -> str | None:
-    for where, header_map in s.header_maps():
-        for name in header_map:
-            if is_disallowed_header(name.lower()):
-                return (
-                    f"{_PREFIX}the function tried to add a blacklisted header in {where}, "
-                    f"headerName : {name.lower()}"
-                )
-    return None
-
-
-def _read_only_headers(s: Subject) -> str | None:
-    read_only = STAGE_RULES[s.stage].read_only_headers
-    returned = s.returned_values()
-    # A generated response has nothing to compare with: any read-only name is an addition.
-    original = {} if s.kind is Kind.GENERATED else _original_values(s.original_headers, read_only)
-    for name in _READ_ONLY_ORDER[s.stage]:
-        before, after = original.get(name, []), returned.get(name, [])
-        if before != after:
-            verb = "add" if not before else "delete" if not after else "change"
-            header = title_case(name)
-            return f"{_PREFIX}the function tried to {verb} read-only header, headerName : {header}"
-    return None
-
-
-def _viewer_country(s: Subject) -> str | None:
-    if VIEWER_COUNTRY not in s.returned_values():
-        return None
-    if _original_values(s.original_headers, frozenset({VIEWER_COUNTRY})):
-        return None
-    return f"{_PREFIX}a viewer-request function may not add the header CloudFront-Viewer-Country"
-
-
-def _status(s: Subject) -> str | None:
-    if "status" not in s.result:
-        return f"{_PREFIX}the response has no status"
-    status = _status_int(s.result["status"])
-    if status is None or not 200 <= status <= 599:
-        return (
-            f"{_PREFIX}the function returned an invalid status code {s.result['status']!r}; "
-            "it must be a number between 200 and 599"
-        )
-    return None
-
-
-def _status_unchanged(s: Subject) -> str | None:
-    status = _status_int(s.result["status"])
-    if s.response is None or status == s.response.status:
-        return None
-    return (
-        f"{_PREFIX}a viewer-response function may not change the status code "
-        f"(from {s.response.status} to {status})"
-    )
-
-
-def _status_description(s: Subject) -> str | None:
-    description = s.result.get("statusDescription")
-    if description is None or isinstance(description, str):
-        return None
-    return f"{_PREFIX}statusDescription must be a string, not {type(description).__name__}"
-
-
-def _body_type(s: Subject) -> str | None:
-    body = s.result.get("body")
-    if body is None or (isinstance(body, str) and _utf8(body)):
-        return None
-    what = "not valid UTF-8" if isinstance(body, str) else type(body).__name__
-    return f"{_BODY_PROBLEM}: body is {what}"
-
-
-def _body_encoding(s: Subject) -> str | None:
-    encoding = s.result.get("bodyEncoding", "text")
-    if encoding is None:
-        return None
-    if encoding not in BODY_ENCODINGS:
-        return f"{_PREFIX}bodyEncoding must be text or base64, not {encoding!r}"
-    body = s.result.get("body")
-    if encoding == "base64" and isinstance(body, str) and _b64_decoded(body) is None:
-        return f"{_PREFIX}bodyEncoding is base64 but the body is not valid base64"
-    return None
-
-
-def _no_content_body(s: Subject) -> str | None:
-    if _status_int(s.result["status"]) == 204 and s.result.get("body"):
-        return f"{_PREFIX}a 204 response generated by a viewer-request function has a body"
-    return None
-
-
-def _body_length(result: dict[str, Any]) -> int:
-    body = result.get("body") or ""
-    if result.get("bodyEncoding") == "base64":
-        return len(_b64_decoded(body) or b"")
-    return len(body.encode("utf-8"))
-
-
-def _generated_size(s: Subject) -> str | None:
-    if s.kind is Kind.RESPONSE and (s.stage is not Stage.ORIGIN_RESPONSE or "body" not in s.result):
-        return None  # only a replaced body makes a response stage's result "generated"
-    # Each header counts as "Name: value\r\n" on the wire.
-    header_bytes = sum(len(name) + len(e["value"]) + 4 for _, name, e in _entries(s))
-    size = _body_length(s.result) + header_bytes
-    limit = STAGE_RULES[s.stage].generated_size_limit
-    if size <= limit:
-        return None
-    return (
-        "The Lambda function returned an invalid response, the length of the body size and "
-        f"header was {size} bytes which exceeded the CloudFront limit of {limit} bytes"
-    )
-
-
-def _uri(s: Subject) -> str | None:
-    uri = s.result.get("uri", "/")
-    if isinstance(uri, str) and uri.startswith("/") and _utf8(uri):
-        return None
-    return f"{_PREFIX}the uri must be a string that starts with '/', not {uri!r}"
-
-
-def _querystring(s: Subject) -> str | None:
-    query = s.result.get("querystring", "")
-    if not isinstance(query, str):
-        return f"{_PREFIX}the querystring must be a string, not {type(query).__name__}"
-    if s.request is not None and query == s.request.querystring:
-        return None  # only a created or changed querystring is checked
-    bad = _BAD_QUERY_CHAR.search(query)
-    if bad:
-        return f"{_PREFIX}the querystring contains an invalid character {bad.group()!r}"
-    return None
-
-
-def _url_length(s: Subject) -> str | None:
-    request = s.request or EdgeRequest("GET", "/", "", [], "")
-    uri = s.result.get("uri", request.uri)
-    length = len(uri) + len(s.result.get("querystring", request.querystring))
-    if length < MAX_URL_CHARS:
-        return None
-    return (
-        f"{_PREFIX}the uri and querystring are {length} characters together; "
-        f"they must be fewer than {MAX_URL_CHARS}"
-    )
-
-
-def _request_body(s: Subject) -> str | None:
-    if not s.include_body or "body" not in s.result:
-        return None
-    body = s.result["body"]
-    if not isinstance(body, dict):
-        return f"{_BODY_PROBLEM}: the request body must be an object"
-    action = body.get("action", "read-only")
-    if action not in ("read-only", "replace"):
-        return f"{_PREFIX}body.action must be read-only or replace, not {action!r}"
-    return (
-        _replacement_body(body, STAGE_RULES[s.stage].body_truncate_at)
-        if action == "replace"
-        else None
-    )
-
-
-def _replacement_body(body: dict[str, Any], limit: int) -> str | None:
-    encoding, data = body.get("encoding", "base64"), body.get("data", "")
-    if encoding not in BODY_ENCODINGS:
-        return f"{_PREFIX}body.encoding must be text or base64, not {encoding!r}"
-    if not isinstance(data, str) or not _utf8(data):
-        what = "not valid UTF-8" if isinstance(data, str) else type(data).__name__
-        return f"{_BODY_PROBLEM}: body.data is {what}"
-    if encoding == "base64" and _b64_decoded(data) is None:
-        return f"{_PREFIX}body.encoding is base64 but body.data is not valid base64"
-    # base64 text may be as long as the base64 of a body of the limit (reference 4.5).
-    if encoding == "base64":
-        size, most = len(data), 4 * math.ceil(limit / 3)
-    else:
-        size, most = len(data.encode("utf-8")), limit
-    if size > most:
-        return f"{_BODY_PROBLEM}: body.data is {size} bytes, over the limit of {most} bytes"
-    return None
-
-
-# Origin fields: (required, check, what a valid value is). Reference 2.6.
-def _domain_custom(v: Any) -> bool:
-    return isinstance(v, str) and 0 < len(v) <= 253 and ":" not in v and not _is_ip(v)
-
-
-def _is_ip(value: str) -> bool:
-    # IPv6 already fails the ':' test; only digits and dots can be IPv4 (and parsing is slow).
-    if not value.replace(".", "").isdigit():
-        return False
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _path(limit: int) -> Callable[[Any], bool]:
-    def ok(v: Any) -> bool:
-        if not isinstance(v, str) or len(v) > limit:
-            return False
-        return v == "" or (
-            v.startswith("/") and not v.endswith("/") and bool(_URL_PATH.fullmatch(v))
-        )
-
-    return ok
-
-
-_SSL_PROTOCOLS = ("TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3")
-
-
-def _ssl_protocols(v: Any) -> bool:
-    return isinstance(v, list) and all(p in _SSL_PROTOCOLS for p in v)
-
-
-OriginField = tuple[bool, Callable[[Any], bool], str]
-_CUSTOM_ORIGIN: dict[str, OriginField] = {
-    "domainName": (True, _domain_custom, "a host name of 1 to 253 characters, not an IP address"),
-    "port": (
-        True,
-        lambda v: _is_int(v) and (v in (80, 443) or 1024 <= v <= 65535),
-        "80, 443 or 1024-65535",
-    ),
-    "protocol": (True, lambda v: v in ("http", "https"), "http or https"),
-    "path": (False, _path(255), "'' or a URL-encoded path starting with '/', no trailing '/'"),
-    "keepaliveTimeout": (False, lambda v: _is_int(v) and 1 <= v <= 60, "an integer 1-60"),
-    "readTimeout": (False, lambda v: _is_int(v) and 4 <= v <= 60, "an integer 4-60"),
-    "sslProtocols": (False, _ssl_protocols, "a list of TLSv1.2, TLSv1.1, TLSv1, SSLv3"),
-}
-_S3_ORIGIN: dict[str, OriginField] = {
-    "domainName": (
-        True,
-        lambda v: isinstance(v, str) and 0 < len(v) <= 128 and v == v.lower(),
-        "a lower-case bucket domain of at most 128 characters",
-    ),
-    "path": (False, _path(255), "'' or a path starting with '/', no trailing '/'"),
-    "authMethod": (
-        False,
-        lambda v: v in ("origin-access-identity", "none"),
-        "origin-access-identity or none",
-    ),
-    "region": (False, lambda v: isinstance(v, str) and v != "", "a region name"),
-}
-
-
-def _origin(s: Subject) -> str | None:
-    if "origin" not in s.result:
-        return None
-    origin = s.result["origin"]
-    kinds = [k for k in ("custom", "s3") if isinstance(origin, dict) and k in origin]
-    if len(kinds) != 1 or not isinstance(origin[kinds[0]], dict):
-        return f"{_PREFIX}the origin object must hold exactly one of custom or s3, as an object"
-    kind, spec = kinds[0], origin[kinds[0]]
-    # The rules are for values a function writes: what the edge sent may be a local origin
-    # (an IP address, any port) that CloudFront itself would never have.
-    sent = _sent_origin(s).get(kind, {})
-    if spec == sent:
-        return None
-    fields = _CUSTOM_ORIGIN if kind == "custom" else _S3_ORIGIN
-    return _origin_fields(kind, spec, sent, fields) or _origin_extra(kind, spec, sent, s)
-
-
-def _sent_origin(s: Subject) -> dict[str, Any]:
-    if s.request is None or s.request.origin is None:
-        return {}
-    return origin_object(s.request.origin)
-
-
-def _origin_fields(
-    kind: str, spec: dict[str, Any], sent: dict[str, Any], fields: dict[str, OriginField]
-) -> str | None:
-    for name, (required, ok, expected) in fields.items():
-        if name not in spec:
-            if required:
-                return f"{_PREFIX}origin.{kind}.{name} is required"
-            continue
-        if name in sent and spec[name] == sent[name]:
-            continue
-        if not ok(spec[name]):
-            return f"{_PREFIX}origin.{kind}.{name} must be {expected}, not {spec[name]!r}"
-    return None
-
-
-def _origin_extra(kind: str, spec: dict[str, Any], sent: dict[str, Any], s: Subject) -> str | None:
-    if (
-        kind == "s3"
-        and spec.get("authMethod") == "origin-access-identity"
-        and not spec.get("region")
-    ):
-        return f"{_PREFIX}origin.s3.region is required with authMethod origin-access-identity"
-    custom_headers = spec.get("customHeaders") or {}
-    if custom_headers == sent.get("customHeaders", {}):
-        return None
-    request_names = set(s.returned_values())
-    for name in custom_headers:
-        if name.lower() in request_names:
-            return (
-                f"{_PREFIX}origin.{kind}.customHeaders names {name.lower()}, which is also "
-                "in the request headers"
-            )
-    return None
+class RuleBroken(HandlerValidationError):
+    """A HandlerValidationError that names the row of ``RULES`` the result broke."""
+
+    def __init__(self, detail: str, *, rule: str, stage: str = "", handler: str = "") -> None:
+        super().__init__(detail, stage=stage, handler=handler)
+        self.rule = rule
 
 
 _REQUEST = frozenset({Kind.REQUEST})
@@ -544,27 +97,27 @@ _RESPONSES = frozenset({Kind.GENERATED, Kind.RESPONSE})
 _GENERATED = frozenset({Kind.GENERATED})
 
 RULES: tuple[Rule, ...] = (
-    Rule("result-is-object", _object),
-    Rule("headers-is-object", _headers_object),
-    Rule("header-entry-is-array", _header_entry_arrays),
-    Rule("header-value-is-string", _header_entry_values),
-    Rule("header-name-valid", _header_names),
-    Rule("header-value-chars", _header_value_chars),
-    Rule("disallowed-header", _disallowed_headers),
-    Rule("read-only-header", _read_only_headers),
-    Rule("viewer-country-added", _viewer_country, _REQUEST, frozenset({Stage.VIEWER_REQUEST})),
-    Rule("status-valid", _status, _RESPONSES),
-    Rule("status-unchanged", _status_unchanged, _RESPONSES, frozenset({Stage.VIEWER_RESPONSE})),
-    Rule("status-description-string", _status_description, _RESPONSES),
-    Rule("body-is-string", _body_type, _RESPONSES),
-    Rule("body-encoding", _body_encoding, _RESPONSES),
-    Rule("no-content-body", _no_content_body, _GENERATED, frozenset({Stage.VIEWER_REQUEST})),
-    Rule("generated-size", _generated_size, _RESPONSES),
-    Rule("uri-valid", _uri, _REQUEST),
-    Rule("querystring-valid", _querystring, _REQUEST),
-    Rule("url-length", _url_length, _REQUEST),
-    Rule("request-body", _request_body, _REQUEST),
-    Rule("origin-valid", _origin, _REQUEST, frozenset({Stage.ORIGIN_REQUEST})),
+    Rule("result-is-object", result_is_object),
+    Rule("headers-is-object", headers_is_object),
+    Rule("header-entry-is-array", header_entry_is_array),
+    Rule("header-value-is-string", header_value_is_string),
+    Rule("header-name-valid", header_name_valid),
+    Rule("header-value-chars", header_value_chars),
+    Rule("disallowed-header", disallowed_header),
+    Rule("read-only-header", read_only_header),
+    Rule("viewer-country-added", viewer_country_added, _REQUEST, frozenset({Stage.VIEWER_REQUEST})),
+    Rule("status-valid", status_valid, _RESPONSES),
+    Rule("status-unchanged", status_unchanged, _RESPONSES, frozenset({Stage.VIEWER_RESPONSE})),
+    Rule("status-description-string", status_description_string, _RESPONSES),
+    Rule("body-is-string", body_is_string, _RESPONSES),
+    Rule("body-encoding", body_encoding, _RESPONSES),
+    Rule("no-content-body", no_content_body, _GENERATED, frozenset({Stage.VIEWER_REQUEST})),
+    Rule("generated-size", generated_size, _RESPONSES),
+    Rule("uri-valid", uri_valid, _REQUEST),
+    Rule("querystring-valid", querystring_valid, _REQUEST),
+    Rule("url-length", url_length, _REQUEST),
+    Rule("request-body", request_body, _REQUEST),
+    Rule("origin-valid", origin_valid, _REQUEST, frozenset({Stage.ORIGIN_REQUEST})),
 )
 
 # The rows that apply to each (stage, kind), in table order: computed once, read per call.
@@ -595,7 +148,9 @@ def find_violation(subject: Subject) -> Violation | None:
 def _raise_first(subject: Subject, handler: str) -> None:
     violation = find_violation(subject)
     if violation is not None:
-        raise HandlerValidationError(violation.detail, stage=subject.stage.value, handler=handler)
+        raise RuleBroken(
+            violation.detail, rule=violation.rule, stage=subject.stage.value, handler=handler
+        )
 
 
 def validate_request_result(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edgeproxy.errors import HandlerLoadError
-from edgeproxy.loader import MODULE_PREFIX, load_handler
+from edgeproxy.loader import MODULE_PREFIX, load_handler, runtime_error_detail
 
 HANDLERS = Path(__file__).parent / "data" / "handlers"
 
@@ -119,7 +119,7 @@ def test_reload_if_changed(tmp_path: Path) -> None:
     assert loaded.function({}, None) == "two"
 
 
-def test_failed_reload_keeps_the_old_function(
+def test_failed_reload_marks_the_handler_broken_until_fixed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "live.py"
@@ -129,12 +129,38 @@ def test_failed_reload_keeps_the_old_function(
     os.utime(path, ns=(2_000_000_000, 2_000_000_000))
     with caplog.at_level(logging.ERROR, logger="edgeproxy.loader"):
         assert loaded.reload_if_changed() is False
-    assert loaded.function({}, None) == "one"
-    assert "keeping the previous version" in caplog.text and "SyntaxError" in caplog.text
-    # Logged once per change, not on every call.
+    assert loaded.broken is not None
+    assert runtime_error_detail(loaded.broken) == (
+        "Runtime.UserCodeSyntaxError: Syntax error in module 'live': expected ':' "
+        "(live.py, line 1)"
+    )
+    # The log names the file and the line, once per change, not on every call.
+    assert f'File "{path}", line 1' in caplog.text and "SyntaxError" in caplog.text
     caplog.clear()
     assert loaded.reload_if_changed() is False
     assert caplog.text == ""
+    _write(path, "'fixed'", 3_000_000_000)
+    assert loaded.reload_if_changed() is True
+    assert loaded.broken is None and loaded.function({}, None) == "fixed"
+
+
+def test_same_mtime_but_new_size_is_a_change(tmp_path: Path) -> None:
+    path = tmp_path / "live.py"
+    _write(path, "'one'", 1_000_000_000)
+    loaded = load_handler("live.py:handler", tmp_path)
+    _write(path, "'three'", 1_000_000_000)  # saved twice within one mtime tick
+    assert loaded.reload_if_changed() is True
+    assert loaded.function({}, None) == "three"
+
+
+def test_runtime_error_details(tmp_path: Path) -> None:
+    for spec, expected in [
+        ("import_error.py:handler", "Runtime.ImportModuleError: cannot load handler file"),
+        ("passthrough.py:nope", "Runtime.HandlerNotFound: handler file"),
+    ]:
+        with pytest.raises(HandlerLoadError) as info:
+            load_handler(spec, HANDLERS)
+        assert runtime_error_detail(info.value).startswith(expected)
 
 
 def test_reload_to_async_updates_is_async(tmp_path: Path) -> None:
