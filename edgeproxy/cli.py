@@ -1,4 +1,5 @@
-"""``edgeproxy serve|demo-origin|validate|invalidate``: the only place that exits."""
+"""``edgeproxy serve|demo-origin|validate|invoke|events|invalidate``: the only place that
+exits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import invoke
 from .config import ConfigOverrides, LoadedConfig, load_config
 from .errors import ConfigError, HandlerLoadError
 
@@ -62,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8081)
     demo.set_defaults(run=_demo_origin)
 
+    invoke.register(sub)  # invoke, events generate
+
     inv = sub.add_parser("invalidate", help="invalidate cached paths ('/img/*', '/a.html')")
     inv.add_argument("paths", nargs="+")
     inv.add_argument("--admin", default="http://127.0.0.1:9901", help="admin API URL")
@@ -90,13 +94,15 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .reload import ConfigSource
     from .runtime import serve_forever
 
     loaded = _load(args)
     if args.workers > 1:
         return _serve_workers(args, loaded)
+    source = ConfigSource(args.config, lambda: _load(args))  # saving the file reloads it
     with _runner() as runner:
-        runner.run(serve_forever(loaded.config, http_port=args.port or 8080))
+        runner.run(serve_forever(loaded.config, http_port=args.port or 8080, reload=source))
     return 0
 
 

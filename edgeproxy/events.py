@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any
 
-from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
+from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginTarget, without_headers
 from edgeproxy.stages import STAGE_RULES, Stage
 
 log = logging.getLogger("edgeproxy.handler")
@@ -118,7 +118,18 @@ def _number(value: float) -> int | float:
 
 
 def origin_object(origin: OriginTarget) -> Json:
-    """The ``origin`` object of an origin event: always ``custom`` (reference 2.6)."""
+    """The ``origin`` object of an origin event: ``custom``, or ``s3`` for an S3-style
+    origin (reference 2.6)."""
+    if origin.kind == "s3":
+        return {
+            "s3": {
+                "authMethod": origin.s3_auth_method,
+                "customHeaders": headers_map(origin.custom_headers),
+                "domainName": origin.domain_name,
+                "path": origin.path,
+                "region": origin.s3_region,
+            }
+        }
     return {
         "custom": {
             "customHeaders": headers_map(origin.custom_headers),
@@ -255,7 +266,10 @@ def _replaced_request_body(body: Any, original: bytes) -> bytes:
 
 
 def _origin_from_result(origin: Any, previous: OriginTarget | None) -> OriginTarget | None:
-    """The ``origin`` a handler returned, as an OriginTarget (s3 → https:443 to its domain)."""
+    """The ``origin`` a handler returned, as an OriginTarget (s3 → https:443 to its domain).
+
+    Only the origin changes: the Host header stays as it was (reference 2.6), so a handler
+    that switches origin sets ``host`` itself, as every AWS example does."""
     if not isinstance(origin, dict):
         return previous
     base = previous or OriginTarget(domain_name="", port=443, protocol="https")
@@ -270,6 +284,9 @@ def _origin_from_result(origin: Any, previous: OriginTarget | None) -> OriginTar
             protocol="https",
             path=s3.get("path", ""),
             custom_headers=headers_from_map(s3.get("customHeaders") or {}),
+            kind="s3",
+            s3_auth_method=s3.get("authMethod", "none"),
+            s3_region=s3.get("region", ""),
         )
     return previous
 
@@ -285,7 +302,19 @@ def _custom_origin(custom: Json, base: OriginTarget) -> OriginTarget:
         read_timeout=float(custom.get("readTimeout", base.read_timeout)),
         keepalive_timeout=float(custom.get("keepaliveTimeout", base.keepalive_timeout)),
         ssl_protocols=tuple(custom.get("sslProtocols", base.ssl_protocols)),
+        kind="custom",
+        s3_auth_method="none",
+        s3_region="",
     )
+
+
+# The edge frames a request body itself: a replaced body goes with its own length.
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+
+
+def _framed(headers: Headers, body: bytes) -> Headers:
+    """``headers`` for a replaced ``body``: sent with a Content-Length, never chunked."""
+    return [*without_headers(headers, _FRAMING), ("Content-Length", str(len(body)))]
 
 
 def request_from_result(
@@ -300,6 +329,8 @@ def request_from_result(
     body = request.body
     if include_body and "body" in result:
         body = _replaced_request_body(result["body"], request.body)
+        if body is not request.body:
+            headers = _framed(headers, body)
     origin = request.origin
     if STAGE_RULES[stage].has_origin and "origin" in result:
         origin = _origin_from_result(result["origin"], request.origin)

@@ -40,7 +40,8 @@ def replace_header(headers: Iterable[Header], name: str, value: str) -> Headers:
 
 @dataclass(slots=True)
 class OriginTarget:
-    """Where an origin fetch goes: the ``origin.custom`` object of a Lambda@Edge event."""
+    """Where an origin fetch goes: the ``origin.custom`` (or ``origin.s3``) object of a
+    Lambda@Edge event. An S3-style origin is fetched over HTTPS on 443 from its domain."""
 
     domain_name: str
     port: int
@@ -52,6 +53,9 @@ class OriginTarget:
     ssl_protocols: tuple[str, ...] = ("TLSv1.2",)
     connection_timeout: float = 10.0
     connection_attempts: int = 3
+    kind: str = "custom"  # "custom" | "s3": which object events show
+    s3_auth_method: str = "none"  # s3: "origin-access-identity" | "none"
+    s3_region: str = ""  # s3: the bucket's region
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ never re-reads config on the hot path."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -128,20 +129,49 @@ def _targets(origin: Origin) -> dict[str, OriginTarget]:
 
 
 def origin_target(origin: Origin, viewer_scheme: str) -> OriginTarget:
-    """Where a fetch for a viewer on ``viewer_scheme`` goes (``match-viewer`` follows it)."""
+    """Where a fetch for a viewer on ``viewer_scheme`` goes (``match-viewer`` follows it).
+    An origin without ``custom_origin_config`` is S3-style (CloudFront knows no third kind):
+    HTTPS on 443 to its domain, shown to handlers as ``origin.s3``."""
     custom = origin.custom_origin_config
-    policy = custom.origin_protocol_policy if custom else "https-only"
+    if custom is None:
+        return _s3_target(origin)
+    policy = custom.origin_protocol_policy
     protocol = _PROTOCOL_FOR_POLICY.get(policy, viewer_scheme)
-    port = (custom.http_port if protocol == "http" else custom.https_port) if custom else 443
+    port = custom.http_port if protocol == "http" else custom.https_port
     return OriginTarget(
         domain_name=origin.domain_name,
         port=port,
         protocol=protocol,
         path=origin.origin_path,
         custom_headers=[(h.name, h.value) for h in origin.custom_header],
-        read_timeout=float(custom.origin_read_timeout) if custom else 30.0,
-        keepalive_timeout=float(custom.origin_keepalive_timeout) if custom else 5.0,
-        ssl_protocols=tuple(custom.origin_ssl_protocols) if custom else ("TLSv1.2",),
+        read_timeout=float(custom.origin_read_timeout),
+        keepalive_timeout=float(custom.origin_keepalive_timeout),
+        ssl_protocols=tuple(custom.origin_ssl_protocols),
         connection_timeout=float(origin.connection_timeout),
         connection_attempts=origin.connection_attempts,
+    )
+
+
+# bucket.s3.eu-west-1.amazonaws.com, bucket.s3-eu-west-1…, bucket.s3.dualstack.eu-west-1…
+_S3_REGION = re.compile(r"\.s3(?:[.-]dualstack)?[.-]([a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com$")
+_S3_DEFAULT_REGION = "us-east-1"  # bucket.s3.amazonaws.com, the legacy global endpoint
+
+
+def _s3_target(origin: Origin) -> OriginTarget:
+    # s3_origin_config is read by name: only its access identity matters here, and the
+    # config model may not carry the block (then no identity: authMethod none).
+    s3_config = getattr(origin, "s3_origin_config", None)
+    identity = getattr(s3_config, "origin_access_identity", "") or ""
+    region = _S3_REGION.search(origin.domain_name.lower())
+    return OriginTarget(
+        domain_name=origin.domain_name,
+        port=443,
+        protocol="https",
+        path=origin.origin_path,
+        custom_headers=[(h.name, h.value) for h in origin.custom_header],
+        connection_timeout=float(origin.connection_timeout),
+        connection_attempts=origin.connection_attempts,
+        kind="s3",
+        s3_auth_method="origin-access-identity" if identity else "none",
+        s3_region=region.group(1) if region else _S3_DEFAULT_REGION,
     )

@@ -22,6 +22,7 @@ from .events import EventMeta
 from .hooks import HookRunner
 from .origin import OriginClient
 from .pipeline import Edge, EdgeIdentity
+from .reload import ConfigReloader, ConfigSource
 from .routes import Routes
 from .server import Listener, ViewerServer
 from .viewer import GeoLocator
@@ -59,6 +60,7 @@ class RunningEdge:
     config: Config
     ports: dict[str, int] = field(default_factory=dict)  # http, https, admin, origin
     demo_origin: web.Application | None = None
+    reloader: ConfigReloader | None = None  # watching the config file (``reload=``)
 
     def url(self, path: str = "/", scheme: str = "http") -> str:
         host = self.config.edge.listeners.host
@@ -81,21 +83,25 @@ async def running_edge(
     use_dns: bool = True,
     http_port: int = 0,
     reuse_port: bool = False,
+    reload: ConfigSource | None = None,
 ) -> AsyncIterator[RunningEdge]:
     """Start the demo origin (when configured), the edge and its admin API; stop them all
     on exit. ``http_port`` is used when the config names no listener port; ``reuse_port``
-    lets worker processes share the viewer ports."""
+    lets worker processes share the viewer ports; ``reload`` watches the config file and
+    swaps in each save that loads (``reload.ConfigReloader``)."""
     runners: list[web.AppRunner] = []
     origin_port = None
     demo_app = None
+    demo_overrides = ConfigOverrides()
     try:
         if config.edge.demo_origin is not None:
             demo = config.edge.demo_origin
             demo_app = demo_origin_app(config.base_dir / demo.root)
             origin_port = await start_app(runners, demo_app, demo.host, demo.port)
-            config = apply_overrides(
-                config, ConfigOverrides(origin_url=f"http://{url_host(demo.host)}:{origin_port}")
+            demo_overrides = ConfigOverrides(
+                origin_url=f"http://{url_host(demo.host)}:{origin_port}"
             )
+            config = apply_overrides(config, demo_overrides)
         edge = build_edge(config, clock=clock, use_dns=use_dns)
         running = RunningEdge(edge, config, demo_origin=demo_app)
         if origin_port is not None:
@@ -109,9 +115,16 @@ async def running_edge(
             running.ports["admin"] = await start_app(
                 runners, admin_app(edge), admin.host, admin.port
             )
+        if reload is not None:
+            running.reloader = ConfigReloader(
+                edge, reload, config, lambda new: apply_overrides(new, demo_overrides)
+            )
+            running.reloader.start()
         try:
             yield running
         finally:
+            if running.reloader is not None:
+                await running.reloader.stop()
             await server.stop()
             await edge.close()
             await edge.hooks.close()
@@ -140,9 +153,12 @@ async def start_app(
     return int(runner.addresses[-1][1])
 
 
-async def serve_forever(config: Config, http_port: int) -> None:
-    """Run until cancelled (Ctrl-C / SIGTERM), printing where everything listens."""
-    async with running_edge(config, http_port=http_port) as running:
+async def serve_forever(
+    config: Config, http_port: int, *, reload: ConfigSource | None = None
+) -> None:
+    """Run until cancelled (Ctrl-C / SIGTERM), printing where everything listens; with
+    ``reload``, saving the config file reloads it."""
+    async with running_edge(config, http_port=http_port, reload=reload) as running:
         _announce(running)
         await asyncio.Event().wait()
 

@@ -332,6 +332,53 @@ def test_s3_origin_becomes_https_443() -> None:
         "https",
         "/p",
     )
+    # It is an S3 origin from now on: origin-response sees the s3 object it wrote.
+    assert (after.kind, after.s3_auth_method, after.s3_region) == ("s3", "none", "eu-west-1")
+    request.origin = after
+    event = cf(response_event(Stage.ORIGIN_RESPONSE, request, EdgeResponse(200, []), META, RID))
+    assert event["request"]["origin"] == result["origin"]
+
+
+def test_s3_origin_event_shape() -> None:
+    target = OriginTarget(
+        "bucket.s3.amazonaws.com",
+        443,
+        "https",
+        custom_headers=[("X-Secret", "s")],
+        kind="s3",
+        s3_auth_method="origin-access-identity",
+        s3_region="us-east-1",
+    )
+    event = cf(request_event(Stage.ORIGIN_REQUEST, viewer_request(origin=target), META, RID, False))
+    assert event["request"]["origin"] == {
+        "s3": {
+            "authMethod": "origin-access-identity",
+            "customHeaders": {"x-secret": [{"key": "X-Secret", "value": "s"}]},
+            "domainName": "bucket.s3.amazonaws.com",
+            "path": "",
+            "region": "us-east-1",
+        }
+    }
+    # Switching back to a custom origin drops the s3 fields.
+    result = {"origin": {"custom": {"domainName": "x.example", "port": 80, "protocol": "http"}}}
+    back = request_from_result(Stage.ORIGIN_REQUEST, result, viewer_request(origin=target), False)
+    assert back.origin is not None and (back.origin.kind, back.origin.s3_region) == ("custom", "")
+
+
+def test_replaced_body_is_framed_by_length() -> None:
+    request = viewer_request(method="POST", body=b"a=1")
+    request.headers += [("Content-Length", "3"), ("Transfer-Encoding", "chunked")]
+    result = cf(request_event(Stage.VIEWER_REQUEST, request, META, RID, True))["request"]
+    result["body"] = {"action": "replace", "encoding": "text", "data": "a=12345"}
+    after = request_from_result(Stage.VIEWER_REQUEST, result, request, True)
+    assert after.body == b"a=12345"
+    assert [
+        (k, v) for k, v in after.headers if k.lower() in ("content-length", "transfer-encoding")
+    ] == [("Content-Length", "7")]
+    # read-only leaves body and framing as the viewer sent them
+    result["body"]["action"] = "read-only"
+    kept = request_from_result(Stage.VIEWER_REQUEST, result, request, True)
+    assert kept.body == b"a=1" and kept.headers == request.headers
 
 
 def test_origin_in_viewer_request_is_ignored() -> None:
