@@ -20,6 +20,7 @@ from pathlib import Path
 from .wrk import WrkRun
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+_PROCESS = re.compile(r"^process \d+:")  # the root frame py-spy adds with --subprocesses
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +63,8 @@ def parse_collapsed(text: str) -> Profile:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [frame_name(f) for f in stack.split(";") if f.strip()]
-        if not frames:
+        frames = [frame_name(f) for f in stack.split(";") if f.strip() and not _PROCESS.match(f)]
+        if not frames:  # a thread caught outside Python code: not the request path
             continue
         samples += count
         own[frames[-1]] += count

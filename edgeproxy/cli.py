@@ -48,11 +48,20 @@ def _parser() -> argparse.ArgumentParser:
     _config_args(serve)
     serve.add_argument("--host", help="listen address (default: edge.listeners.host)")
     serve.add_argument("--port", type=int, help="HTTP port (default: edge.listeners.http_port)")
+    serve.add_argument(
+        "--https-port",
+        type=int,
+        help="HTTPS port (default: edge.listeners.https_port; 0: the config decides)",
+    )
     serve.add_argument("--origin", metavar="URL", help="send the demo origin's traffic to URL")
     serve.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
     )
     serve.set_defaults(run=_serve)
+
+    cert = sub.add_parser("cert", help="make or show the local CA and how to trust it")
+    _config_args(cert)
+    cert.set_defaults(run=_cert)
 
     validate = sub.add_parser("validate", help="check a config and its handlers, then exit")
     _config_args(validate)
@@ -81,7 +90,7 @@ def _overrides(args: argparse.Namespace) -> ConfigOverrides:
     return ConfigOverrides(
         host=getattr(args, "host", None),
         http_port=getattr(args, "port", None),
-        https_port=getattr(args, "https_port", None),
+        https_port=getattr(args, "https_port", None) or None,  # 0: as the config says
         origin_url=getattr(args, "origin", None),
     )
 
@@ -113,6 +122,16 @@ def _serve_workers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     Routes(loaded.config)  # a broken handler is reported here, before any worker starts
     with _runner() as runner:
         runner.run(serve_workers(args.config, _overrides(args), args.workers))
+    return 0
+
+
+def _cert(args: argparse.Namespace) -> int:
+    from .certs import cert_folder, describe, ensure_certificates, leaf_names
+
+    config = _load(args).config
+    files = ensure_certificates(cert_folder(config), leaf_names(config))
+    port = config.edge.listeners.https_port or 8443
+    print(describe(files, f"https://localhost:{port}/"))
     return 0
 
 

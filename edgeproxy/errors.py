@@ -6,7 +6,8 @@ so rendering needs no ``isinstance`` ladder.
     │   ├── BadRequest             400  malformed request
     │   ├── RequestTooLarge        413  request line + headers or URL over the limit
     │   ├── MethodNotAllowed       403  method outside the behavior's allowed_methods
-    │   └── ProtocolNotAllowed     403  https-only behavior reached over HTTP
+    │   ├── ProtocolNotAllowed     403  https-only behavior reached over HTTP
+    │   └── GeoBlocked             403  the viewer's country is refused by geo restriction
     ├── OriginError                the origin could not give an answer
     │   ├── OriginConnectError     502  refused, unreachable, unknown host, TLS failure
     │   ├── OriginResponseError    502  malformed, oversized or truncated answer
@@ -72,6 +73,15 @@ class MethodNotAllowed(ViewerError):
 class ProtocolNotAllowed(ViewerError):
     status = 403
     page_message = "Bad request."
+
+
+class GeoBlocked(ViewerError):
+    """``restrictions.geo_restriction`` refuses the viewer's country."""
+
+    status = 403
+    page_message = (
+        "The Amazon CloudFront distribution is configured to block access from your country."
+    )
 
 
 class OriginError(EdgeError):

@@ -21,6 +21,7 @@ from .custom_errors import ErrorPages
 from .errorpage import render_error_page
 from .errors import (
     EdgeError,
+    GeoBlocked,
     HandlerError,
     InternalError,
     MethodNotAllowed,
@@ -29,6 +30,7 @@ from .errors import (
     RequestTooLarge,
 )
 from .exchange import EdgeIdentity, Exchange, StageCalls, new_request_id
+from .geo import GeoLocator
 from .hooks import HookRunner
 from .limits import MAX_URL_LENGTH
 from .messages import EdgeRequest, EdgeResponse, Headers, header_value, without_headers
@@ -37,7 +39,6 @@ from .origin import OriginClient
 from .routes import Route, Routes
 from .stages import Source, Stage, viewer_response_runs, x_cache_for
 from .viewer import (
-    GeoLocator,
     ViewerFacts,
     https_redirect,
     split_viewer_cf_headers,
@@ -145,12 +146,14 @@ class Edge:
     def _viewer_policy(
         self, ex: Exchange, route: Route, request: EdgeRequest
     ) -> EdgeResponse | None:
-        """Protocol policy, then allowed methods (reference 1, steps 3-4)."""
+        """Protocol policy, geo restriction, then allowed methods (reference 1, steps 3-4)."""
         if request.scheme == "http" and route.viewer_protocol_policy == "redirect-to-https":
             ex.source = Source.REDIRECT
             return https_redirect(request, self.identity.https_port)
         if request.scheme == "http" and route.viewer_protocol_policy == "https-only":
             raise ProtocolNotAllowed("this behavior is HTTPS only")
+        if not self.geo.admits(request, self.trust_viewer_headers):
+            raise GeoBlocked("the viewer's country is restricted (geo_restriction)")
         if request.method not in route.allowed_methods:
             raise MethodNotAllowed(f"{request.method} not in allowed_methods")
         return None

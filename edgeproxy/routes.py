@@ -19,7 +19,7 @@ from .policies import BehaviorPolicies
 from .response_headers import ResponseHeaders
 from .stages import Stage
 from .ttl import TtlPolicy
-from .viewer import VIEWER_HEADERS
+from .viewer import ORIGIN_REQUEST_POLICY_ONLY, VIEWER_HEADERS
 
 _PROTOCOL_FOR_POLICY = {"http-only": "http", "https-only": "https"}
 
@@ -108,13 +108,18 @@ def _route(
 
 def _named_headers(behavior: CacheBehavior, policies: BehaviorPolicies) -> tuple[str, ...]:
     """Lower-case header names the key or the forwarding names: the CloudFront-* headers to
-    generate are among them (legacy forwarded_values, or the cache policy + ORP lists)."""
+    generate are among them (legacy forwarded_values, or the cache policy + ORP lists). A
+    cache key cannot hold the headers only an origin request policy may name."""
     if behavior.forwarded_values is not None:
-        return tuple(h.lower() for h in behavior.forwarded_values.headers)
-    names = [*policies.cache.key.headers_config.names] if policies.cache else []
+        return _key_names(behavior.forwarded_values.headers)
+    names = [*_key_names(policies.cache.key.headers_config.names)] if policies.cache else []
     if policies.origin_request is not None:
         names.extend(policies.origin_request.headers_config.names)
     return tuple(dict.fromkeys(n.lower() for n in names))
+
+
+def _key_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n.lower() for n in names if n.lower() not in ORIGIN_REQUEST_POLICY_ONLY)
 
 
 def _origin_group(config: Config, target_origin_id: str) -> OriginGroup | None:

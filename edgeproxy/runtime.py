@@ -15,17 +15,19 @@ from aiohttp import web
 
 from .admin import admin_app
 from .cache import CacheStore
+from .certs import cert_folder, listener_context
 from .config import Config, ConfigOverrides, apply_overrides
 from .custom_errors import ErrorPages
 from .demo_origin import demo_origin_app
 from .events import EventMeta
+from .geo import GeoLocator
 from .hooks import HookRunner
 from .origin import OriginClient
 from .pipeline import Edge, EdgeIdentity
 from .reload import ConfigReloader, ConfigSource
 from .routes import Routes
 from .server import Listener, ViewerServer
-from .viewer import GeoLocator
+from .viewer import names_device_headers, warm_device_parser
 
 log = logging.getLogger("edgeproxy")
 
@@ -36,15 +38,19 @@ def build_edge(
     """Everything resolved once: routes (handlers loaded), cache, hooks, origin client."""
     edge_settings = config.edge
     meta = EventMeta(edge_settings.distribution_domain_name, edge_settings.distribution_id)
+    dist = config.distribution
+    routes = Routes(config)
+    if any(names_device_headers(route.cf_header_names) for route in routes.routes):
+        warm_device_parser()  # at start, not on a viewer's first request
     return Edge(
-        Routes(config),
+        routes,
         CacheStore(
             edge_settings.cache.max_bytes, edge_settings.cache.max_object_bytes, clock=clock
         ),
         HookRunner(),
         OriginClient(edge_settings.resolve, use_dns=use_dns),
         EdgeIdentity.create(edge_settings.pop, meta, edge_settings.listeners.https_port),
-        GeoLocator.from_settings(edge_settings.geo),
+        GeoLocator.from_settings(edge_settings.geo, dist.restrictions.geo_restriction),
         trust_viewer_headers=edge_settings.geo.trust_viewer_headers,
         default_root_object=config.distribution.default_root_object,
         error_pages=ErrorPages(config.distribution.custom_error_response),
@@ -107,8 +113,10 @@ async def running_edge(
         if origin_port is not None:
             running.ports["origin"] = origin_port
         server = ViewerServer(edge)
-        listeners = _listeners(config, http_port)
-        await server.start([replace(ln, reuse_port=reuse_port) for ln in listeners])
+        for listener in _listeners(config, http_port):  # HTTPS first, then HTTP
+            await server.start([replace(listener, reuse_port=reuse_port)])
+            if listener.scheme == "https":  # redirects name the port actually bound
+                edge.identity = replace(edge.identity, https_port=server.bound["https"])
         running.ports.update(server.bound)
         admin = config.edge.admin
         if admin.port is not None:
@@ -135,10 +143,14 @@ async def running_edge(
 
 
 def _listeners(config: Config, http_port: int) -> list[Listener]:
-    """The listeners the config names; none named → HTTP alone on ``http_port``."""
+    """The listeners the config names; none named → HTTP alone on ``http_port``. HTTPS comes
+    first, its certificates made (or reused) before any port accepts a connection."""
     settings = config.edge.listeners
     port = settings.http_port if settings.http_port is not None else http_port
     listeners = [Listener(settings.host, port, "http")]
+    if settings.https_port is not None:
+        tls = listener_context(config)
+        listeners.insert(0, Listener(settings.host, settings.https_port, "https", tls))
     return listeners
 
 
@@ -165,6 +177,9 @@ async def serve_forever(
 
 def _announce(running: RunningEdge) -> None:
     print(f"edgeproxy: edge on {running.url('/')}", flush=True)
+    if "https" in running.ports:
+        ca = cert_folder(running.config) / "ca.pem"
+        print(f"edgeproxy: edge on {running.url('/', 'https')} (CA: {ca})", flush=True)
     if "origin" in running.ports:
         print(f"edgeproxy: demo origin on http://127.0.0.1:{running.ports['origin']}", flush=True)
     if "admin" in running.ports:

@@ -1,21 +1,24 @@
 """The viewer side: protocol policy redirects and the ``CloudFront-*`` headers CloudFront
-derives from the viewer (protocol, device, geo, address), reference sections 6.1 and 7.2.
+derives from the viewer (protocol, device, geo, address, TLS), reference sections 6.1 and 7.2.
 
 CloudFront adds these headers only when a cache key or origin request setting names them,
 and only after viewer-request has run. Viewer-sent ``CloudFront-*`` headers are either
 trusted as simulated values (``edge.geo.trust_viewer_headers``: then they count as
 CloudFront's own, hidden from viewer-request and added after it) or removed, so nobody can
-spoof them.
+spoof them. Where a viewer is comes from ``geo.py``; what device it is comes from its
+User-Agent, parsed by ``ua-parser`` (uap-core's regexes) and sorted into CloudFront's device
+classes by the tables below.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from .errors import ProtocolNotAllowed
+from .geo import COUNTRY_HEADER, Location, country_location
 from .messages import EdgeRequest, EdgeResponse, Headers, header_value
 
 CF_PREFIX = "cloudfront-"
@@ -29,56 +32,6 @@ _REDIRECT_STATUS = {301: b"301 Moved Permanently", 307: b"307 Temporary Redirect
 
 
 @dataclass(frozen=True, slots=True)
-class Location:
-    """A viewer's simulated location; empty strings are fields the source does not know."""
-
-    country: str
-    country_name: str = ""
-    region: str = ""
-    region_name: str = ""
-    city: str = ""
-    postal_code: str = ""
-    time_zone: str = ""
-    latitude: str = ""
-    longitude: str = ""
-    metro_code: str = ""
-    asn: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class GeoLocator:
-    """IP ranges mapped to locations, then a default location (``edge.geo``)."""
-
-    ranges: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, Location], ...] = ()
-    default: Location | None = None
-
-    @classmethod
-    def from_settings(cls, geo: Any) -> GeoLocator:
-        """Built from ``edge.geo`` (GeoSettings: ``ranges`` with ``cidr``, ``default``)."""
-        ranges = tuple(
-            (ipaddress.ip_network(r.cidr, strict=False), _location(r)) for r in geo.ranges
-        )
-        default = _location(geo.default) if geo.default is not None else None
-        return cls(ranges, default)
-
-    def locate(self, ip: str) -> Location | None:
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return self.default
-        for network, location in self.ranges:
-            if address in network:
-                return location
-        return self.default
-
-
-def _location(settings: Any) -> Location:
-    fields = Location.__dataclass_fields__
-    values = {name: getattr(settings, name, None) for name in fields}
-    return Location(**{k: "" if v is None else str(v) for k, v in values.items()})
-
-
-@dataclass(frozen=True, slots=True)
 class ViewerFacts:
     """What the edge knows about a viewer, from which ``CloudFront-*`` values are made."""
 
@@ -87,25 +40,101 @@ class ViewerFacts:
     trusted: Mapping[str, str] = field(default_factory=dict)
 
 
-# Device detection from User-Agent, as CloudFront's CloudFront-Is-*-Viewer headers.
-_MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.*Mobile|Windows Phone", re.I)
-_TABLET = re.compile(r"iPad|Tablet|Android(?!.*Mobile)|Kindle|Silk", re.I)
-_SMARTTV = re.compile(r"SmartTV|SMART-TV|AppleTV|GoogleTV|HbbTV|BRAVIA|Roku", re.I)
-_IOS = re.compile(r"iPhone|iPad|iPod", re.I)
-_ANDROID = re.compile(r"Android", re.I)
+# -- device classes (CloudFront-Is-*-Viewer) ----------------------------------------------
 
 
-def _ua(f: ViewerFacts) -> str:
-    return header_value(f.request.headers, "user-agent") or ""
+@dataclass(frozen=True, slots=True)
+class Device:
+    """CloudFront's device flags for one User-Agent. Several may be true: a tablet is also
+    a mobile viewer; desktop is what is neither mobile, tablet nor smart TV (curl too)."""
+
+    mobile: bool = False
+    tablet: bool = False
+    smarttv: bool = False
+    ios: bool = False
+    android: bool = False
+
+    @property
+    def desktop(self) -> bool:
+        return not (self.mobile or self.tablet or self.smarttv)
+
+
+# ua-parser's device / OS / browser families, sorted into CloudFront's classes.
+_TV_DEVICE_FAMILIES = frozenset({"AppleTV", "Chromecast", "Roku", "Samsung SMART-TV"})
+_TV_OS_FAMILIES = frozenset({"ATV OS X", "tvOS", "Chromecast Linux", "Roku", "Web0S"})
+_TABLET_DEVICE_FAMILIES = frozenset(
+    {"iPad", "Kindle", "Kindle Fire", "Kindle Fire HD", "Galaxy Tab", "Xoom", "Dell Streak"}
+    | {"BlackBerry Playbook", "Blackberry Playbook", "Nexus 7", "Nexus 9", "Nexus 10"}
+)
+_TABLET_BRANDS = frozenset({"Generic_Android_Tablet"})
+_PHONE_DEVICE_FAMILIES = frozenset(
+    {"iPhone", "iPod", "Generic Smartphone", "Generic Feature Phone", "iOS-Device"}
+)
+_MOBILE_OS_FAMILIES = frozenset(
+    {"Android", "iOS", "Windows Phone", "BlackBerry OS", "Symbian OS", "Firefox OS", "KaiOS"}
+    | {"Windows Mobile", "Windows CE", "Bada", "Maemo", "MeeGo", "Tizen", "Sailfish"}
+)
+_IOS_DEVICE_FAMILIES = frozenset({"iPhone", "iPad", "iPod"})
+# What uap-core's device regexes leave unclassified but a TV's User-Agent says of itself.
+_TV_MARKERS = re.compile(
+    r"Smart-?TV|SMART-TV|HbbTV|GoogleTV|Android ?TV|AppleTV|CrKey|Roku|BRAVIA|NetCast|"
+    r"\bAFT[A-Z]|Web0S|Opera TV|PhilipsTV|AQUOSBrowser|\bTV Safari\b",
+    re.I,
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def device_of(user_agent: str) -> Device:
+    """The device classes of a User-Agent. Parsing costs tens of microseconds with
+    ua-parser's Rust resolver, a few hundred without it, so results are memoised: a bounded
+    LRU of pure results (viewers send the same few User-Agents again and again)."""
+    if not user_agent:
+        return Device()
+    import ua_parser
+
+    parsed = ua_parser.parse(user_agent)
+    device = parsed.device.family if parsed.device else ""
+    brand = parsed.device.brand if parsed.device else None
+    os = parsed.os.family if parsed.os else ""
+    browser = parsed.user_agent.family if parsed.user_agent else ""
+    tv = (
+        device in _TV_DEVICE_FAMILIES
+        or os in _TV_OS_FAMILIES
+        or _TV_MARKERS.search(user_agent) is not None
+    )
+    # Android tablets are told from phones by the missing "Mobile" token (Google's advice).
+    tablet = not tv and (
+        device in _TABLET_DEVICE_FAMILIES
+        or brand in _TABLET_BRANDS
+        or (os == "Android" and "Mobile" not in user_agent)
+    )
+    mobile = not tv and (
+        tablet
+        or device in _PHONE_DEVICE_FAMILIES
+        or os in _MOBILE_OS_FAMILIES
+        or "Mobile" in browser
+        or "Mobi" in user_agent
+    )
+    ios = os == "iOS" or device in _IOS_DEVICE_FAMILIES
+    return Device(mobile=mobile, tablet=tablet, smarttv=tv, ios=ios, android=os == "Android")
+
+
+def warm_device_parser() -> None:
+    """Build ua-parser's matchers now (a few hundred ms), not on a viewer's first request."""
+    import ua_parser
+
+    ua_parser.parse("Mozilla/5.0")
+
+
+# -- the headers -------------------------------------------------------------------------
+
+
+def _device(f: ViewerFacts) -> Device:
+    return device_of(header_value(f.request.headers, "user-agent") or "")
 
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
-
-
-def _is_desktop(f: ViewerFacts) -> str:
-    ua = _ua(f)
-    return _flag(not (_MOBILE.search(ua) or _TABLET.search(ua) or _SMARTTV.search(ua)))
 
 
 def _geo(attr: str) -> Callable[[ViewerFacts], str | None]:
@@ -116,18 +145,19 @@ def _geo(attr: str) -> Callable[[ViewerFacts], str | None]:
 
 
 def _address(f: ViewerFacts) -> str:
+    # ip:port, an IPv6 address written without brackets (reference 6.1).
     return f"{f.request.client_ip}:{f.request.client_port}"
 
 
 # Header (lower-case) → how its value is made. A value of None means "not added".
 VIEWER_HEADERS: dict[str, Callable[[ViewerFacts], str | None]] = {
     "cloudfront-forwarded-proto": lambda f: f.request.scheme,
-    "cloudfront-is-desktop-viewer": _is_desktop,
-    "cloudfront-is-mobile-viewer": lambda f: _flag(bool(_MOBILE.search(_ua(f)))),
-    "cloudfront-is-tablet-viewer": lambda f: _flag(bool(_TABLET.search(_ua(f)))),
-    "cloudfront-is-smarttv-viewer": lambda f: _flag(bool(_SMARTTV.search(_ua(f)))),
-    "cloudfront-is-ios-viewer": lambda f: _flag(bool(_IOS.search(_ua(f)))),
-    "cloudfront-is-android-viewer": lambda f: _flag(bool(_ANDROID.search(_ua(f)))),
+    "cloudfront-is-desktop-viewer": lambda f: _flag(_device(f).desktop),
+    "cloudfront-is-mobile-viewer": lambda f: _flag(_device(f).mobile),
+    "cloudfront-is-tablet-viewer": lambda f: _flag(_device(f).tablet),
+    "cloudfront-is-smarttv-viewer": lambda f: _flag(_device(f).smarttv),
+    "cloudfront-is-ios-viewer": lambda f: _flag(_device(f).ios),
+    "cloudfront-is-android-viewer": lambda f: _flag(_device(f).android),
     "cloudfront-viewer-country": _geo("country"),
     "cloudfront-viewer-country-name": _geo("country_name"),
     "cloudfront-viewer-country-region": _geo("region"),
@@ -141,17 +171,32 @@ VIEWER_HEADERS: dict[str, Callable[[ViewerFacts], str | None]] = {
     "cloudfront-viewer-asn": _geo("asn"),
     "cloudfront-viewer-address": _address,
     "cloudfront-viewer-http-version": lambda f: f.request.http_version,
+    "cloudfront-viewer-tls": lambda f: f.request.tls or None,  # HTTPS viewers only
 }
+
+# Headers CloudFront adds only when an origin request policy names them: a cache key
+# (cache policy or legacy forwarded_values) cannot hold them (reference 6.1).
+ORIGIN_REQUEST_POLICY_ONLY = frozenset(
+    {"cloudfront-viewer-asn", "cloudfront-viewer-address", "cloudfront-viewer-tls"}
+)
+
+_DEVICE_HEADERS = frozenset(name for name in VIEWER_HEADERS if name.startswith("cloudfront-is-"))
+
+
+def names_device_headers(names: Iterable[str]) -> bool:
+    """Whether any of ``names`` (lower-case) is a CloudFront-Is-*-Viewer header."""
+    return any(name in _DEVICE_HEADERS for name in names)
 
 
 def title_case(name: str) -> str:
-    """``cloudfront-viewer-country`` → ``CloudFront-Viewer-Country``, as CloudFront writes."""
-    words = [w.capitalize() for w in name.split("-")]
-    if words and words[0] == "Cloudfront":
-        words[0] = "CloudFront"
+    """``cloudfront-viewer-tls`` → ``CloudFront-Viewer-TLS``, as CloudFront writes them."""
+    words = [_WORDS.get(w, w.capitalize()) for w in name.split("-")]
     return "-".join(words)
 
 
+_WORDS = {
+    "cloudfront": "CloudFront", "tls": "TLS", "asn": "ASN", "ios": "IOS", "smarttv": "SmartTV"
+}  # fmt: skip
 _CANONICAL = {name: title_case(name) for name in VIEWER_HEADERS}
 
 
@@ -171,7 +216,13 @@ def split_viewer_cf_headers(headers: Headers, trust: bool) -> tuple[Headers, dic
 
 
 def viewer_cf_headers(names: Iterable[str], facts: ViewerFacts) -> Headers:
-    """The ``CloudFront-*`` headers among ``names`` (lower-case), trusted values first."""
+    """The ``CloudFront-*`` headers among ``names`` (lower-case), trusted values first. A
+    trusted country that differs from the located one moves the viewer to that country:
+    the located city, region... no longer apply, and the country name follows."""
+    sent_country = facts.trusted.get(COUNTRY_HEADER)
+    located = facts.location
+    if sent_country and (located is None or located.country != sent_country):
+        facts = ViewerFacts(facts.request, country_location(sent_country), facts.trusted)
     out: Headers = []
     for name in names:
         make = VIEWER_HEADERS.get(name)
@@ -184,8 +235,14 @@ def viewer_cf_headers(names: Iterable[str], facts: ViewerFacts) -> Headers:
 
 
 def https_redirect(request: EdgeRequest, https_port: int | None) -> EdgeResponse:
-    """CloudFront's redirect-to-https answer: 301 for GET/HEAD, 307 for other methods."""
-    status = 301 if request.method in ("GET", "HEAD") else 307
+    """CloudFront's redirect-to-https answer: 301 for GET/HEAD, 307 for other methods; an
+    HTTP/1.0 viewer, which may not know 307, gets 403 for those (reference 7.2)."""
+    if request.method in ("GET", "HEAD"):
+        status = 301
+    elif request.http_version == "1.0":
+        raise ProtocolNotAllowed(f"{request.method} over HTTP/1.0 to a redirect-to-https path")
+    else:
+        status = 307
     host = host_without_port(header_value(request.headers, "host") or "localhost")
     port = "" if https_port in (None, 443) else f":{https_port}"
     location = f"https://{host}{port}{request.target}"

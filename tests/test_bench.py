@@ -260,6 +260,8 @@ COLLAPSED = f"""\
 {RUN};handle (/tmp/x/edgeproxy/pipeline.py:120);lookup (/tmp/x/edgeproxy/cache.py:40) 6
 {RUN};handle (/tmp/x/edgeproxy/pipeline.py:131) 3
 {RUN} 1
+process 42:"python edgeproxy serve";{RUN} 0
+process 42:"python edgeproxy serve" 7
 not a sample line
 """
 
