@@ -45,6 +45,7 @@ from edgeproxy.cachekey import CacheKey
 from edgeproxy.conditional import merge_304_headers
 from edgeproxy.messages import EdgeResponse, Header, Headers
 from edgeproxy.ttl import Freshness
+from edgeproxy.vary import Selecting
 
 # What an entry really costs in CPython 3.11 beyond the bytes of its body and header text,
 # measured with tracemalloc (docs/caching.md, "Memory"): the budget counts these, so
@@ -81,6 +82,7 @@ class CachedObject:
     stale_while_revalidate: float = 0.0
     stale_if_error: float | None = None  # None: the origin did not say
     size: int = 0  # set by ``CacheStore.put``
+    vary: Selecting = ()  # the request values a Vary header selects on (vary.py)
 
     @classmethod
     def from_response(
@@ -253,6 +255,7 @@ class CacheStore:
             _first(merged, "last-modified"),
             fresh.stale_while_revalidate,
             fresh.stale_if_error,
+            vary=old.vary,
         )
         if not self.put(key, new):
             return None

@@ -208,10 +208,16 @@ class KeyPolicy:
         return _from_policies(cache, origin_request)
 
 
+# Legacy cache settings know gzip only (Brotli needs a cache policy, compression.py), so
+# their key holds a gzip-or-nothing Accept-Encoding: a viewer asking "gzip, br" and one
+# asking "gzip" share the stored object.
+_LEGACY_ENCODINGS = ("gzip",)
+
+
 def _from_forwarded_values(behavior: Any) -> KeyPolicy:
     fv = getattr(behavior, "forwarded_values", None)
     if fv is None:
-        return KeyPolicy(encodings=_ENCODINGS)
+        return KeyPolicy(encodings=_LEGACY_ENCODINGS)
     query, origin_query = _legacy_query(fv)
     cookies = _legacy_cookies(getattr(fv, "cookies", None))
     names = tuple(getattr(fv, "headers", ()) or ())
@@ -221,7 +227,7 @@ def _from_forwarded_values(behavior: Any) -> KeyPolicy:
         query=query,
         headers=headers_selection(WHITELIST, () if "*" in names else names),
         cookies=cookies,
-        encodings=_ENCODINGS,
+        encodings=_LEGACY_ENCODINGS,
         origin_query=origin_query,
         origin_headers=origin,
         origin_cookies=cookies,

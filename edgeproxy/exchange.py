@@ -34,6 +34,8 @@ class Exchange:
     behavior: int = -1
     origin_fetches: int = 0
     error: str = ""
+    route: Route | None = None  # the behavior that served it, once selected
+    viewer: EdgeRequest | None = None  # the request after viewer-request
 
     def record(self) -> dict[str, object]:
         """A plain dict for the admin API and logs."""

@@ -21,14 +21,18 @@ from dataclasses import replace
 
 from .cache import CachedObject, CacheStore
 from .cachekey import CacheKey
+from .compression import maybe_compress
+from .conditional import revalidation_headers
 from .errors import OriginError
 from .exchange import Exchange, StageCalls
 from .forwarding import origin_request, wire_headers
+from .httpdate import initial_age
 from .messages import EdgeRequest, EdgeResponse, OriginTarget, header_value, without_headers
 from .origin import OriginClient
 from .routes import Route
 from .stages import Source, Stage
 from .ttl import freshness, parse_cache_control
+from .vary import selecting, vary_names
 
 FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STALE_ON_ERROR_STATUSES = frozenset({500, 502, 503, 504})
@@ -88,7 +92,7 @@ class Misses:
             if not last and response.status in route.failover_codes:
                 await _discard(response)
                 continue
-            return await self._settle(ex, route, sent, response, key, stale)
+            return await self._settle(ex, route, viewer, sent, response, key, stale)
         raise AssertionError("a route always has an origin")
 
     async def _attempt(
@@ -126,13 +130,14 @@ class Misses:
         if key is not None:
             headers = without_headers(headers, VIEWER_CONDITIONALS)
             if stale is not None:
-                headers = [*headers, *_revalidation_headers(stale)]
+                headers = [*headers, *revalidation_headers(stale)]
         return replace(viewer, uri=uri, headers=headers, origin=target)
 
     async def _settle(
         self,
         ex: Exchange,
         route: Route,
+        viewer: EdgeRequest,
         sent: EdgeRequest,
         response: EdgeResponse,
         key: CacheKey | None,
@@ -148,7 +153,8 @@ class Misses:
             response.headers = without_headers(response.headers, _SET_COOKIE)
         if response.status == 304 and stale is not None and key is not None:
             return self._refreshed(route, key, stale, response), Source.REFRESHED
-        self._store(route, key, response)
+        response = _compressed(route, viewer, response)
+        self._store(route, key, response, viewer)
         return _copy(response), Source.ORIGIN
 
     def _refreshed(
@@ -161,14 +167,29 @@ class Misses:
         refreshed = self.cache.refresh(key, not_modified.headers, fresh) if fresh else None
         return (refreshed or stale).response()
 
-    def _store(self, route: Route, key: CacheKey | None, response: EdgeResponse) -> None:
+    def _store(
+        self,
+        route: Route,
+        key: CacheKey | None,
+        response: EdgeResponse,
+        viewer: EdgeRequest | None = None,
+    ) -> None:
         if key is None or response.stream is not None:
+            return
+        if viewer is not None and not _storable_for(viewer, response):
             return
         now = self.clock()
         fresh = freshness(route.ttl_policy, response.status, response.headers, now)
         if fresh is None:
             return
-        self.cache.put(key, CachedObject.from_response(response, now, fresh))
+        # An object that arrives with an Age is that much older already (RFC 9111 4.2.3).
+        stored = CachedObject.from_response(
+            response, now - initial_age(response.headers, now), fresh
+        )
+        if viewer is not None:
+            names = vary_names(response.headers, keyed_encoding=bool(route.key_policy.encodings))
+            stored.vary = selecting(names, viewer.headers) if names else ()
+        self.cache.put(key, stored)
 
     def _usable_on_error(self, stale: CachedObject) -> bool:
         # Without stale-if-error, CloudFront serves an expired object it still holds when the
@@ -180,14 +201,29 @@ class Misses:
         return stale.may_serve_on_error(self.clock(), math.inf)
 
 
-def _revalidation_headers(stale: CachedObject) -> list[tuple[str, str]]:
-    """The conditional headers that ask the origin whether ``stale`` is still good."""
-    headers = []
-    if stale.etag:
-        headers.append(("If-None-Match", stale.etag))
-    if stale.last_modified:
-        headers.append(("If-Modified-Since", stale.last_modified))
-    return headers
+# An answer to a request with Authorization is shared only when the origin says so (RFC 9111
+# 3.5); reference 7.5 says nothing of Authorization in the key, so the RFC rule stands.
+_SHAREABLE_WITH_AUTH = frozenset({"public", "s-maxage", "must-revalidate"})
+
+
+def _storable_for(viewer: EdgeRequest, response: EdgeResponse) -> bool:
+    if header_value(viewer.headers, "authorization") is None:
+        return True
+    directives = parse_cache_control(header_value(response.headers, "cache-control") or "")
+    return not _SHAREABLE_WITH_AUTH.isdisjoint(directives)
+
+
+def _compressed(route: Route, viewer: EdgeRequest, response: EdgeResponse) -> EdgeResponse:
+    """The response as CloudFront compresses it for this viewer (reference 7.9); what is
+    stored is the compressed copy, under a key holding the normalised Accept-Encoding."""
+    if response.stream is not None:
+        return response
+    packed = maybe_compress(
+        route.compression, viewer, response.status, response.headers, response.body
+    )
+    if packed is None:
+        return response
+    return replace(response, headers=packed.headers, body=packed.body)
 
 
 def _copy(response: EdgeResponse) -> EdgeResponse:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from .accesslog import access_line
 from .cache import CacheStore, Collapser
 from .cachekey import CacheKey, cache_key
+from .conditional import answer_conditional
 from .custom_errors import ErrorPages
 from .errorpage import render_error_page
 from .errors import (
@@ -36,8 +37,11 @@ from .limits import MAX_URL_LENGTH
 from .messages import EdgeRequest, EdgeResponse, Headers, header_value, without_headers
 from .misses import Fetched, Misses
 from .origin import OriginClient
+from .ranges import apply_range
+from .response_headers import ServerTiming, apply_response_headers, preflight_response
 from .routes import Route, Routes
 from .stages import Source, Stage, viewer_response_runs, x_cache_for
+from .vary import matches as vary_matches
 from .viewer import (
     ViewerFacts,
     https_redirect,
@@ -116,7 +120,7 @@ class Edge:
 
     async def _serve(self, ex: Exchange, request: EdgeRequest) -> EdgeResponse:
         _check_limits(request)
-        route = self.routes.select(request.uri)
+        route = ex.route = self.routes.select(request.uri)
         ex.behavior = route.index
         refusal = self._viewer_policy(ex, route, request)
         if refusal is not None:
@@ -128,9 +132,15 @@ class Edge:
         if isinstance(result, EdgeResponse):
             ex.source = Source.VIEWER_REQUEST_GENERATED
             return result
-        viewer = result
+        viewer = ex.viewer = result
+        if route.response_headers is not None:
+            preflight = preflight_response(route.response_headers, viewer)
+            if preflight is not None:
+                ex.source = Source.PREFLIGHT
+                return preflight
         cf_headers = self._cf_headers(route, viewer, trusted)
         response = await self._cached_or_fetched(ex, route, viewer, cf_headers)
+        response = _from_object(viewer, response)
         page = await self._custom_error_page(ex, response.status, viewer)
         if page is not None:
             return page
@@ -169,6 +179,8 @@ class Edge:
             return response
         key = cache_key(route.key_policy, keyed, header_value(viewer.headers, "host") or "")
         stored = self.cache.get(key)
+        if stored is not None and stored.vary and not vary_matches(stored.vary, keyed.headers):
+            stored = None  # another variant: this request goes to the origin (RFC 9111 4.1)
         now = self.clock()
         if stored is not None and stored.is_fresh(now):
             ex.source = Source.CACHE
@@ -189,6 +201,8 @@ class Edge:
         """Concurrent misses for one key share one origin fetch; the others count as hits
         (reference 7.13). A streamed answer cannot be shared: a waiter fetches its own."""
         stale = self.cache.peek(key)
+        if stale is not None and stale.vary and not vary_matches(stale.vary, request.headers):
+            stale = None
         (response, source), shared = await self.collapser.join(
             key, lambda: self.misses.fetch(ex, route, request, key, stale)
         )
@@ -282,6 +296,12 @@ class Edge:
         """Set the headers CloudFront owns toward the viewer (reference 6.3)."""
         ex.x_cache = ex.x_cache or x_cache_for(ex.source, response.status)
         ex.status = response.status
+        policy = ex.route.response_headers if ex.route is not None else None
+        if policy is not None and ex.viewer is not None:
+            timing = ServerTiming(_TIMING[ex.source], self.identity.pop, ex.request_id)
+            response.headers = apply_response_headers(
+                policy, ex.viewer, response.headers, response.status, timing=timing
+            )
         response.headers = [
             *without_headers(response.headers, _EDGE_RESPONSE_HEADERS),
             ("Via", self.identity.via),
@@ -306,9 +326,35 @@ def _check_limits(request: EdgeRequest) -> None:
 
 
 def _aged(response: EdgeResponse, age: float) -> EdgeResponse:
-    # HEAD gets the GET entry too: the server sends its headers without the body.
+    """A stored object as served: its Age is the edge's (which counts the origin's Age at
+    storing). HEAD gets the GET entry too: the server sends no body for it."""
+    response.headers = [h for h in response.headers if h[0].lower() != "age"]
     response.headers.append(("Age", str(int(age))))
     return response
+
+
+def _from_object(viewer: EdgeRequest, response: EdgeResponse) -> EdgeResponse:
+    """The viewer's own conditional or Range request answered from a whole 200 object the
+    edge holds or just fetched (the edge never forwards them on a cacheable miss)."""
+    if response.status != 200 or response.stream is not None:
+        return response
+    headers = viewer.headers
+    answer = answer_conditional(200, response.headers, viewer.method, headers) or apply_range(
+        200, response.headers, response.body, headers, method=viewer.method
+    )
+    if answer is None:
+        return response
+    age = header_value(response.headers, "age")
+    if age is not None and header_value(answer.headers, "age") is None:
+        answer.headers.append(("Age", age))
+    return answer
+
+
+# Server-Timing's cache result per source.
+_TIMING = {source: "miss" for source in Source} | {
+    Source.CACHE: "hit",
+    Source.REFRESHED: "refresh",
+}
 
 
 def _page_request(path: str, viewer: EdgeRequest | None) -> EdgeRequest:

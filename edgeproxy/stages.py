@@ -52,6 +52,7 @@ class Source(Enum):
     ORIGIN_REQUEST_GENERATED = "origin-request-generated"  # made now; cached copies are CACHE
     EDGE = "edge"  # an error page the edge made itself
     REDIRECT = "redirect"  # the viewer protocol policy's HTTP -> HTTPS redirect
+    PREFLIGHT = "preflight"  # a CORS preflight answered by a response headers policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,7 @@ VIEWER_RESPONSE_RUNS: dict[Source, bool] = {
     Source.ORIGIN_REQUEST_GENERATED: True,
     Source.EDGE: False,
     Source.REDIRECT: False,
+    Source.PREFLIGHT: False,
 }
 
 # X-Cache for a response from this source; any status >= 400 from the origin or the cache
@@ -140,6 +142,7 @@ X_CACHE: dict[Source, str] = {
     Source.ORIGIN_REQUEST_GENERATED: "LambdaGeneratedResponse from cloudfront",
     Source.EDGE: "Error from cloudfront",
     Source.REDIRECT: "Redirect from cloudfront",
+    Source.PREFLIGHT: "Miss from cloudfront",  # undocumented; the edge answers at once
 }
 
 # Sources whose status >= 400 reads "Error from cloudfront" rather than their own X-Cache.

@@ -51,10 +51,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from enum import Enum
 from typing import Any
 
+from edgeproxy.httpdate import parse_http_date
 from edgeproxy.messages import Header
 from edgeproxy.policies import BehaviorPolicies
 
@@ -205,12 +205,14 @@ def _seconds(arg: str | None) -> float:
         return 0.0
 
 
-def _expires_lifetime(value: str, now: float) -> float:
-    try:
-        expires = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
+def _expires_lifetime(value: str, headers: Iterable[Header], now: float) -> float:
+    """Expires minus the origin's Date (or now without one), RFC 9111 4.2.1."""
+    expires = parse_http_date(value)
+    if expires is None:
         return 0.0  # an invalid date means "already expired" (RFC 9111 5.3)
-    return float(min(max(expires - now, 0.0), MAX_LIFETIME))
+    date = _header(headers, "date")
+    base = parse_http_date(date) if date is not None else None
+    return float(min(max(expires - (now if base is None else base), 0.0), MAX_LIFETIME))
 
 
 def origin_lifetime(cc: CacheControl, headers: Iterable[Header], now: float) -> float | None:
@@ -219,7 +221,7 @@ def origin_lifetime(cc: CacheControl, headers: Iterable[Header], now: float) -> 
         if directive in cc:
             return _seconds(cc[directive])
     expires = _header(headers, "expires")
-    return None if expires is None else _expires_lifetime(expires, now)
+    return None if expires is None else _expires_lifetime(expires, headers, now)
 
 
 def _is_uncacheable(cc: CacheControl) -> bool:

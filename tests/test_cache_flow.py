@@ -316,3 +316,53 @@ async def test_set_cookie_kept_and_replayed_when_cookies_are_forwarded(
 
     stripping = await start_edge(distribution(origin.port))
     assert "set-cookie" not in (await stripping.get("/ck")).headers
+
+
+async def test_authorized_answers_are_shared_only_when_the_origin_says_so(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    origin.responses["/private"] = OriginResponse(headers={"Cache-Control": "max-age=60"})
+    origin.responses["/shared"] = OriginResponse(headers={"Cache-Control": "public, max-age=60"})
+    viewer = await start_edge(distribution(origin.port))
+    auth = {"Authorization": "Bearer abc"}
+    for path, second in (("/private", "Miss from cloudfront"), ("/shared", "Hit from cloudfront")):
+        await viewer.get(path, headers=auth)
+        assert (await viewer.get(path, headers=auth)).headers["x-cache"] == second
+
+
+async def test_age_from_the_origin_counts_toward_freshness(
+    origin: RecordingOrigin, start_edge: StartEdge, clock: FakeClock
+):
+    origin.responses["/aged"] = OriginResponse(
+        headers={"Cache-Control": "max-age=100", "Age": "70"}
+    )
+    viewer = await start_edge(distribution(origin.port))
+    await viewer.get("/aged")
+    clock.advance(20)
+    hit = await viewer.get("/aged")
+    assert hit.headers["x-cache"] == "Hit from cloudfront"
+    assert hit.headers.get_list("age") == ["90"]  # one Age: the origin's 70 plus 20 here
+    clock.advance(11)
+    assert (await viewer.get("/aged")).headers["x-cache"] == "Miss from cloudfront"
+
+
+async def test_vary_selects_between_stored_variants(origin: RecordingOrigin, start_edge: StartEdge):
+    origin.responses["/lang"] = OriginResponse(
+        headers={"Cache-Control": "max-age=60", "Vary": "Accept-Language"}
+    )
+    viewer = await start_edge(distribution(origin.port))
+    await viewer.get("/lang", headers={"Accept-Language": "de"})
+    same = await viewer.get("/lang", headers={"Accept-Language": "de"})
+    assert same.headers["x-cache"] == "Hit from cloudfront"
+    other = await viewer.get("/lang", headers={"Accept-Language": "fr"})
+    assert other.headers["x-cache"] == "Miss from cloudfront"
+    assert len(origin.requests_for("/lang")) == 2
+
+
+async def test_invalid_expires_means_already_expired(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    origin.responses["/exp"] = OriginResponse(headers={"Expires": "Thu, 18 Aug 50 02:01:18 GMT"})
+    viewer = await start_edge(distribution(origin.port, default_ttl=3600))
+    await viewer.get("/exp")
+    assert (await viewer.get("/exp")).headers["x-cache"] == "Miss from cloudfront"
