@@ -15,8 +15,8 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
-# Side-by-side benchmark (edgeproxy, nginx proxy_cache, Varnish) on loopback; takes about
-# 20 minutes, prints the table and rewrites the generated part of docs/performance.md.
+# Side-by-side benchmark (edgeproxy, nginx proxy_cache, Varnish) on loopback; takes 20-30
+# minutes, prints the table and rewrites the generated part of docs/performance.md.
 # BENCH_ARGS passes options through, e.g. BENCH_ARGS='--repeats 5' (python -m bench --help).
 bench: $(STAMP)
 	./scripts/apt-install nginx varnish wrk util-linux

@@ -157,8 +157,9 @@ def render_section(plan: Plan, args: argparse.Namespace, contenders: list[Conten
                    isolations: list[str], results: Results, started: datetime) -> str:
     edges = [c.key for c in contenders if c.kind == "edgeproxy"]
     machine = describe(REPO, REPO / ".venv" / "bin" / "python")
-    workers_note = ("" if len(edges) > 1 else
-                    " `edgeproxy serve` had no `--workers` option in this run, so only N = 1.")
+    workers_note = ""
+    if args.workers == "auto" and len(edges) == 1:
+        workers_note = " `edgeproxy serve` had no `--workers` option in this run, so only N = 1."
     lines = [
         f"## Latest run: {started:%Y-%m-%d %H:%M} UTC",
         "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from pathlib import Path
 from . import client, profile
 from .contenders import BenchEnv, Contender, Running, launch
 from .results import ORIGIN, Results
-from .wrk import WrkResult, WrkRun, run_wrk
+from .wrk import WrkError, WrkResult, WrkRun, run_wrk
 
 UNIQUE_SCRIPT = Path(__file__).resolve().parent / "lua" / "unique.lua"
 ALL_KINDS = frozenset({"edgeproxy", "nginx", "varnish"})
@@ -95,7 +96,12 @@ def run_load_cases(
             _prepare(plan, case, who, port, results)
         for repeat in range(plan.repeats):
             for who, port in targets:
-                result = run_wrk(_wrk_run(plan, case, port, plan.duration_s))
+                try:
+                    result = run_wrk(_wrk_run(plan, case, port, plan.duration_s))
+                except (WrkError, subprocess.TimeoutExpired) as err:
+                    results.notes.append(f"{case.key}: {who} run {repeat + 1} failed: {err}")
+                    say(f"[{case.key}] {who} #{repeat + 1}: failed: {err}")
+                    continue
                 record(results, case, who, result)
                 say(f"[{case.key}] {who} #{repeat + 1}: {result.requests_per_s:,.0f} req/s, "
                     f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
@@ -119,7 +125,10 @@ def _prepare(plan: Plan, case: LoadCase, who: str, port: int, results: Results) 
         if problem:
             results.notes.append(f"{case.key}: {who}: {problem}")
     if plan.warmup_s > 0:
-        run_wrk(_wrk_run(plan, case, port, plan.warmup_s))
+        try:
+            run_wrk(_wrk_run(plan, case, port, plan.warmup_s))
+        except (WrkError, subprocess.TimeoutExpired) as err:
+            results.notes.append(f"{case.key}: {who}: warm-up failed: {err}")
 
 
 def run_profiles(plan: Plan, running: Sequence[Running], results: Results) -> None:
