@@ -5,12 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck system clean bench
+.PHONY: run test lint typecheck system browser clean bench
 
 run: $(STAMP)
 	$(BIN)/edgeproxy serve --config config/distribution.yaml
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -32,6 +32,10 @@ typecheck: $(STAMP)
 # System packages: a Python with venv and pip (Debian splits them out).
 system:
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || ./scripts/apt-install python3-venv python3-pip
+
+# Debian's headless Chromium and its driver, for tests/test_browser.py (Playwright drives it).
+browser:
+	@./scripts/apt-install chromium chromium-driver
 
 $(STAMP): pyproject.toml | system
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -62,6 +62,22 @@ def test_edge_publishes_the_configured_http_port(
     assert container_ports(services["edge"]).get(port) == port
 
 
+def test_edge_publishes_the_configured_https_port(
+    services: dict[str, Any], edge_config: dict[str, Any]
+) -> None:
+    port = edge_config["listeners"]["https_port"]
+    assert container_ports(services["edge"]).get(port) == port
+
+
+def test_edge_can_write_its_certificates_to_the_host(
+    services: dict[str, Any], edge_config: dict[str, Any]
+) -> None:
+    """/config is read-only: the certificate folder is mounted writable over it."""
+    cert_dir = "/config/" + edge_config.get("tls", {}).get("cert_dir", ".edgeproxy/certs")
+    writable = [v for v in services["edge"]["volumes"] if not v.endswith(":ro")]
+    assert any(cert_dir.startswith(v.split(":")[1] + "/") for v in writable), writable
+
+
 def test_origin_publishes_and_listens_on_the_demo_origin_port(
     services: dict[str, Any], edge_config: dict[str, Any]
 ) -> None:
