@@ -26,10 +26,12 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
+
+from cachetools import LRUCache
 
 from .config import GeoLocation, GeoRestriction, GeoSettings
 from .messages import EdgeRequest, header_value
@@ -174,6 +176,11 @@ class GeoLocator:
     default: Location | None = None
     database: CountryDatabase | None = None
     gate: GeoGate = GeoGate()
+    # Viewer address → location: parsing an address and testing it against the networks
+    # costs microseconds, and a viewer sends many requests from one address.
+    _known: LRUCache[str, Location | None] = field(
+        default_factory=lambda: LRUCache(maxsize=4096), compare=False, repr=False
+    )
 
     @classmethod
     def from_settings(
@@ -196,6 +203,13 @@ class GeoLocator:
 
     def locate(self, ip: str) -> Location | None:
         """The location of a viewer address: ranges, then the database, then the default."""
+        try:
+            return self._known[ip]
+        except KeyError:
+            location = self._known[ip] = self._lookup(ip)
+            return location
+
+    def _lookup(self, ip: str) -> Location | None:
         try:
             address = _unmapped(ipaddress.ip_address(ip))
         except ValueError:
