@@ -43,6 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from edgeproxy.messages import EdgeRequest, Header, Headers
@@ -389,6 +390,7 @@ def _cookie_pairs(selection: Selection, headers: Iterable[Header]) -> list[str]:
     return [f"{n}={v}" for n, v in chosen]
 
 
+@lru_cache(maxsize=512)  # viewers send few distinct values; this is on every hit
 def accepted_encodings(accept_encoding: str | None) -> str:
     """Normalised Accept-Encoding: ``br,gzip``, ``gzip``, ``br`` or "" (7.9)."""
     if not accept_encoding:

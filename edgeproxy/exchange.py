@@ -13,6 +13,10 @@ from .messages import EdgeRequest, EdgeResponse
 from .routes import Route
 from .stages import Source, Stage
 
+# Headers the edge owns toward the viewer (reference 6.3): whatever an origin sent under
+# these names is dropped where its answer enters the edge, so hits need no filtering.
+EDGE_OWNED_HEADERS = frozenset({"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id"})
+
 
 def new_request_id() -> str:
     """40 random bytes, URL-safe base64: 56 characters ending in ``==``, like CloudFront's."""

@@ -24,7 +24,7 @@ from .cachekey import CacheKey
 from .compression import maybe_compress
 from .conditional import revalidation_headers
 from .errors import OriginError
-from .exchange import Exchange, StageCalls
+from .exchange import EDGE_OWNED_HEADERS, Exchange, StageCalls
 from .forwarding import origin_request, wire_headers
 from .httpdate import initial_age
 from .messages import EdgeRequest, EdgeResponse, OriginTarget, header_value, without_headers
@@ -43,7 +43,8 @@ NO_STALE_DIRECTIVES = frozenset({"must-revalidate", "proxy-revalidate", "s-maxag
 VIEWER_CONDITIONALS = frozenset(
     {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
 )
-_SET_COOKIE = frozenset({"set-cookie"})
+_DROPPED_WITH_COOKIES = EDGE_OWNED_HEADERS | {"set-cookie"}
+_NOT_STORED = frozenset({"age"})  # the edge computes Age for every hit
 
 Fetched = tuple[EdgeResponse, Source]
 
@@ -87,6 +88,7 @@ class Misses:
                     return stale.response(), Source.REFRESHED
                 raise
             if sent is None:  # origin-request generated it
+                response.headers = without_headers(response.headers, EDGE_OWNED_HEADERS)
                 self._store(route, key, response)
                 return _copy(response), Source.ORIGIN_REQUEST_GENERATED
             if not last and response.status in route.failover_codes:
@@ -149,8 +151,8 @@ class Misses:
                 await _discard(response)
                 return stale.response(), Source.REFRESHED
         response = await self.calls.response(ex, route, Stage.ORIGIN_RESPONSE, sent, response)
-        if route.strip_set_cookie:
-            response.headers = without_headers(response.headers, _SET_COOKIE)
+        dropped = _DROPPED_WITH_COOKIES if route.strip_set_cookie else EDGE_OWNED_HEADERS
+        response.headers = without_headers(response.headers, dropped)
         if response.status == 304 and stale is not None and key is not None:
             return self._refreshed(route, key, stale, response), Source.REFRESHED
         response = _compressed(route, viewer, response)
@@ -161,10 +163,11 @@ class Misses:
         self, route: Route, key: CacheKey, stale: CachedObject, not_modified: EdgeResponse
     ) -> EdgeResponse:
         now = self.clock()
-        names = frozenset(k.lower() for k, _ in not_modified.headers)
-        merged = [*without_headers(stale.headers, names), *not_modified.headers]
+        update = without_headers(not_modified.headers, _NOT_STORED)
+        names = frozenset(k.lower() for k, _ in update)
+        merged = [*without_headers(stale.headers, names), *update]
         fresh = freshness(route.ttl_policy, stale.status, merged, now)
-        refreshed = self.cache.refresh(key, not_modified.headers, fresh) if fresh else None
+        refreshed = self.cache.refresh(key, update, fresh) if fresh else None
         return (refreshed or stale).response()
 
     def _store(
@@ -184,7 +187,9 @@ class Misses:
             return
         # An object that arrives with an Age is that much older already (RFC 9111 4.2.3).
         stored = CachedObject.from_response(
-            response, now - initial_age(response.headers, now), fresh
+            replace(response, headers=without_headers(response.headers, _NOT_STORED)),
+            now - initial_age(response.headers, now),
+            fresh,
         )
         if viewer is not None:
             names = vary_names(response.headers, keyed_encoding=bool(route.key_policy.encodings))

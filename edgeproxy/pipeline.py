@@ -30,7 +30,7 @@ from .errors import (
     ProtocolNotAllowed,
     RequestTooLarge,
 )
-from .exchange import EdgeIdentity, Exchange, StageCalls, new_request_id
+from .exchange import EDGE_OWNED_HEADERS, EdgeIdentity, Exchange, StageCalls, new_request_id
 from .geo import GeoLocator
 from .hooks import HookRunner
 from .limits import MAX_URL_LENGTH
@@ -53,9 +53,6 @@ __all__ = ["Edge", "EdgeIdentity", "Exchange"]
 
 log = logging.getLogger("edgeproxy.access")
 error_log = logging.getLogger("edgeproxy.error")
-
-# Headers the edge owns on the way to the viewer: whatever came before is replaced.
-_EDGE_RESPONSE_HEADERS = frozenset({"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id"})
 
 
 class Edge:
@@ -104,7 +101,8 @@ class Edge:
         self._finalise(ex, response)
         self.recent.append(ex)
         self.counters[ex.x_cache] += 1
-        self.counters["origin_fetches"] += ex.origin_fetches
+        if ex.origin_fetches:
+            self.counters["origin_fetches"] += ex.origin_fetches
         if log.isEnabledFor(logging.INFO):
             pop = self.identity.pop
             log.info("%s", access_line(ex, request, response, pop, self.clock()))
@@ -125,9 +123,11 @@ class Edge:
         refusal = self._viewer_policy(ex, route, request)
         if refusal is not None:
             return refusal
-        request.headers, trusted = split_viewer_cf_headers(
-            request.headers, self.trust_viewer_headers
-        )
+        trusted = _NOTHING_TRUSTED
+        if _names_cloudfront_header(request.headers):
+            request.headers, trusted = split_viewer_cf_headers(
+                request.headers, self.trust_viewer_headers
+            )
         result = await self.calls.request(ex, route, Stage.VIEWER_REQUEST, request)
         if isinstance(result, EdgeResponse):
             ex.source = Source.VIEWER_REQUEST_GENERATED
@@ -206,8 +206,9 @@ class Edge:
         (response, source), shared = await self.collapser.join(
             key, lambda: self.misses.fetch(ex, route, request, key, stale)
         )
+        # The fetched response is shared by every waiter: each gets its own header list.
         if not shared:
-            return response, source
+            return replace(response, headers=list(response.headers)), source
         if response.stream is not None:
             return await self.misses.fetch(ex, route, request, None)
         return replace(response, headers=list(response.headers)), Source.CACHE
@@ -302,8 +303,11 @@ class Edge:
             response.headers = apply_response_headers(
                 policy, ex.viewer, response.headers, response.status, timing=timing
             )
+        headers = response.headers
+        if ex.source is Source.VIEWER_REQUEST_GENERATED:  # the only unfiltered source
+            headers = without_headers(headers, EDGE_OWNED_HEADERS)
         response.headers = [
-            *without_headers(response.headers, _EDGE_RESPONSE_HEADERS),
+            *headers,
             ("Via", self.identity.via),
             ("X-Cache", ex.x_cache),
             ("X-Amz-Cf-Pop", self.identity.pop),
@@ -320,6 +324,17 @@ _NO_ERROR_PAGE_SOURCES = frozenset(
 )
 
 
+_NOTHING_TRUSTED: dict[str, str] = {}  # never written: split_viewer_cf_headers makes its own
+
+
+def _names_cloudfront_header(headers: Headers) -> bool:
+    """Whether the viewer sent any ``CloudFront-*`` header (cheap: most never do)."""
+    for name, _ in headers:
+        if len(name) > 11 and name[0] in "cC" and name[:11].lower() == "cloudfront-":
+            return True
+    return False
+
+
 def _check_limits(request: EdgeRequest) -> None:
     if len(request.uri) + len(request.querystring) + 1 > MAX_URL_LENGTH:
         raise RequestTooLarge("URL over 8,192 bytes")
@@ -328,8 +343,7 @@ def _check_limits(request: EdgeRequest) -> None:
 def _aged(response: EdgeResponse, age: float) -> EdgeResponse:
     """A stored object as served: its Age is the edge's (which counts the origin's Age at
     storing). HEAD gets the GET entry too: the server sends no body for it."""
-    response.headers = [h for h in response.headers if h[0].lower() != "age"]
-    response.headers.append(("Age", str(int(age))))
+    response.headers.append(("Age", str(int(age))))  # stored objects hold no Age (misses.py)
     return response
 
 
@@ -339,6 +353,8 @@ def _from_object(viewer: EdgeRequest, response: EdgeResponse) -> EdgeResponse:
     if response.status != 200 or response.stream is not None:
         return response
     headers = viewer.headers
+    if not any(name[0] in "iIrR" for name, _ in headers):
+        return response  # no If-* and no Range header: nothing to answer
     answer = answer_conditional(200, response.headers, viewer.method, headers) or apply_range(
         200, response.headers, response.body, headers, method=viewer.method
     )

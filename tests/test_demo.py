@@ -38,6 +38,8 @@ def demo_copy(tmp_path: Path) -> Path:
     document = yaml.safe_load(path.read_text())
     edge = document["edge"]
     edge["listeners"]["http_port"] = free_port()
+    if "https_port" in edge["listeners"]:
+        edge["listeners"]["https_port"] = free_port()
     edge["admin"]["port"] = free_port()
     edge["demo_origin"]["port"] = free_port()
     path.write_text(yaml.safe_dump(document, sort_keys=False))
