@@ -7,17 +7,17 @@ for each is DESIGN section 3.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from .config_types import (
     Country,
     FrozenModel,
     HandlerSpec,
     HeaderSafe,
-    IpAddress,
     Isolation,
     LambdaArn,
     NonEmpty,
@@ -36,10 +36,77 @@ class Listeners(FrozenModel):
     https_port: Port | None = None
 
 
+def resolve_address(value: str) -> tuple[str, int | None]:
+    """An ``edge.resolve`` value: ``"ip"``, ``"ip:port"`` or ``"[ipv6]:port"`` → (ip, port or
+    None). ValueError when it is none of these."""
+    host, port = value, None
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(value)
+        port = _port(rest[1:]) if rest else None
+    elif value.count(":") == 1:
+        host, _, digits = value.partition(":")
+        port = _port(digits)
+    ipaddress.ip_address(host)
+    return host, port
+
+
+def _port(digits: str) -> int:
+    if not (digits.isascii() and digits.isdigit() and 1 <= int(digits) <= 65535):
+        raise ValueError(digits)
+    return int(digits)
+
+
+def _resolve_target(value: str) -> str:
+    try:
+        resolve_address(value)
+    except ValueError:
+        raise invalid(
+            "must be an IP address, optionally with a port: 10.0.0.5, 127.0.0.1:8081, [::1]:8081"
+        ) from None
+    return value
+
+
+# A name resolved locally; with a port, the origin is fetched there over plain HTTP.
+ResolveTarget = Annotated[str, AfterValidator(_resolve_target)]
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address; any other name may reach beyond this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _token(value: str | None) -> str | None:
+    # Sent in an Authorization header: visible ASCII only, nothing a header could not carry.
+    if value is None or (
+        value.isascii() and value.isprintable() and value != "" and " " not in value
+    ):
+        return value
+    raise invalid("must be non-empty visible ASCII without spaces")
+
+
 class AdminListener(FrozenModel):
+    """The admin API: loopback by default; anywhere else only with a bearer token."""
+
     host: NonEmpty = "127.0.0.1"
     port: Port | None = None
-    token: str | None = None
+    token: Annotated[str | None, AfterValidator(_token)] = None
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> AdminListener:
+        if self.token is None and not is_loopback_host(self.host):
+            raise invalid(
+                f"required when the admin API listens on {self.host} (not loopback): every "
+                "call must then carry Authorization: Bearer <token>",
+                at=("token",),
+            )
+        return self
 
 
 class CacheSettings(FrozenModel):
@@ -126,7 +193,7 @@ class EdgeSettings(FrozenModel):
     pop: HeaderSafe = "LHR50-C1"
     distribution_domain_name: HeaderSafe = "d111111abcdef8.cloudfront.net"
     distribution_id: HeaderSafe = "EDFDVBD6EXAMPLE"
-    resolve: Mapping[str, IpAddress] = Field(default_factory=dict)
+    resolve: Mapping[str, ResolveTarget] = Field(default_factory=dict)
     cache: CacheSettings = CacheSettings()
     handlers: HandlerSettings = HandlerSettings()
     functions: Mapping[LambdaArn, HandlerSpec] = Field(default_factory=dict)

@@ -9,9 +9,11 @@ so rendering needs no ``isinstance`` ladder.
     │   ├── ProtocolNotAllowed     403  https-only behavior reached over HTTP
     │   └── GeoBlocked             403  the viewer's country is refused by geo restriction
     ├── OriginError                the origin could not give an answer
-    │   ├── OriginConnectError     502  refused, unreachable, unknown host, TLS failure
-    │   ├── OriginResponseError    502  malformed, oversized or truncated answer
-    │   └── OriginTimeout          504  no answer within origin_read_timeout
+    │   ├── OriginConnectError     502  refused, unreachable, TLS failure
+    │   │   └── OriginDnsError     502  the origin's name does not resolve
+    │   ├── OriginResponseError    502  malformed, oversized, truncated or no answer
+    │   └── OriginTimeout          504  no connection within connection_timeout, or no
+    │                                   answer within origin_read_timeout
     ├── InternalError              502  a defect of the edge itself (logged with traceback)
     └── HandlerError               a Lambda@Edge handler failed (.stage, .handler, .detail)
         ├── HandlerValidationError 502  LambdaValidationError: the result broke a rule
@@ -90,6 +92,10 @@ class OriginError(EdgeError):
 
 class OriginConnectError(OriginError):
     status = 502
+
+
+class OriginDnsError(OriginConnectError):
+    """The origin's domain name does not resolve (not in ``edge.resolve``, nor in DNS)."""
 
 
 class OriginResponseError(OriginError):

@@ -1,25 +1,58 @@
-"""The origin client: one keep-alive pool, timeouts, hop-by-hop headers, error mapping.
+"""The origin client: one keep-alive pool, CloudFront's connection attempts and timeouts, its
+limits on what an origin may send, hop-by-hop headers, and error mapping.
 
 This is one of the three modules that touch sockets (with server.py and admin.py). Every
-aiohttp error is converted here, once, into the edge's own ``OriginError`` tree.
+aiohttp error is converted here, once, into the edge's own ``OriginError`` tree by the
+``_FAILURES`` table, which also says whether another attempt follows (reference 4.7, 7.12):
+
+    failure                                        viewer gets           another attempt
+    name not in edge.resolve (nor in DNS)          502 OriginDnsError    never
+    TLS handshake or certificate                   502                   never
+    no connection within connection_timeout        504                   any method
+    refused, unreachable                           502                   any method
+    closed or reset before the answer's head       502                   GET and HEAD
+    no head within origin_read_timeout             504                   GET and HEAD
+    malformed status line, head over 20,480 bytes  502                   never
+    body cut short (Content-Length or chunked)     502                   never
+    body stalled past origin_read_timeout          504                   never
+
+At most ``connection_attempts`` attempts in all. A body within ``max_body`` bytes is read
+whole (a partial one is an error, never an answer); a larger one, announced by its
+Content-Length or growing past the limit while read, comes back as ``EdgeResponse.stream``
+(an ``OriginStream``), which the caller passes on and never caches.
+
+``edge.resolve`` maps origin names to local addresses; an entry with a port
+(``"eu.example.com": "127.0.0.1:8081"``) also replaces the origin's port and protocol: that
+name is fetched at that address over plain HTTP, so a local server can stand in for a real
+host (the Host header still names it).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import socket
+from collections import deque
 from collections.abc import Mapping
+from enum import Enum
+from types import SimpleNamespace
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDict
 from yarl import URL
 
-from .errors import OriginConnectError, OriginResponseError, OriginTimeout
+from .edge_settings import resolve_address
+from .errors import (
+    OriginConnectError,
+    OriginDnsError,
+    OriginError,
+    OriginResponseError,
+    OriginTimeout,
+)
+from .limits import MAX_REQUEST_HEAD
 from .messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
 
 # Hop-by-hop headers (RFC 9110 7.6.1) plus those CloudFront strips from origin answers
-# (reference 6.3): never passed from one connection to the next.
+# (reference 6.3): never passed from one connection to the next, in either direction.
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -34,11 +67,104 @@ HOP_BY_HOP = frozenset(
     }
 )
 
-# The body length is ours to set on the way out.
-_DROP_FROM_ORIGIN = HOP_BY_HOP | {"content-length"}
+# Toward the origin the body is framed by us, always with a Content-Length (aiohttp sets it
+# from the bytes; a forwarded Transfer-Encoding would make it announce chunked and send raw),
+# and Expect is dropped: the edge holds the whole body before it connects.
+_DROP_TO_ORIGIN = HOP_BY_HOP | {"content-length", "expect"}
+
+# Names the edge writes itself: a viewer's ``Connection: <name>`` never removes them.
+_EDGE_OWNED = frozenset({"host", "via", "x-forwarded-for", "x-amz-cf-id", "user-agent"})
+
+# CloudFront's 20,480-byte limit on a request head also applies to origin answers (ref. 5).
+MAX_RESPONSE_HEAD = MAX_REQUEST_HEAD
+
+# The default of edge.cache.max_object_bytes: bodies over it are streamed, not held.
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
 # aiohttp adds these on its own unless told not to; the edge decides them itself.
 _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+
+# Answers without a body whatever their Content-Length says (it describes the GET body).
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class Retry(Enum):
+    """Whether a failed attempt is followed by another (while attempts remain)."""
+
+    NEVER = "never"
+    ANY = "any"  # the request never left the edge: safe for every method
+    SAFE = "safe"  # the origin may have seen the request: GET and HEAD only (reference 7.12)
+
+    def allows(self, method: str) -> bool:
+        return self is Retry.ANY or (self is Retry.SAFE and method in RETRIED_METHODS)
+
+
+RETRIED_METHODS = frozenset({"GET", "HEAD"})
+# A pooled keep-alive connection the origin closed as the request went out is tried once
+# more on a new one, without counting an attempt, for methods safe to repeat (RFC 9112 9.3.1).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+# (aiohttp or OS error, our error, what the log says, retry); the first match wins, so a
+# subclass comes before its base (DNS and TLS errors are ClientConnectorErrors; every
+# TimeoutError is an OSError).
+_FAILURES: tuple[tuple[type[BaseException], type[OriginError], str, Retry], ...] = (
+    (aiohttp.ClientConnectorDNSError, OriginDnsError, "cannot resolve {host}", Retry.NEVER),
+    (aiohttp.ClientSSLError, OriginConnectError, "TLS with {host} failed", Retry.NEVER),
+    (
+        aiohttp.ConnectionTimeoutError,
+        OriginTimeout,
+        "{host} accepted no connection within connection_timeout",
+        Retry.ANY,
+    ),
+    (aiohttp.ClientConnectorError, OriginConnectError, "cannot connect to {host}", Retry.ANY),
+    (
+        aiohttp.ServerDisconnectedError,
+        OriginResponseError,
+        "{host} closed the connection without an answer",
+        Retry.SAFE,
+    ),
+    (aiohttp.ClientPayloadError, OriginResponseError, "{host} sent a truncated body", Retry.NEVER),
+    (aiohttp.ClientResponseError, OriginResponseError, "{host} sent a bad answer", Retry.NEVER),
+    (TimeoutError, OriginTimeout, "{host} did not answer within origin_read_timeout", Retry.SAFE),
+    (OSError, OriginResponseError, "the connection to {host} failed", Retry.SAFE),
+    (aiohttp.ClientError, OriginResponseError, "{host} failed", Retry.NEVER),
+)
+
+
+def converted(exc: BaseException, host: str) -> tuple[OriginError, Retry]:
+    """``exc`` (an aiohttp or OS error) as the edge's error, and whether to try again."""
+    for kind, error, message, retry in _FAILURES:
+        if isinstance(exc, kind):
+            return error(f"{message.format(host=host)}: {exc!r}"), retry
+    return OriginResponseError(f"{host} failed: {exc!r}"), Retry.NEVER
+
+
+class _Failed(Exception):
+    """One attempt failed before the answer's head arrived."""
+
+    def __init__(self, error: OriginError, retry: Retry) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry = retry
+
+
+class AttemptTrace:
+    """What aiohttp's tracing tells about one attempt: whether it reused a pooled connection."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _mark_reused(_session: object, context: SimpleNamespace, _params: object) -> None:
+    context.trace_request_ctx.reused = True
+
+
+def _stale(failed: _Failed, trace: AttemptTrace, method: str) -> bool:
+    """The attempt died on a kept-alive connection the origin had already closed."""
+    dropped = isinstance(failed.__cause__, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError))
+    return trace.reused and dropped and method in IDEMPOTENT_METHODS
 
 
 class StaticResolver(AbstractResolver):
@@ -52,20 +178,19 @@ class StaticResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        address = self._table.get(host, host)
+        address = self._table.get(host.lower(), host)
         try:
-            ip = ipaddress.ip_address(address)
+            ip = _ip_family(address)
         except ValueError:
             if self._fallback is None:
                 raise OSError(f"cannot resolve {host!r}: not in edge.resolve") from None
             return await self._fallback.resolve(host, port, family)
-        fam = socket.AF_INET if ip.version == 4 else socket.AF_INET6
         return [
             {
                 "hostname": host,
-                "host": str(ip),
+                "host": address,
                 "port": port,
-                "family": fam,
+                "family": ip,
                 "proto": 0,
                 "flags": socket.AI_NUMERICHOST,
             }
@@ -76,105 +201,279 @@ class StaticResolver(AbstractResolver):
             await self._fallback.close()
 
 
-class OriginClient:
-    """Fetches from origins over one shared keep-alive pool."""
+def _ip_family(address: str) -> socket.AddressFamily:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, address)
+        except OSError:
+            continue
+        return family
+    raise ValueError(address)
 
-    def __init__(self, resolve: Mapping[str, str], *, use_dns: bool = True) -> None:
-        self._resolve = dict(resolve)
+
+class OriginClient:
+    """Fetches from origins over one shared keep-alive pool.
+
+    ``resolve`` is ``edge.resolve`` (name → ``"ip"`` or ``"ip:port"``); ``use_dns`` False
+    makes any other name fail as an unknown host; bodies over ``max_body`` bytes are streamed.
+    """
+
+    def __init__(
+        self,
+        resolve: Mapping[str, str],
+        *,
+        use_dns: bool = True,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        entries = {name.lower(): resolve_address(value) for name, value in resolve.items()}
+        self._addresses = {name: ip for name, (ip, _) in entries.items()}
+        self._ports = {name: port for name, (_, port) in entries.items() if port is not None}
         self._use_dns = use_dns
+        self.max_body = max_body
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         fallback = aiohttp.DefaultResolver() if self._use_dns else None
+        tracing = aiohttp.TraceConfig()
+        tracing.on_connection_reuseconn.append(_mark_reused)
         connector = aiohttp.TCPConnector(
-            resolver=StaticResolver(self._resolve, fallback),
+            resolver=StaticResolver(self._addresses, fallback),
             limit=0,
             keepalive_timeout=5.0,
             use_dns_cache=False,
         )
-        return aiohttp.ClientSession(
+        session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
             skip_auto_headers=_NO_AUTO_HEADERS,
             cookie_jar=aiohttp.DummyCookieJar(),
+            trace_configs=[tracing],
+            # Lines and fields up to the whole head limit; the total is checked per answer.
+            max_line_size=MAX_RESPONSE_HEAD,
+            max_field_size=MAX_RESPONSE_HEAD,
+            max_headers=MAX_RESPONSE_HEAD // 4,
         )
+        # aiohttp retries an idempotent request once on its own when any connection drops
+        # before the answer; here attempts are counted (connection_attempts) and only a stale
+        # pooled connection gets a free retry. There is no public switch: aiohttp's own test
+        # client turns it off the same way.
+        session._retry_connection = False
+        return session
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
 
+    def wire_target(self, target: OriginTarget) -> tuple[str, int]:
+        """(protocol, port) a fetch for ``target`` really uses: an ``edge.resolve`` entry
+        with a port sends it there over plain HTTP."""
+        port = self._ports.get(target.domain_name.lower())
+        return (target.protocol, target.port) if port is None else ("http", port)
+
     async def fetch(self, request: EdgeRequest, headers: Headers) -> EdgeResponse:
-        """Send ``request`` to ``request.origin`` with exactly ``headers``; retry connection
-        failures up to the origin's connection attempts, as CloudFront does."""
+        """Send ``request`` to ``request.origin`` with ``headers`` (hop-by-hop ones dropped);
+        try again as CloudFront does (see the table above), up to connection_attempts."""
         target = request.origin
         assert target is not None, "the pipeline sets the origin before fetching"
         if self._session is None:
             self._session = self._open()
         attempts = max(1, target.connection_attempts)
-        for attempt in range(1, attempts + 1):
+        attempt, stale_retry = 1, True
+        while True:
+            trace = AttemptTrace()
             try:
-                return await self._fetch_once(self._session, request, target, headers)
-            except OriginConnectError:
-                if attempt == attempts:
-                    raise
-        raise AssertionError("unreachable")
+                return await self._attempt(self._session, request, target, headers, trace)
+            except _Failed as failed:
+                if stale_retry and _stale(failed, trace, request.method):
+                    stale_retry = False
+                    continue
+                if attempt >= attempts or not failed.retry.allows(request.method):
+                    raise failed.error from failed.__cause__
+                attempt += 1
 
-    async def _fetch_once(
+    async def _attempt(
         self,
         session: aiohttp.ClientSession,
         request: EdgeRequest,
         target: OriginTarget,
         headers: Headers,
+        trace: AttemptTrace,
     ) -> EdgeResponse:
+        protocol, port = self.wire_target(target)
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=target.connection_timeout, sock_read=target.read_timeout
         )
         try:
-            async with session.request(
+            resp = await session.request(
                 request.method,
-                origin_url(request, target),
-                headers=_multidict(headers),
+                origin_url(request, target, protocol, port),
+                headers=outgoing_headers(headers, target),
                 data=request.body or None,
                 allow_redirects=False,
                 timeout=timeout,
                 ssl=_ssl_setting(target),
-            ) as resp:
-                body = await resp.read()
-                return EdgeResponse(resp.status, _response_headers(resp), body, resp.reason or "")
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise OriginTimeout(f"origin {target.domain_name} did not answer in time") from exc
-        except (aiohttp.ClientConnectorError, OSError) as exc:
-            raise OriginConnectError(f"cannot connect to {target.domain_name}: {exc}") from exc
-        except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
-            raise OriginResponseError(f"bad answer from {target.domain_name}: {exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise OriginResponseError(f"origin {target.domain_name} failed: {exc}") from exc
+                trace_request_ctx=trace,
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _Failed(*converted(exc, target.domain_name)) from exc
+        return await self._answer(resp, request.method, target.domain_name)
+
+    async def _answer(self, resp: aiohttp.ClientResponse, method: str, host: str) -> EdgeResponse:
+        """The answer whose head arrived: checked, then its body read or streamed."""
+        try:
+            size = head_size(resp)
+            if size > MAX_RESPONSE_HEAD:
+                raise OriginResponseError(
+                    f"{host} sent {size} bytes of headers (CloudFront's limit: 20,480)"
+                )
+            return await self._body(resp, method, host)
+        except (aiohttp.ClientError, OSError) as exc:
+            resp.close()
+            raise converted(exc, host)[0] from exc
+        except BaseException:
+            resp.close()
+            raise
+
+    async def _body(self, resp: aiohttp.ClientResponse, method: str, host: str) -> EdgeResponse:
+        headers = response_headers(resp)
+        reason = resp.reason or ""
+        if method == "HEAD" or resp.status in _NO_BODY_STATUSES or resp.status < 200:
+            resp.release()
+            return EdgeResponse(resp.status, headers, b"", reason)
+        declared = resp.content_length
+        if declared is not None and declared > self.max_body:
+            chunks: list[bytes] = []
+            complete = False
+        else:
+            chunks, complete = await read_up_to(resp.content, self.max_body)
+        if not complete:
+            stream = OriginStream(resp, host, chunks)
+            return EdgeResponse(resp.status, headers, reason=reason, stream=stream)
+        resp.release()
+        body = b"".join(chunks)
+        return EdgeResponse(resp.status, with_length(headers, len(body)), body, reason)
 
 
-def origin_url(request: EdgeRequest, target: OriginTarget) -> URL:
+class OriginStream:
+    """An origin body too large to hold, passed on chunk by chunk as it arrives.
+
+    Iterating yields the chunks; a body that ends short of its Content-Length (or an
+    incomplete chunked one) raises ``OriginResponseError``, a stalled one ``OriginTimeout``.
+    ``aclose()`` before the end drops the origin connection; the end returns it to the pool.
+    """
+
+    def __init__(
+        self, resp: aiohttp.ClientResponse, host: str, first: list[bytes] | None = None
+    ) -> None:
+        self._resp = resp
+        self._host = host
+        self._first = deque(first or ())
+        self._done = False
+
+    def __aiter__(self) -> OriginStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._first:
+            return self._first.popleft()
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            data = await self._resp.content.readany()
+        except (aiohttp.ClientError, OSError) as exc:
+            self._drop()
+            raise converted(exc, self._host)[0] from exc
+        except BaseException:
+            self._drop()
+            raise
+        if not data:
+            self._done = True
+            self._resp.release()
+            raise StopAsyncIteration
+        return data
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._drop()
+
+    def _drop(self) -> None:
+        self._done = True
+        self._first.clear()
+        self._resp.close()
+
+
+async def read_up_to(content: aiohttp.StreamReader, limit: int) -> tuple[list[bytes], bool]:
+    """The body's chunks until its end (True) or until they pass ``limit`` bytes (False)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        data = await content.readany()
+        if not data:
+            return chunks, True
+        chunks.append(data)
+        size += len(data)
+    return chunks, False
+
+
+def head_size(resp: aiohttp.ClientResponse) -> int:
+    """Bytes of the answer's status line and headers, as they came on the wire."""
+    status_line = len(f"HTTP/1.1 {resp.status} {resp.reason or ''}\r\n")
+    return status_line + sum(len(k) + len(v) + 4 for k, v in resp.raw_headers) + 2
+
+
+def origin_url(
+    request: EdgeRequest, target: OriginTarget, protocol: str = "", port: int = 0
+) -> URL:
     """The URL the edge requests: origin path prefix + the request's path and query, as the
     viewer (or a handler) wrote them (already encoded, so never re-encoded here)."""
     host = target.domain_name
     if ":" in host:  # an IPv6 literal, allowed locally
         host = f"[{host}]"
-    raw = f"{target.protocol}://{host}:{target.port}{target.path}{request.target}"
+    scheme = protocol or target.protocol
+    raw = f"{scheme}://{host}:{port or target.port}{target.path}{request.target}"
     return URL(raw, encoded=True)
 
 
-def _multidict(headers: Headers) -> CIMultiDict[str]:
-    return CIMultiDict(headers)
+def _connection_named(headers: Headers) -> frozenset[str]:
+    """Names listed in Connection headers: hop-by-hop for this connection only."""
+    return frozenset(
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    )
+
+
+def outgoing_headers(headers: Headers, target: OriginTarget) -> CIMultiDict[str]:
+    """``headers`` minus hop-by-hop and framing ones; a name in Connection goes too unless
+    the edge itself sets it (Host, Via, X-Forwarded-For, CloudFront-*, custom headers)."""
+    kept = _EDGE_OWNED | {name.lower() for name, _ in target.custom_headers}
+    named = {n for n in _connection_named(headers) - kept if not n.startswith("cloudfront-")}
+    drop = _DROP_TO_ORIGIN | named
+    return CIMultiDict((k, v) for k, v in headers if k.lower() not in drop)
+
+
+def response_headers(resp: aiohttp.ClientResponse) -> Headers:
+    """The origin's headers as sent, minus hop-by-hop ones and those its Connection names."""
+    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers]
+    drop = HOP_BY_HOP | _connection_named(raw)
+    return [(k, v) for k, v in raw if k.lower() not in drop]
+
+
+def with_length(headers: Headers, length: int) -> Headers:
+    """``headers`` whose Content-Length (if the origin sent one) is ``length``, the bytes
+    actually received; no Content-Length is added where the origin sent none (chunked)."""
+    out: Headers = []
+    for name, value in headers:
+        if name.lower() != "content-length":
+            out.append((name, value))
+        elif not any(n.lower() == "content-length" for n, _ in out):
+            out.append((name, str(length)))
+    return out
 
 
 def _ssl_setting(target: OriginTarget) -> bool:
     # Certificate checks stay on: CloudFront refuses an origin whose certificate does not
     # match (502). Protocol pinning per origin_ssl_protocols is left to the TLS library.
     return True
-
-
-def _response_headers(resp: aiohttp.ClientResponse) -> Headers:
-    return [
-        (k.decode("latin-1"), v.decode("latin-1"))
-        for k, v in resp.raw_headers
-        if k.decode("latin-1").lower() not in _DROP_FROM_ORIGIN
-    ]
