@@ -7,7 +7,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     inv = sub.add_parser("invalidate", help="invalidate cached paths ('/img/*', '/a.html')")
     inv.add_argument("paths", nargs="+")
     inv.add_argument("--admin", default="http://127.0.0.1:9901", help="admin API URL")
+    inv.add_argument(
+        "--token",
+        default=os.environ.get("EDGEPROXY_ADMIN_TOKEN"),
+        help="edge.admin.token, when set (default: $EDGEPROXY_ADMIN_TOKEN)",
+    )
     inv.set_defaults(run=_invalidate)
     return parser
 
@@ -162,11 +169,20 @@ def _demo_origin(args: argparse.Namespace) -> int:
 
 def _invalidate(args: argparse.Namespace) -> int:
     body = json.dumps({"paths": args.paths}).encode()
-    request = urllib.request.Request(
-        f"{args.admin}/invalidations", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        print(response.read().decode())
+    headers = {"Content-Type": "application/json"}
+    if args.token:
+        headers["Authorization"] = f"Bearer {args.token}"
+    request = urllib.request.Request(f"{args.admin}/invalidations", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            print(response.read().decode())
+    except urllib.error.HTTPError as err:  # 400 bad paths, 401 token missing or wrong
+        refusal = f"{err.code} {err.read().decode(errors='replace')}"
+        print(f"edgeproxy: the admin API refused: {refusal}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"edgeproxy: cannot reach the admin API at {args.admin}: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
