@@ -48,7 +48,12 @@ def build_edge(
             edge_settings.cache.max_bytes, edge_settings.cache.max_object_bytes, clock=clock
         ),
         HookRunner(),
-        OriginClient(edge_settings.resolve, use_dns=use_dns),
+        # Bodies the cache would refuse anyway are streamed through, never held whole.
+        OriginClient(
+            edge_settings.resolve,
+            use_dns=use_dns,
+            max_body=edge_settings.cache.max_object_bytes,
+        ),
         EdgeIdentity.create(edge_settings.pop, meta, edge_settings.listeners.https_port),
         GeoLocator.from_settings(edge_settings.geo, dist.restrictions.geo_restriction),
         trust_viewer_headers=edge_settings.geo.trust_viewer_headers,
