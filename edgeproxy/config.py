@@ -201,19 +201,28 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([("<file>", f"cannot read {path}: {exc.strerror or exc}")]) from exc
-    loader = _StrictLoader(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError([("<file>", f"not UTF-8 text (byte {exc.start})")]) from exc
+    try:
+        loader = _StrictLoader(text)  # its reader refuses control characters already
+    except yaml.YAMLError as exc:
+        raise ConfigError([("<file>", _yaml_problem(exc))]) from exc
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([("<file>", f"not valid YAML{where}: {problem}")]) from exc
+        raise ConfigError([("<file>", _yaml_problem(exc))]) from exc
     finally:
         loader.dispose()
     if loader.duplicates:
         raise ConfigError(loader.duplicates)
     return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"not valid YAML{where}: {problem}"
 
 
 def _prepare_document(raw: Any, findings: tfschema.Findings) -> dict[str, Any]:
