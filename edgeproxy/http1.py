@@ -284,9 +284,12 @@ class ViewerProtocol(asyncio.Protocol):
         self._dispatch((request, keep_alive))
 
     def _request(self, method: str, version: str) -> EdgeRequest | None:
-        target = _origin_form(self._url)
-        if target is None:
-            return None
+        target = self._url
+        if target[:1] != b"/" or b"#" in target:  # the usual origin-form needs no more
+            found = _origin_form(target)
+            if found is None:
+                return None
+            target = found
         path, _, query = target.decode("latin-1").partition("?")
         self._requests += 1
         return EdgeRequest(
@@ -316,11 +319,27 @@ class ViewerProtocol(asyncio.Protocol):
         self._task = asyncio.get_running_loop().create_task(self._serve(job))
 
     async def _serve(self, job: Job) -> None:
-        """Answer ``job`` and every job queued behind it, in order."""
+        """Answer ``job`` and every job queued behind it, in order. One coroutine, no
+        nested ones: this runs for every request, and each level of await costs."""
         out = self._out
+        context = self._context
         try:
             while True:
-                if not await self._answer(*job):
+                item, keep_alive = job
+                if isinstance(item, EdgeError):
+                    response, head_only, http10 = context.error(item), False, False
+                else:
+                    try:
+                        response = await context.edge.handle(item)
+                    except Exception as exc:  # the pipeline answers everything; a defect
+                        log.exception("edge.handle failed for %s %s", item.method, item.uri)
+                        response = context.error(InternalError(repr(exc)))
+                    head_only, http10 = item.method == "HEAD", item.http_version == "1.0"
+                if response.stream is None:
+                    keep_alive = out.send(response, head_only, keep_alive, http10)
+                else:
+                    keep_alive = await out.send_stream(response, head_only, keep_alive, http10)
+                if not keep_alive:
                     out.close()
                     return
                 if out.paused:
@@ -348,24 +367,11 @@ class ViewerProtocol(asyncio.Protocol):
             self._continue_owed = False
             self._out.write(CONTINUE)
 
-    async def _answer(self, item: EdgeRequest | EdgeError, keep_alive: bool) -> bool:
-        """Answer one job; whether the connection may stay open."""
-        context = self._context
-        if isinstance(item, EdgeError):
-            return await self._out.send(context.error(item), False, False, False)
-        try:
-            response = await context.edge.handle(item)
-        except Exception as exc:  # the pipeline answers everything itself; this is a defect
-            log.exception("edge.handle failed for %s %s", item.method, item.uri)
-            response = context.error(InternalError(repr(exc)))
-        head_only = item.method == "HEAD"
-        return await self._out.send(response, head_only, keep_alive, item.http_version == "1.0")
-
 
 def _origin_form(url: bytes) -> bytes | None:
     """The path and query of a request target. An absolute-form target gives only its path
     and query: the host it names never selects an origin (the config does; no open proxy)."""
-    if url[:1] != b"/":
+    if not url.startswith(b"/"):
         if url[:7].lower() != b"http://" and url[:8].lower() != b"https://":
             return None  # "*", authority-form, anything else
         try:

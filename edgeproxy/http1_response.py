@@ -18,10 +18,30 @@ from http import HTTPStatus
 
 from .messages import EdgeResponse
 
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+# Header names the head builder watches for, as bit flags.
+_LENGTH = 1  # a stream's declared length; replaced by ours
+_FRAMING = 2  # replaced by ours
+_DATE = 4  # kept; ours added only when missing
+_SERVER = 8  # likewise
+_WATCHED = {
+    "content-length": _LENGTH,
+    "transfer-encoding": _FRAMING,
+    "connection": _FRAMING,
+    "keep-alive": _FRAMING,
+    "date": _DATE,
+    "server": _SERVER,
+}
+_WATCHED_LENGTHS = frozenset(len(name) for name in _WATCHED)
 
-# Status lines for every status Python knows, built once; others are made when met.
-_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
+# Status lines for every status Python knows, with its standard reason or none, built once;
+# others are made when met.
+_STATUS_LINES = {
+    (s.value, reason): f"HTTP/1.1 {s.value} {s.phrase}\r\n"
+    for s in HTTPStatus
+    for reason in ("", s.phrase)
+}
+
+_BODYLESS = frozenset({204, 304})  # and every 1xx
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
@@ -80,23 +100,24 @@ def encode_head(
     status = response.status
     lines = [_status_line(status, response.reason)]
     declared: str | None = None
-    has_date = has_server = False
+    seen = 0
     for name, value in response.headers:
-        lname = name.lower()
-        if lname in _FRAMING:
-            if lname == "content-length":
-                declared = value
-            continue
-        if lname == "date":
-            has_date = True
-        elif lname == "server":
-            has_server = True
+        # The length test spares most names a lower().
+        if len(name) in _WATCHED_LENGTHS and (watched := _WATCHED.get(name.lower(), 0)):
+            if watched & (_LENGTH | _FRAMING):
+                if watched == _LENGTH:
+                    declared = value
+                continue
+            seen |= watched
         lines.append(f"{name}: {value}\r\n")
-    if not has_date:
+    if not seen & _DATE:
         lines.append(date.line())
-    if not has_server:
+    if not seen & _SERVER:
         lines.append("Server: CloudFront\r\n")
-    framing, length = _framing(response, declared, head_only=head_only, http10=http10)
+    if response.stream is None and not head_only and 200 <= status and status not in _BODYLESS:
+        framing, length = Framing.LENGTH, len(response.body)  # the usual case, decided at once
+    else:
+        framing, length = _framing(response, declared, head_only=head_only, http10=http10)
     if framing is Framing.CLOSE:
         keep_alive = False
     if framing is Framing.CHUNKED:
@@ -108,7 +129,7 @@ def encode_head(
     elif http10:
         lines.append("Connection: keep-alive\r\n")
     lines.append("\r\n")
-    if head_only or framing is Framing.NONE:
+    if head_only:
         framing = Framing.NONE
     return Head(_encode("".join(lines)), framing, length, keep_alive)
 
@@ -117,8 +138,7 @@ def _framing(
     response: EdgeResponse, declared: str | None, *, head_only: bool, http10: bool
 ) -> tuple[Framing, int]:
     """The body's framing and the Content-Length to announce (-1: none)."""
-    status = response.status
-    if status < 200 or status in (204, 304):
+    if response.status < 200 or response.status in _BODYLESS:
         return Framing.NONE, -1
     declared_length = _length(declared)
     if response.stream is None:
@@ -139,12 +159,10 @@ def _length(value: str | None) -> int:
 
 
 def _status_line(status: int, reason: str) -> str:
-    if not reason:
-        line = _STATUS_LINES.get(status)
-        if line is not None:
-            return line
-        reason = "Unknown"
-    return f"HTTP/1.1 {status} {reason}\r\n"
+    line = _STATUS_LINES.get((status, reason))
+    if line is not None:
+        return line
+    return f"HTTP/1.1 {status} {reason or 'Unknown'}\r\n"
 
 
 def _encode(text: str) -> bytes:

@@ -62,18 +62,11 @@ class ResponseWriter:
             self._waiter = waiter
             await waiter
 
-    async def send(
-        self, response: EdgeResponse, head_only: bool, keep_alive: bool, http10: bool
-    ) -> bool:
-        """Write ``response``; whether the connection may carry another request."""
+    def send(self, response: EdgeResponse, head_only: bool, keep_alive: bool, http10: bool) -> bool:
+        """Write ``response`` (no stream); whether the connection may carry another request."""
         head = encode_head(
             response, self._date, head_only=head_only, keep_alive=keep_alive, http10=http10
         )
-        stream = response.stream
-        if stream is not None:
-            if head.framing is not Framing.NONE:
-                return await self._send_stream(head, stream)
-            await aclose(stream)
         body = response.body
         if head.framing is Framing.NONE or not body:
             self.write(head.data)
@@ -83,6 +76,20 @@ class ResponseWriter:
             self.write(head.data)
             self.write(body)
         return head.keep_alive
+
+    async def send_stream(
+        self, response: EdgeResponse, head_only: bool, keep_alive: bool, http10: bool
+    ) -> bool:
+        """Write ``response`` and its stream; the stream is closed whatever happens."""
+        assert response.stream is not None
+        head = encode_head(
+            response, self._date, head_only=head_only, keep_alive=keep_alive, http10=http10
+        )
+        if head.framing is Framing.NONE:
+            self.write(head.data)
+            await aclose(response.stream)
+            return head.keep_alive
+        return await self._send_stream(head, response.stream)
 
     async def _send_stream(self, head: Head, stream: AsyncIterator[bytes]) -> bool:
         """Chunks as they come. A stream that fails ends the connection without the last
