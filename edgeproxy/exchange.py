@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 from dataclasses import dataclass, field
 
 from .events import EventMeta
@@ -19,8 +20,9 @@ EDGE_OWNED_HEADERS = frozenset({"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id"}
 
 
 def new_request_id() -> str:
-    """40 random bytes, URL-safe base64: 56 characters ending in ``==``, like CloudFront's."""
-    return base64.urlsafe_b64encode(os.urandom(40)).decode("ascii")
+    """40 random bytes, URL-safe base64: 56 characters ending in ``==``, like CloudFront's.
+    An identifier, not a secret: the fast non-cryptographic generator is enough."""
+    return base64.urlsafe_b64encode(random.randbytes(40)).decode("ascii")
 
 
 @dataclass(slots=True)
