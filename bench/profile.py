@@ -20,7 +20,9 @@ from pathlib import Path
 from .wrk import WrkRun
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
-_PROCESS = re.compile(r"^process \d+:")  # the root frame py-spy adds with --subprocesses
+# The root frame py-spy adds with --subprocesses: process 12:"<command line>". A command line
+# may hold ";" (multiprocessing's spawn_main does), so it is cut off before splitting frames.
+_PROCESS = re.compile(r'^process \d+:".*?"(?:;|$)')
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,8 @@ def parse_collapsed(text: str) -> Profile:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [frame_name(f) for f in stack.split(";") if f.strip() and not _PROCESS.match(f)]
+        stack = _PROCESS.sub("", stack, count=1)
+        frames = [frame_name(f) for f in stack.split(";") if f.strip()]
         if not frames:  # a thread caught outside Python code: not the request path
             continue
         samples += count

@@ -262,23 +262,24 @@ COLLAPSED = f"""\
 {RUN} 1
 process 42:"python edgeproxy serve";{RUN} 0
 process 42:"python edgeproxy serve" 7
+process 43:"python -c from x import main; main() --fork";{RUN} 2
 not a sample line
 """
 
 
 def test_collapsed_stacks_sum_into_self_and_total_per_function():
     found = profile.parse_collapsed(COLLAPSED)
-    assert found.samples == 10
+    assert found.samples == 12  # the 7 samples with no Python frame are left out
     assert found.own == {
         "lookup (edgeproxy/cache.py)": 6,
         "handle (edgeproxy/pipeline.py)": 3,
-        "run (asyncio/runners.py)": 1,
+        "run (asyncio/runners.py)": 3,  # the ";" inside a command line split nothing
     }
     assert found.total["handle (edgeproxy/pipeline.py)"] == 9  # both of its lines, once each
-    assert found.total["run (asyncio/runners.py)"] == 10
+    assert found.total["run (asyncio/runners.py)"] == 12
     lines = profile.profile_lines(found, count=2)
-    assert lines[0] == "10 samples."
-    assert "| 60.0 | `lookup (edgeproxy/cache.py)` |" in lines
+    assert lines[0] == "12 samples."
+    assert "| 50.0 | `lookup (edgeproxy/cache.py)` |" in lines
     assert "| 100.0 | `run (asyncio/runners.py)` |" in lines
 
 
