@@ -41,6 +41,7 @@ log = logging.getLogger("edgeproxy.server")
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _VERSIONS = frozenset({"1.1", "1.0"})
+_BURST_GAP_S = 10.0  # a refusal this long after the last one starts a new burst (and warning)
 
 Job = tuple[EdgeRequest | EdgeError, bool]  # what to answer, and whether to keep the connection
 
@@ -59,21 +60,23 @@ class ViewerContext:
         self.date = DateHeader()
         self.now = 0.0  # loop time, advanced by the server's tick
         self.connections: set[ViewerProtocol] = set()
-        self._refused = 0  # connections refused in the current burst
+        self.refused = 0  # connections refused at the cap, in all
+        self._last_refusal = -_BURST_GAP_S
 
     def admit(self, connection: ViewerProtocol) -> bool:
-        """Count ``connection`` in, unless the cap is reached (one warning per burst)."""
+        """Count ``connection`` in, unless the cap is reached: then one warning per burst
+        (refusals closer than ``_BURST_GAP_S`` to each other are one burst)."""
         if len(self.connections) >= self.max_connections:
-            if self._refused == 0:
+            if self.now - self._last_refusal >= _BURST_GAP_S:
                 log.warning(
-                    "viewer connection cap of %d reached: new connections are closed at once",
+                    "viewer connection cap of %d reached: new connections are closed at once"
+                    " (%d refused so far)",
                     self.max_connections,
+                    self.refused,
                 )
-            self._refused += 1
+            self._last_refusal = self.now
+            self.refused += 1
             return False
-        if self._refused:
-            log.info("viewer connection cap: %d connections were refused", self._refused)
-            self._refused = 0
         self.connections.add(connection)
         return True
 
@@ -100,6 +103,7 @@ class ViewerProtocol(asyncio.Protocol):
         self._scheme = scheme
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._out = ResponseWriter(context.date)
         self._client_ip = ""
         self._client_port = 0
@@ -128,6 +132,7 @@ class ViewerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self._loop = asyncio.get_running_loop()
         self._out.transport = self._transport
         context = self._context
         if not context.admit(self):
@@ -316,7 +321,8 @@ class ViewerProtocol(asyncio.Protocol):
                 self._transport.pause_reading()
             return
         self._busy = True
-        self._task = asyncio.get_running_loop().create_task(self._serve(job))
+        assert self._loop is not None  # set when the connection was made
+        self._task = self._loop.create_task(self._serve(job))
 
     async def _serve(self, job: Job) -> None:
         """Answer ``job`` and every job queued behind it, in order. One coroutine, no
