@@ -88,6 +88,7 @@ def test_demo_config_loads_cleanly() -> None:
         "/www/*",
         "/members/*",
         "/secure/*",
+        "/account/*",
         "*",
     ]
     default = config.distribution.default_cache_behavior
