@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +33,9 @@ from .soak_load import Load, Window
 from .soak_report import Minute, Soak, markdown, replace_section
 
 REPO = Path(__file__).resolve().parent.parent
+# aiohttp closes a kept-alive origin connection 5 to 10 s after its last use (keepalive
+# 5 s, checked every 5 s): the idle numbers are read once that has happened.
+IDLE_WAIT_S = 12.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,6 +99,17 @@ def fds_of(pid: int) -> int:
         return 0
 
 
+def fd_kinds(pid: int) -> Counter[str]:
+    """What the open descriptors are: "socket", "pipe", "anon_inode:[eventfd]", a path…"""
+    kinds: Counter[str] = Counter()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                kinds[target.split(":[")[0] if target[:6] in ("socket", "pipe:[") else target] += 1
+    return kinds
+
+
 def say(text: str) -> None:
     print(f"soak: {text}", flush=True)
 
@@ -121,6 +137,7 @@ def start_servers(work: Path, procs: list[Proc], args: argparse.Namespace) -> tu
 async def soak(edge_pid: int, http_port: int, admin_port: int, args: argparse.Namespace) -> Soak:
     edge_url, admin_url = f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{admin_port}"
     started_rss, started_fds = rss_of(edge_pid), fds_of(edge_pid)
+    before_kinds = fd_kinds(edge_pid)
     async with Load(edge_url, admin_url, args.concurrency) as load:
         await load.warm()
         cpu, wall = time.process_time(), time.monotonic()
@@ -131,6 +148,7 @@ async def soak(edge_pid: int, http_port: int, admin_port: int, args: argparse.Na
             f"soaking at {peak / 2:,.0f}/s for {args.seconds:,.0f} s")
         result = Soak(args.seconds, peak, peak / 2, args.concurrency, cpu / wall,
                       started_rss=started_rss, started_fds=started_fds)
+        result.fd_kinds_before = before_kinds
         load.take_window()
         monitor = asyncio.create_task(_monitor(load, edge_pid, args.interval, result))
         try:
@@ -155,7 +173,7 @@ def _record(window: Window, edge_pid: int, result: Soak) -> None:
     minute = Minute(
         len(result.minutes) + 1, seconds, len(window.latencies), window.unexpected,
         window.percentile(0.50) * 1000, window.percentile(0.99) * 1000,
-        rss_of(edge_pid), fds_of(edge_pid),
+        rss_of(edge_pid), fds_of(edge_pid), os.getloadavg()[0],
     )
     result.minutes.append(minute)
     say(minute.line())
@@ -168,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         say(f"edge PID {edge.pid} on :{http_port} (admin :{admin_port}), logs in {tmp}")
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             result = runner.run(soak(edge.pid, http_port, admin_port, args))
+        time.sleep(IDLE_WAIT_S)
+        result.idle_rss, result.idle_fds = rss_of(edge.pid), fds_of(edge.pid)
+        new = fd_kinds(edge.pid) - result.fd_kinds_before
+        if new:
+            result.notes.append(f"descriptors open after the load, not before: {dict(new)}")
         if edge.popen.poll() is not None:
             result.notes.append(f"the edge exited with {edge.popen.returncode} during the soak")
         defects = [line for line in edge.log_tail(100_000).splitlines() if "internal error" in line]
