@@ -11,7 +11,13 @@ queued behind it, in one task per busy spell of the connection.
 
 Input the edge refuses (limits and malformed requests, reference 1 and 5) is queued as the
 ``EdgeError`` to answer, behind the requests before it; nothing after it is read and the
-connection closes once it is answered. Nothing refused here reaches the pipeline.
+connection closes once it is answered. Nothing refused here reaches the pipeline. Heads
+over 20,480 bytes and URLs over 8,192 get 413; what llhttp rejects (Content-Length with
+Transfer-Encoding, repeated Content-Length, obsolete line folding, bad names, bytes or line
+ends, unknown methods and versions) gets 400. CONNECT gets 403 with CloudFront's "method not
+allowed" page: CloudFront answers so any method outside a behavior's allowed_methods, and
+no behavior can allow CONNECT. An absolute-form target (``GET http://host/p``) is served
+as its path and query alone; neither it nor the Host header ever selects an origin.
 
 Timing is read from ``ViewerContext.now``, a clock the server advances on its tick: each
 connection keeps one ``deadline`` (0: none) that the server's sweep enforces: the request
