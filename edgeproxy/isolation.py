@@ -128,7 +128,18 @@ def detail_of(exc: BaseException) -> str:
 
 
 def peak_memory_mb() -> int:
-    """This process's peak resident memory (what Lambda reports as Max Memory Used)."""
+    """This process's peak resident memory (what Lambda reports as Max Memory Used).
+
+    Read from ``VmHWM``, the high-water mark of this process's own memory: ``ru_maxrss``
+    would also count the process it was forked from, since Linux carries it over ``exec``.
+    """
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) // 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # Linux: kilobytes
 
 

@@ -1,0 +1,224 @@
+"""``edgeproxy invoke`` and ``edgeproxy events generate`` through the CLI's entry point."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import HANDLERS
+
+from edgeproxy.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["--log-level", "WARNING", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def spec(name: str) -> str:
+    file, _, func = name.partition(":")
+    return f"{HANDLERS / file}:{func or 'handler'}"
+
+
+def generate(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    code, out, _ = run(capsys, "events", "generate", *argv)
+    assert code == 0
+    event: dict[str, Any] = json.loads(out)
+    return event
+
+
+def test_valid_result_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys,
+        "invoke",
+        spec("passthrough.py"),
+        "--event-type",
+        "viewer-request",
+        "--uri",
+        "/docs/a b",
+        "--querystring",
+        "b=2&a=1&flag",
+        "--header",
+        "X-Multi: 1",
+        "--header",
+        "x-multi: 2",
+    )
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    assert result["uri"] == "/docs/a b" and result["querystring"] == "b=2&a=1&flag"
+    assert result["headers"]["x-multi"] == [
+        {"key": "X-Multi", "value": "1"},
+        {"key": "x-multi", "value": "2"},
+    ]
+    assert result["headers"]["host"] == [{"key": "Host", "value": "d111111abcdef8.cloudfront.net"}]
+
+
+def test_broken_rule_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "invoke", spec("changes_read_only_header.py"), "--event-type", "viewer-request"
+    )
+    assert code == 1 and out == ""
+    assert err.splitlines() == [
+        f"viewer-request handler {spec('changes_read_only_header.py')} failed: the viewer gets "
+        "502 with X-Cache: LambdaValidationError from cloudfront",
+        "  rule: read-only-header",
+        "  Lambda function result failed validation, the function tried to change read-only "
+        "header, headerName : Host",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "stage"),
+    [
+        ("generated-size", "viewer-request"),
+        ("status-unchanged", "viewer-response"),
+        ("origin-valid", "origin-request"),
+        ("disallowed-header", "origin-response"),
+    ],
+)
+def test_rules_per_stage(capsys: pytest.CaptureFixture[str], rule: str, stage: str) -> None:
+    code, _, err = run(
+        capsys, "invoke", spec("breaks_rule.py"), "--event-type", stage, "--uri", f"/b/{rule}"
+    )
+    assert code == 1
+    assert f"  rule: {rule}" in err.splitlines()
+
+
+def test_exception_and_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "invoke", spec("raises.py"), "--event-type", "viewer-request")
+    assert code == 1
+    assert "503 with X-Cache: LambdaExecutionError from cloudfront" in err
+    assert "ValueError: cannot parse '/'" in err
+    code, _, err = run(
+        capsys,
+        "invoke",
+        spec("sleeps.py"),
+        "--event-type",
+        "origin-request",
+        "--timeout",
+        "0.2",
+        "--header",
+        "X-Sleep: 5",
+    )
+    assert code == 1
+    assert "LambdaLimitExceeded" in err and "Task timed out after 0.20 seconds" in err
+
+
+@pytest.mark.parametrize("isolation", ["thread", "inline", "process"])
+def test_isolations(capsys: pytest.CaptureFixture[str], isolation: str) -> None:
+    code, out, _ = run(
+        capsys,
+        "invoke",
+        spec("counter.py"),
+        "--event-type",
+        "viewer-request",
+        "--isolation",
+        isolation,
+    )
+    assert code == 0 and json.loads(out)["headers"]["x-calls"][0]["value"].isdigit()
+
+
+def test_event_file_round_trip(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    event = generate(capsys, "origin-response", "--uri", "/img.png", "--status", "404")
+    cf = event["Records"][0]["cf"]
+    assert cf["config"]["eventType"] == "origin-response"
+    assert cf["request"]["origin"]["custom"]["domainName"] == "example.org"
+    assert cf["response"]["status"] == "404" and cf["response"]["statusDescription"] == "Not Found"
+    cf["response"]["headers"]["x-from-file"] = [{"key": "X-From-File", "value": "yes"}]
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    code, out, err = run(
+        capsys,
+        "invoke",
+        spec("passthrough.py:response_handler"),
+        "--event-type",
+        "origin-response",
+        "--event",
+        str(path),
+    )
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    assert result["status"] == "404" and result["headers"]["x-from-file"][0]["value"] == "yes"
+
+
+def test_event_file_read_only_rules_compare_with_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    event = generate(capsys, "origin-response")
+    event["Records"][0]["cf"]["response"]["headers"]["transfer-encoding"] = [
+        {"key": "Transfer-Encoding", "value": "chunked"}
+    ]
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    code, _, err = run(
+        capsys,
+        "invoke",
+        spec("changes_read_only_header.py:delete_transfer_encoding"),
+        "--event-type",
+        "origin-response",
+        "--event",
+        str(path),
+    )
+    assert code == 1 and "delete read-only header, headerName : Transfer-Encoding" in err
+
+
+def test_include_body(capsys: pytest.CaptureFixture[str]) -> None:
+    event = generate(
+        capsys,
+        "viewer-request",
+        "--method",
+        "POST",
+        "--include-body",
+        "--body",
+        "name=ann&role=user",
+    )
+    request = event["Records"][0]["cf"]["request"]
+    assert request["body"] == {
+        "inputTruncated": False,
+        "action": "read-only",
+        "encoding": "base64",
+        "data": base64.b64encode(b"name=ann&role=user").decode(),
+    }
+    code, out, _ = run(
+        capsys,
+        "invoke",
+        spec("rewrites_form_body.py"),
+        "--event-type",
+        "viewer-request",
+        "--method",
+        "POST",
+        "--include-body",
+        "--body",
+        "name=ann&role=user",
+    )
+    assert code == 0
+    assert json.loads(out)["body"]["data"] == "name=ann&role=admin"
+
+
+def test_viewer_request_sample_has_no_origin(capsys: pytest.CaptureFixture[str]) -> None:
+    request = generate(capsys, "viewer-request")["Records"][0]["cf"]["request"]
+    assert "origin" not in request and "body" not in request
+    assert request["headers"]["user-agent"][0]["value"].startswith("curl/")
+
+
+def test_bad_input_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "event.json"
+    path.write_text('{"Records": []}')
+    code, _, err = run(
+        capsys,
+        "invoke",
+        spec("passthrough.py"),
+        "--event-type",
+        "viewer-request",
+        "--event",
+        str(path),
+    )
+    assert code == 2 and "is not a CloudFront event" in err
+    code, _, err = run(capsys, "invoke", spec("syntax_error.py"), "--event-type", "viewer-request")
+    assert code == 2 and "syntax_error.py" in err and "line 4" in err
+    with pytest.raises(SystemExit):
+        main(["invoke", spec("passthrough.py"), "--event-type", "viewer-requests"])

@@ -1,0 +1,212 @@
+"""Hot reload through a real edge: saving a handler file or the config file changes what the
+running edge does, a broken save is answered (handler: 503) or ignored (config) until fixed,
+and the edge never stops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from conftest import RecordingOrigin, StartEdge, distribution, handler
+
+from edgeproxy.config import load_config
+from edgeproxy.reload import config_source
+from edgeproxy.runtime import RunningEdge, running_edge
+
+GENERATE = (
+    "CALLS = 0\n"
+    "def handler(event, context):\n"
+    "    global CALLS\n"
+    "    CALLS += 1\n"
+    "    return {{'status': 200, 'body': '{version} call ' + str(CALLS)}}\n"
+)
+
+
+def save(path: Path, text: str, mtime_s: int) -> None:
+    """Write ``text`` with an explicit mtime: two saves inside one filesystem timestamp tick
+    still look different (as they would to an editor a second later)."""
+    path.write_text(text)
+    os.utime(path, ns=(mtime_s * 1_000_000_000, mtime_s * 1_000_000_000))
+
+
+def hooked(origin: RecordingOrigin, spec: str, isolation: str = "thread") -> dict[str, Any]:
+    assoc = {"event_type": "viewer-request", "handler": spec, "isolation": isolation}
+    return distribution(origin.port, lambda_function_association=[assoc])
+
+
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+async def test_saved_handler_takes_effect_on_the_next_request(
+    isolation: str, origin: RecordingOrigin, start_edge: StartEdge, tmp_path: Path
+) -> None:
+    live = tmp_path / "live.py"
+    save(live, GENERATE.format(version="v1"), 1)
+    viewer = await start_edge(hooked(origin, f"{live}:handler", isolation))
+    assert (await viewer.get("/a")).text == "v1 call 1"
+    assert (await viewer.get("/a")).text == "v1 call 2"  # warm: globals persist
+    save(live, GENERATE.format(version="v2"), 2)
+    second = await viewer.get("/a")
+    assert second.text == "v2 call 1"  # new code, globals reset, no restart
+    assert second.headers["x-cache"] == "LambdaGeneratedResponse from cloudfront"
+    assert origin.seen == []
+
+
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+async def test_syntax_error_is_503_until_fixed(
+    isolation: str,
+    origin: RecordingOrigin,
+    start_edge: StartEdge,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    live = tmp_path / "live.py"
+    save(live, GENERATE.format(version="v1"), 1)
+    viewer = await start_edge(hooked(origin, f"{live}:handler", isolation))
+    assert (await viewer.get("/a")).status_code == 200
+    save(live, "def handler(event, context)\n    return {}\n", 2)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(2):
+            broken = await viewer.get("/a")
+            assert broken.status_code == 503
+            assert broken.headers["x-cache"] == "LambdaExecutionError from cloudfront"
+            assert "<H1>503 ERROR</H1>" in broken.text
+    # Logged once, with the file and the line; every failed request names the error too.
+    loads = [r.getMessage() for r in caplog.records if r.name == "edgeproxy.loader"]
+    assert len(loads) == 1
+    assert f'File "{live}", line 1' in loads[0] and "SyntaxError: expected ':'" in loads[0]
+    assert "(live.py, line 1)" in caplog.text
+    save(live, GENERATE.format(version="v3"), 3)
+    fixed = await viewer.get("/a")
+    assert (fixed.status_code, fixed.text) == (200, "v3 call 1")
+    assert origin.seen == []
+
+
+# --- the config file ---------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def reloading_edge(path: Path) -> AsyncIterator[RunningEdge]:
+    config = load_config(path).config
+    source = config_source(path, interval_s=0.02)
+    async with running_edge(config, use_dns=False, reload=source) as running:
+        yield running
+
+
+async def eventually(check: Callable[[], Any], what: str) -> None:
+    """Wait (bounded, 10 s) for the reloader's poll to have acted."""
+    for _ in range(500):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+def with_new_behavior(document: dict[str, Any]) -> dict[str, Any]:
+    base = dict(document["distribution"]["default_cache_behavior"])
+    generate = {
+        "event_type": "viewer-request",
+        "handler": handler("flow_generate.py:viewer_request"),
+    }
+    document["distribution"]["ordered_cache_behavior"] = [
+        {**base, "path_pattern": "/new/*", "lambda_function_association": [generate]}
+    ]
+    return document
+
+
+async def test_config_edit_reloads_and_bad_edits_keep_the_running_config(
+    origin: RecordingOrigin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "distribution.yaml"
+    document = distribution(origin.port)
+    save(path, yaml.safe_dump(document), 1)
+    async with reloading_edge(path) as running, httpx.AsyncClient(timeout=10) as client:
+        reloader = running.reloader
+        assert reloader is not None
+
+        async def new_behavior_served() -> bool:
+            answer = await client.get(running.url("/new/x"))
+            return answer.text == "generated at viewer-request"
+
+        assert not await new_behavior_served()  # /new/x goes to the origin for now
+        save(path, yaml.safe_dump(with_new_behavior(document)), 2)
+        await eventually(new_behavior_served, "the new behavior is served")
+        assert reloader.reloads == 1
+
+        # A bad edit: every problem logged with its key path; the running config stays.
+        bad = with_new_behavior(distribution(origin.port))
+        bad["distribution"]["default_cache_behavior"]["viewer_protocol_policy"] = "sometimes"
+        bad["distribution"]["no_such_key"] = 1
+        with caplog.at_level(logging.ERROR, logger="edgeproxy.reload"):
+            save(path, yaml.safe_dump(bad), 3)
+            await eventually(lambda: _true(reloader.failures == 1), "the bad edit is noticed")
+        assert "does not load (2 problem(s)); the running config stays in use" in caplog.text
+        assert "distribution.default_cache_behavior.viewer_protocol_policy" in caplog.text
+        assert "distribution.no_such_key" in caplog.text
+        assert await new_behavior_served()
+
+        # A handler that does not load is a bad edit too.
+        missing = with_new_behavior(distribution(origin.port))
+        missing["distribution"]["default_cache_behavior"]["lambda_function_association"] = [
+            {"event_type": "viewer-request", "handler": "nowhere.py:handler"}
+        ]
+        save(path, yaml.safe_dump(missing), 4)
+        await eventually(lambda: _true(reloader.failures == 2), "the missing handler is noticed")
+        assert "handler file not found" in caplog.text
+        assert await new_behavior_served()
+
+        # Fixed: the next good save is served.
+        save(path, yaml.safe_dump(distribution(origin.port)), 5)
+        await eventually(_not(new_behavior_served), "the behavior is gone again")
+        assert reloader.reloads == 2
+        assert (await client.get(running.url("/new/x"))).text == "origin body for /new/x"
+
+
+async def test_check_reports_what_it_did(origin: RecordingOrigin, tmp_path: Path) -> None:
+    path = tmp_path / "distribution.yaml"
+    document = distribution(origin.port)
+    save(path, yaml.safe_dump(document), 1)
+    async with reloading_edge(path) as running:
+        reloader = running.reloader
+        assert reloader is not None
+        await reloader.stop()  # driven by hand from here on
+        assert await reloader.check() is None
+        save(path, "distribution: [", 2)
+        assert await reloader.check() is False
+        save(path, yaml.safe_dump(with_new_behavior(document)), 3)
+        assert await reloader.check() is True
+        assert len(running.edge.routes.routes) == 2
+
+
+async def test_edge_settings_changes_say_they_need_a_restart(
+    origin: RecordingOrigin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "distribution.yaml"
+    document = distribution(origin.port)
+    save(path, yaml.safe_dump(document), 1)
+    async with reloading_edge(path) as running:
+        reloader = running.reloader
+        assert reloader is not None
+        await reloader.stop()
+        document["edge"]["pop"] = "FRA56-P1"
+        save(path, yaml.safe_dump(document), 2)
+        with caplog.at_level(logging.WARNING, logger="edgeproxy.reload"):
+            assert await reloader.check() is True
+        assert "edge.pop changed: it takes effect after a restart" in caplog.text
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def _not(check: Callable[[], Any]) -> Callable[[], Any]:
+    async def negated() -> bool:
+        return not await check()
+
+    return negated
