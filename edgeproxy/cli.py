@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HandlerLoadError as err:
         print(f"edgeproxy: handler cannot be loaded: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C or SIGTERM: a clean stop
         return 0
 
 

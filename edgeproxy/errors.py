@@ -44,6 +44,9 @@ class EdgeError(Exception):
     status: ClassVar[int] = 502
     x_cache: ClassVar[str] = "Error from cloudfront"
     page_message: ClassVar[str] = _CANT_CONNECT
+    # Whether a custom_error_response page may replace this answer: origin failures and geo
+    # blocks yes; handler failures, bad requests and CloudFront's own limits no (7.11).
+    custom_page: ClassVar[bool] = False
 
     def __init__(self, detail: str = "") -> None:
         super().__init__(detail or self.__class__.__name__)
@@ -84,10 +87,12 @@ class GeoBlocked(ViewerError):
     page_message = (
         "The Amazon CloudFront distribution is configured to block access from your country."
     )
+    custom_page = True
 
 
 class OriginError(EdgeError):
     status = 502
+    custom_page = True
 
 
 class OriginConnectError(OriginError):

@@ -26,7 +26,6 @@ from .errors import (
     HandlerError,
     InternalError,
     MethodNotAllowed,
-    OriginError,
     ProtocolNotAllowed,
     RequestTooLarge,
 )
@@ -249,8 +248,8 @@ class Edge:
 
     async def _edge_error(self, ex: Exchange, err: EdgeError) -> EdgeResponse:
         """An edge-made error, or the distribution's custom error page for its status when
-        the origin failed (custom pages do not apply to handler failures)."""
-        if isinstance(err, OriginError):
+        the error allows one (origin failures, geo blocks; not handler failures)."""
+        if err.custom_page:
             page = await self._custom_error_page(ex, err.status, None)
             if page is not None:
                 ex.error = str(err)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -175,6 +176,9 @@ async def serve_forever(
 ) -> None:
     """Run until cancelled (Ctrl-C / SIGTERM), printing where everything listens; with
     ``reload``, saving the config file reloads it."""
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM stops like Ctrl-C: listeners and handler workers closed
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     async with running_edge(config, http_port=http_port, reload=reload) as running:
         _announce(running)
         await asyncio.Event().wait()

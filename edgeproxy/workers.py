@@ -29,6 +29,7 @@ log = logging.getLogger("edgeproxy.workers")
 
 _READY_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 5.0
+_ORPHAN_CHECK_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ async def serve_workers(path: Path, overrides: ConfigOverrides, count: int) -> N
     config = load_config(path, overrides=overrides).config
     runners: list[Any] = []
     processes: list[multiprocessing.process.BaseProcess] = []
+    _cancel_on_sigterm()
     try:
         overrides = await _shared_overrides(config, overrides, runners)
         infos = await _start_workers(path, overrides, count, processes)
@@ -162,4 +164,23 @@ async def _worker(config: Config, ready: Connection) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with running_edge(config, reuse_port=True) as running:
         ready.send(WorkerInfo(os.getpid(), running.ports["admin"]))
+        watch = loop.create_task(_stop_when_orphaned(stop))
         await stop.wait()
+        watch.cancel()
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """A worker whose parent died (killed without a chance to stop it) stops too, rather
+    than keep serving the port alone."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(_ORPHAN_CHECK_S)
+    log.warning("the parent process is gone: worker %d stops", os.getpid())
+    stop.set()
+
+
+def _cancel_on_sigterm() -> None:
+    """SIGTERM stops the parent like Ctrl-C does, so its workers are stopped by PID."""
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)

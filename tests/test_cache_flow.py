@@ -366,3 +366,24 @@ async def test_invalid_expires_means_already_expired(
     viewer = await start_edge(distribution(origin.port, default_ttl=3600))
     await viewer.get("/exp")
     assert (await viewer.get("/exp")).headers["x-cache"] == "Miss from cloudfront"
+
+
+async def test_custom_error_page_for_a_geo_blocked_viewer(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    document = with_error_pages(
+        origin, [{"error_code": 403, "response_code": 403, "response_page_path": "/blocked.html"}]
+    )
+    document["distribution"]["restrictions"] = {
+        "geo_restriction": {"restriction_type": "blacklist", "locations": ["DE"]}
+    }
+    document["edge"]["geo"] = {"trust_viewer_headers": True}
+    origin.responses["/blocked.html"] = OriginResponse(body="not in your country, sorry")
+    viewer = await start_edge(document)
+    response = await viewer.get("/page", headers={"CloudFront-Viewer-Country": "DE"})
+    assert response.status_code == 403
+    assert response.text == "not in your country, sorry"
+    assert response.headers["x-cache"] == "Error from cloudfront"
+    assert origin.requests_for("/page") == []
+    allowed = await viewer.get("/page", headers={"CloudFront-Viewer-Country": "FR"})
+    assert allowed.status_code == 200

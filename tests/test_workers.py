@@ -46,3 +46,27 @@ def test_two_workers_share_the_port_and_invalidations_reach_both(tmp_path: Path)
         os.kill(process.pid, signal.SIGINT)
         process.wait(timeout=20)
     assert "2 workers on" in log.read_text()
+
+
+def test_sigterm_stops_the_parent_and_every_worker(tmp_path: Path):
+    config = demo_copy(tmp_path)
+    edge = yaml.safe_load(config.read_text())["edge"]
+    admin = edge["admin"]["port"]
+    command = [sys.executable, "-m", "edgeproxy.cli", "--log-level", "WARNING", "serve"]
+    command += ["--config", str(config), "--workers", "2"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL)
+    try:
+        _get_when_up(f"http://127.0.0.1:{admin}/stats", process)
+        pids = [w["pid"] for w in httpx.get(f"http://127.0.0.1:{admin}/stats").json()["workers"]]
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"worker {pid} still runs"
+
+
+def _zombie(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return "State:\tZ" in status
