@@ -2,24 +2,13 @@
 limits on what an origin may send, hop-by-hop headers, and error mapping.
 
 This is one of the three modules that touch sockets (with server.py and admin.py). Every
-aiohttp error is converted here, once, into the edge's own ``OriginError`` tree by the
-``_FAILURES`` table, which also says whether another attempt follows (reference 4.7, 7.12):
+aiohttp error is converted once, into the edge's own ``OriginError`` tree, by the table in
+``origin_retries``, which also says when another attempt follows (reference 4.7, 7.12).
 
-    failure                                        viewer gets           another attempt
-    name not in edge.resolve (nor in DNS)          502 OriginDnsError    never
-    TLS handshake or certificate                   502                   never
-    no connection within connection_timeout        504                   any method
-    refused, unreachable                           502                   any method
-    closed or reset before the answer's head       502                   GET and HEAD
-    no head within origin_read_timeout             504                   GET and HEAD
-    malformed status line, head over 20,480 bytes  502                   never
-    body cut short (Content-Length or chunked)     502                   never
-    body stalled past origin_read_timeout          504                   never
-
-At most ``connection_attempts`` attempts in all. A body within ``max_body`` bytes is read
-whole (a partial one is an error, never an answer); a larger one, announced by its
-Content-Length or growing past the limit while read, comes back as ``EdgeResponse.stream``
-(an ``OriginStream``), which the caller passes on and never caches.
+A body within ``max_body`` bytes is read whole (a partial one is an error, never an answer);
+a larger one, announced by its Content-Length or growing past the limit while read, comes
+back as ``EdgeResponse.stream`` (an ``OriginStream``), which the caller passes on and never
+caches.
 
 ``edge.resolve`` maps origin names to local addresses; an entry with a port
 (``"eu.example.com": "127.0.0.1:8081"``) also replaces the origin's port and protocol: that
@@ -32,8 +21,6 @@ from __future__ import annotations
 import socket
 from collections import deque
 from collections.abc import Mapping
-from enum import Enum
-from types import SimpleNamespace
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -41,15 +28,10 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from .edge_settings import resolve_address
-from .errors import (
-    OriginConnectError,
-    OriginDnsError,
-    OriginError,
-    OriginResponseError,
-    OriginTimeout,
-)
+from .errors import OriginResponseError
 from .limits import MAX_REQUEST_HEAD
 from .messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
+from .origin_retries import AttemptFailed, AttemptTrace, converted, is_stale, mark_reused
 
 # Hop-by-hop headers (RFC 9110 7.6.1) plus those CloudFront strips from origin answers
 # (reference 6.3): never passed from one connection to the next, in either direction.
@@ -86,85 +68,6 @@ _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 # Answers without a body whatever their Content-Length says (it describes the GET body).
 _NO_BODY_STATUSES = frozenset({204, 304})
-
-
-class Retry(Enum):
-    """Whether a failed attempt is followed by another (while attempts remain)."""
-
-    NEVER = "never"
-    ANY = "any"  # the request never left the edge: safe for every method
-    SAFE = "safe"  # the origin may have seen the request: GET and HEAD only (reference 7.12)
-
-    def allows(self, method: str) -> bool:
-        return self is Retry.ANY or (self is Retry.SAFE and method in RETRIED_METHODS)
-
-
-RETRIED_METHODS = frozenset({"GET", "HEAD"})
-# A pooled keep-alive connection the origin closed as the request went out is tried once
-# more on a new one, without counting an attempt, for methods safe to repeat (RFC 9112 9.3.1).
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-
-# (aiohttp or OS error, our error, what the log says, retry); the first match wins, so a
-# subclass comes before its base (DNS and TLS errors are ClientConnectorErrors; every
-# TimeoutError is an OSError).
-_FAILURES: tuple[tuple[type[BaseException], type[OriginError], str, Retry], ...] = (
-    (aiohttp.ClientConnectorDNSError, OriginDnsError, "cannot resolve {host}", Retry.NEVER),
-    (aiohttp.ClientSSLError, OriginConnectError, "TLS with {host} failed", Retry.NEVER),
-    (
-        aiohttp.ConnectionTimeoutError,
-        OriginTimeout,
-        "{host} accepted no connection within connection_timeout",
-        Retry.ANY,
-    ),
-    (aiohttp.ClientConnectorError, OriginConnectError, "cannot connect to {host}", Retry.ANY),
-    (
-        aiohttp.ServerDisconnectedError,
-        OriginResponseError,
-        "{host} closed the connection without an answer",
-        Retry.SAFE,
-    ),
-    (aiohttp.ClientPayloadError, OriginResponseError, "{host} sent a truncated body", Retry.NEVER),
-    (aiohttp.ClientResponseError, OriginResponseError, "{host} sent a bad answer", Retry.NEVER),
-    (TimeoutError, OriginTimeout, "{host} did not answer within origin_read_timeout", Retry.SAFE),
-    (OSError, OriginResponseError, "the connection to {host} failed", Retry.SAFE),
-    (aiohttp.ClientError, OriginResponseError, "{host} failed", Retry.NEVER),
-)
-
-
-def converted(exc: BaseException, host: str) -> tuple[OriginError, Retry]:
-    """``exc`` (an aiohttp or OS error) as the edge's error, and whether to try again."""
-    for kind, error, message, retry in _FAILURES:
-        if isinstance(exc, kind):
-            return error(f"{message.format(host=host)}: {exc!r}"), retry
-    return OriginResponseError(f"{host} failed: {exc!r}"), Retry.NEVER
-
-
-class _Failed(Exception):
-    """One attempt failed before the answer's head arrived."""
-
-    def __init__(self, error: OriginError, retry: Retry) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry = retry
-
-
-class AttemptTrace:
-    """What aiohttp's tracing tells about one attempt: whether it reused a pooled connection."""
-
-    __slots__ = ("reused",)
-
-    def __init__(self) -> None:
-        self.reused = False
-
-
-async def _mark_reused(_session: object, context: SimpleNamespace, _params: object) -> None:
-    context.trace_request_ctx.reused = True
-
-
-def _stale(failed: _Failed, trace: AttemptTrace, method: str) -> bool:
-    """The attempt died on a kept-alive connection the origin had already closed."""
-    dropped = isinstance(failed.__cause__, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError))
-    return trace.reused and dropped and method in IDEMPOTENT_METHODS
 
 
 class StaticResolver(AbstractResolver):
@@ -235,7 +138,7 @@ class OriginClient:
     def _open(self) -> aiohttp.ClientSession:
         fallback = aiohttp.DefaultResolver() if self._use_dns else None
         tracing = aiohttp.TraceConfig()
-        tracing.on_connection_reuseconn.append(_mark_reused)
+        tracing.on_connection_reuseconn.append(mark_reused)
         connector = aiohttp.TCPConnector(
             resolver=StaticResolver(self._addresses, fallback),
             limit=0,
@@ -284,8 +187,8 @@ class OriginClient:
             trace = AttemptTrace()
             try:
                 return await self._attempt(self._session, request, target, headers, trace)
-            except _Failed as failed:
-                if stale_retry and _stale(failed, trace, request.method):
+            except AttemptFailed as failed:
+                if stale_retry and is_stale(failed, trace, request.method):
                     stale_retry = False
                     continue
                 if attempt >= attempts or not failed.retry.allows(request.method):
@@ -316,7 +219,7 @@ class OriginClient:
                 trace_request_ctx=trace,
             )
         except (aiohttp.ClientError, OSError) as exc:
-            raise _Failed(*converted(exc, target.domain_name)) from exc
+            raise AttemptFailed(*converted(exc, target.domain_name)) from exc
         return await self._answer(resp, request.method, target.domain_name)
 
     async def _answer(self, resp: aiohttp.ClientResponse, method: str, host: str) -> EdgeResponse:
