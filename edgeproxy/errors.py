@@ -6,6 +6,7 @@ so rendering needs no ``isinstance`` ladder.
     │   ├── BadRequest             400  malformed request
     │   ├── RequestTooLarge        413  request line + headers or URL over the limit
     │   ├── MethodNotAllowed       403  method outside the behavior's allowed_methods
+    │   ├── BodyNotAllowed         403  a GET that carries a body
     │   ├── ProtocolNotAllowed     403  https-only behavior reached over HTTP
     │   └── GeoBlocked             403  the viewer's country is refused by geo restriction
     ├── OriginError                the origin could not give an answer
@@ -73,6 +74,12 @@ class MethodNotAllowed(ViewerError):
         "This distribution is not configured to allow the HTTP request method that was used "
         "for this request. The distribution supports only cachable requests."
     )
+
+
+class BodyNotAllowed(ViewerError):
+    """A GET that carries a body: CloudFront refuses it (reference 1, step 1)."""
+
+    status = 403
 
 
 class ProtocolNotAllowed(ViewerError):

@@ -21,6 +21,7 @@ from .conditional import answer_conditional
 from .custom_errors import ErrorPages
 from .errorpage import render_error_page
 from .errors import (
+    BodyNotAllowed,
     EdgeError,
     GeoBlocked,
     HandlerError,
@@ -335,8 +336,12 @@ def _names_cloudfront_header(headers: Headers) -> bool:
 
 
 def _check_limits(request: EdgeRequest) -> None:
-    if len(request.uri) + len(request.querystring) + 1 > MAX_URL_LENGTH:
+    """CloudFront's refusals before anything runs (reference 1, step 1)."""
+    query = len(request.querystring)
+    if len(request.uri) + (query + 1 if query else 0) > MAX_URL_LENGTH:
         raise RequestTooLarge("URL over 8,192 bytes")
+    if request.method == "GET" and request.body:
+        raise BodyNotAllowed("a GET request with a body")
 
 
 def _aged(response: EdgeResponse, age: float) -> EdgeResponse:
