@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .behaviors import BehaviorSelector
 from .cachekey import KeyPolicy
@@ -45,6 +45,21 @@ class Route:
     response_headers: ResponseHeaders | None = None  # response_headers.apply_response_headers
     compression: CompressionPolicy = CompressionPolicy()  # compression.maybe_compress
 
+    # Nothing runs for a fresh hit on this behavior but the cache lookup: no viewer handler,
+    # no response headers policy, no CloudFront-* header, no protocol redirect. ``Edge.hit``
+    # serves such hits without a task or an await. Derived once, in __post_init__.
+    fast_hits: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        fast = (
+            Stage.VIEWER_REQUEST not in self.hooks
+            and Stage.VIEWER_RESPONSE not in self.hooks
+            and self.response_headers is None
+            and not self.cf_header_names
+            and self.viewer_protocol_policy == "allow-all"
+        )
+        object.__setattr__(self, "fast_hits", fast)  # frozen: set once, here
+
     def origin_chain(self, scheme: str, may_fail_over: bool) -> tuple[OriginTarget, ...]:
         """The origins to try in order: the primary, then an origin group's secondary for
         the methods that fail over (reference 7.12)."""
@@ -60,9 +75,7 @@ class Routes:
         dist = config.distribution
         self._selector = BehaviorSelector(dist)
         loaded: dict[str, LoadedHandler] = {}  # a handler named twice is loaded once
-        self.routes = tuple(
-            _route(i, b, config, loaded) for i, b in enumerate(dist.behaviors)
-        )
+        self.routes = tuple(_route(i, b, config, loaded) for i, b in enumerate(dist.behaviors))
 
     def select(self, path: str) -> Route:
         index, _ = self._selector.select(path)
