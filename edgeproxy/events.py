@@ -318,14 +318,22 @@ def _framed(headers: Headers, body: bytes) -> Headers:
 
 
 def request_from_result(
-    stage: Stage, result: Json, request: EdgeRequest, include_body: bool
+    stage: Stage,
+    result: Json,
+    request: EdgeRequest,
+    include_body: bool,
+    headers_unchanged: bool = False,
 ) -> EdgeRequest:
     """The request a request stage returned (validated), applied to ``request``.
 
     Read-only fields (clientIp, method) are taken from ``request``; absent keys keep their
     value; ``origin`` only counts where the stage has one.
     """
-    headers = merge_headers(request.headers, headers_from_map(result.get("headers") or {}))
+    headers = (
+        request.headers.copy()
+        if headers_unchanged
+        else merge_headers(request.headers, headers_from_map(result.get("headers") or {}))
+    )
     body = request.body
     if include_body and "body" in result:
         body = _replaced_request_body(result["body"], request.body)
@@ -380,21 +388,33 @@ def _response_body(stage: Stage, result: Json, original: bytes) -> bytes:
     return b"" if body is None else decode_body(body, result.get("bodyEncoding", "text"))
 
 
-def response_from_result(stage: Stage, result: Json, response: EdgeResponse) -> EdgeResponse:
-    """The response a response stage returned (validated), applied to ``response``."""
+def response_from_result(
+    stage: Stage, result: Json, response: EdgeResponse, headers_unchanged: bool = False
+) -> EdgeResponse:
+    """The response a response stage returned (validated), applied to ``response``;
+    ``headers_unchanged`` (validation found them as sent) skips comparing them again."""
     status = _status(result)
+    headers = (
+        response.headers.copy()
+        if headers_unchanged
+        else merge_headers(response.headers, headers_from_map(result.get("headers") or {}))
+    )
     return EdgeResponse(
         status=status,
-        headers=merge_headers(response.headers, headers_from_map(result.get("headers") or {})),
+        headers=headers,
         body=_response_body(stage, result, response.body),
         reason=_reason(result, status, response),
     )
 
 
 def request_stage_result(
-    stage: Stage, result: Json, request: EdgeRequest, include_body: bool
+    stage: Stage,
+    result: Json,
+    request: EdgeRequest,
+    include_body: bool,
+    headers_unchanged: bool = False,
 ) -> EdgeRequest | EdgeResponse:
     """A request stage's validated result: the request to go on with, or a generated response."""
     if is_response_result(result):
         return generated_response(result)
-    return request_from_result(stage, result, request, include_body)
+    return request_from_result(stage, result, request, include_body, headers_unchanged)

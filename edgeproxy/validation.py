@@ -145,26 +145,29 @@ def find_violation(subject: Subject) -> Violation | None:
     return None
 
 
-def _raise_first(subject: Subject, handler: str) -> None:
+def _raise_first(subject: Subject, handler: str) -> bool:
     violation = find_violation(subject)
     if violation is not None:
         raise RuleBroken(
             violation.detail, rule=violation.rule, stage=subject.stage.value, handler=handler
         )
+    return subject.scan().unchanged
 
 
 def validate_request_result(
     stage: Stage, result: Any, request: EdgeRequest, include_body: bool, *, handler: str = ""
-) -> None:
-    """Check what a viewer-request / origin-request handler returned for ``request``."""
+) -> bool:
+    """Check what a viewer-request / origin-request handler returned for ``request``; True
+    when its ``headers`` are exactly those sent (the caller may keep the request's own)."""
     kind = result_kind(stage, result)
-    _raise_first(
-        Subject(stage, kind, result, request.headers, request, None, include_body), handler
-    )
+    subject = Subject(stage, kind, result, request.headers, request, None, include_body)
+    return _raise_first(subject, handler)
 
 
 def validate_response_result(
     stage: Stage, result: Any, response: EdgeResponse, *, handler: str = ""
-) -> None:
-    """Check what an origin-response / viewer-response handler returned for ``response``."""
-    _raise_first(Subject(stage, Kind.RESPONSE, result, response.headers, None, response), handler)
+) -> bool:
+    """Check what an origin-response / viewer-response handler returned for ``response``;
+    True when its ``headers`` are exactly those sent."""
+    subject = Subject(stage, Kind.RESPONSE, result, response.headers, None, response)
+    return _raise_first(subject, handler)

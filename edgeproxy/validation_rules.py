@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from edgeproxy.events import BODY_ENCODINGS, is_disallowed_header, title_case
+from edgeproxy.events import (
+    BODY_ENCODINGS,
+    HeaderMap,
+    headers_map,
+    is_disallowed_header,
+    title_case,
+)
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers
 from edgeproxy.stages import STAGE_RULES, Stage
 
@@ -44,20 +50,44 @@ class Subject:
     request: EdgeRequest | None = None
     response: EdgeResponse | None = None
     include_body: bool = False
-    _maps: tuple[tuple[str, Any], ...] | None = field(default=None, init=False, repr=False)
-    _returned: dict[str, list[str]] | None = field(default=None, init=False, repr=False)
+    _scan: HeaderScan | None = field(default=None, init=False, repr=False)
 
-    def header_maps(self) -> tuple[tuple[str, Any], ...]:
-        """(where, map) for ``headers`` and the origin's ``customHeaders``; result is a dict."""
-        if self._maps is None:
-            self._maps = tuple(_find_header_maps(self))
-        return self._maps
+    def scan(self) -> HeaderScan:
+        """Every header map of the result, looked at once (``scan_headers``)."""
+        if self._scan is None:
+            # A generated response was sent no headers; anything else is compared with them.
+            sent = None if self.kind is Kind.GENERATED else headers_map(self.original_headers)
+            self._scan = scan_headers(_find_header_maps(self), sent)
+        return self._scan
 
     def returned_values(self) -> dict[str, list[str]]:
         """The result's ``headers`` as lower-case name → values (after the header rows)."""
-        if self._returned is None:
-            self._returned = _returned_values(self.result.get("headers") or {})
-        return self._returned
+        found = self.scan()
+        if found.unchanged and not found.returned:  # as sent: keys are lower-case already
+            for name, entries in self.result["headers"].items():
+                found.returned[name] = [entry["value"] for entry in entries]
+        return found.returned
+
+
+@dataclass(slots=True)
+class HeaderScan:
+    """What one pass over the result's header maps found: for each header row of the table,
+    its first problem in iteration order (None: none), and the returned header values.
+
+    One pass instead of one per row: the rows run in table order and report the first row
+    with a problem, and once every earlier row found nothing, a row's first problem is the
+    same whether it was looked for alone or alongside the others."""
+
+    not_object: str | None = None
+    not_array: str | None = None
+    not_string: str | None = None
+    bad_name: str | None = None
+    bad_key: str | None = None
+    bad_char: str | None = None
+    disallowed: str | None = None
+    unchanged: bool = False  # ``headers`` exactly as sent: ``returned`` and size not filled in
+    returned: dict[str, list[str]] = field(default_factory=dict)  # ``headers``: name → values
+    wire_bytes: int = 0  # every entry as "Name: value\r\n" on the wire
 
 
 PREFIX = "Lambda function result failed validation, "
@@ -120,19 +150,92 @@ def _find_header_maps(s: Subject) -> Iterator[tuple[str, Any]]:
                 yield f"origin.{kind}.customHeaders", spec["customHeaders"]
 
 
-def _entries(s: Subject) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(where, map key, entry) for every entry; only after the structural rules passed."""
-    for where, header_map in s.header_maps():
+def scan_headers(maps: Iterator[tuple[str, Any]], sent: HeaderMap | None = None) -> HeaderScan:
+    """Look at every header map once. ``headers`` exactly as ``sent`` passes as a whole (the
+    rules judge what a handler wrote); otherwise the common case, a valid entry, is checked
+    inline and anything else goes to ``_scan_name`` / ``_scan_entry``, which word it."""
+    found = HeaderScan()
+    token, bad_char = _TOKEN.fullmatch, _BAD_VALUE_CHAR.search
+    for where, header_map in maps:
+        if type(header_map) is not dict:
+            found.not_object = found.not_object or (
+                f"{_HEADERS_PREFIX}{where} must be an object, not {type(header_map).__name__}"
+            )
+            continue
+        returned = found.returned if where == "headers" else None
+        if returned is not None and header_map == sent:
+            found.unchanged = True
+            continue
         for name, entries in header_map.items():
+            if type(name) is str and token(name) and not is_disallowed_header(name.lower()):
+                name_ok = True
+            else:
+                name_ok = _scan_name(found, where, name)
+            if type(entries) is not list:
+                found.not_array = found.not_array or (
+                    f"{_HEADERS_PREFIX}Each header entry in the headers object must be an array, "
+                    f"header :{name}"
+                )
+                continue
             for entry in entries:
-                yield where, name, entry
+                value = entry.get("value") if type(entry) is dict else None
+                key = entry.get("key") if value is not None else None
+                if (
+                    type(value) is not str
+                    or (key is not None and not (type(key) is str and token(key)))
+                    or bad_char(value)
+                ):
+                    value = _scan_entry(found, where, name, entry)
+                    if value is None:
+                        continue
+                if not name_ok:
+                    continue
+                found.wire_bytes += len(name) + len(value) + 4
+                if returned is not None:
+                    returned.setdefault(name.lower(), []).append(value)
+    return found
 
 
-def _returned_values(headers: dict[str, Any]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for name, entries in headers.items():
-        out.setdefault(name.lower(), []).extend(entry["value"] for entry in entries)
-    return out
+def _scan_name(found: HeaderScan, where: str, name: Any) -> bool:
+    """Note what is wrong with a map key; True when it is a valid (if disallowed) name."""
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        found.bad_name = found.bad_name or (
+            f"{PREFIX}the function returned an invalid header name in {where}: {name!r}"
+        )
+        return False
+    if found.disallowed is None and is_disallowed_header(name.lower()):
+        found.disallowed = (
+            f"{PREFIX}the function tried to add a blacklisted header in {where}, "
+            f"headerName : {name.lower()}"
+        )
+    return True
+
+
+def _scan_entry(found: HeaderScan, where: str, name: Any, entry: Any) -> str | None:
+    """The entry's value when it is a string (else None, noted)."""
+    value = entry.get("value") if isinstance(entry, dict) else None
+    if not isinstance(value, str):
+        found.not_string = found.not_string or (
+            f"{_HEADERS_PREFIX}the value of each header value must be of string or "
+            f"array of string type, header :{name} has one or more entries that "
+            "are not objects with a string value"
+        )
+        return None
+    key = entry.get("key")
+    if key is not None and (not isinstance(key, str) or not _TOKEN.fullmatch(key)):
+        found.bad_key = found.bad_key or (
+            f"{PREFIX}the function returned an invalid header key in {where}.{name}: {key!r}"
+        )
+    if found.bad_char is None:
+        bad = _BAD_VALUE_CHAR.search(value)
+        if bad:
+            header = key if isinstance(key, str) and key else title_case(str(name))
+            found.bad_char = (
+                "Lambda function result validation failed, the function returned an invalid "
+                f"header, invalid character : '%{ord(bad.group()):02X}' in header value, "
+                f"headerName : {header}"
+            )
+    return value
 
 
 def _original_values(headers: Headers, names: frozenset[str]) -> dict[str, list[str]]:
@@ -154,73 +257,33 @@ def result_is_object(s: Subject) -> str | None:
 
 
 def headers_is_object(s: Subject) -> str | None:
-    for where, header_map in s.header_maps():
-        if not isinstance(header_map, dict):
-            return f"{_HEADERS_PREFIX}{where} must be an object, not {type(header_map).__name__}"
-    return None
+    return s.scan().not_object
 
 
 def header_entry_is_array(s: Subject) -> str | None:
-    for _, header_map in s.header_maps():
-        for name, entries in header_map.items():
-            if not isinstance(entries, list):
-                return (
-                    f"{_HEADERS_PREFIX}Each header entry in the headers object must be an array, "
-                    f"header :{name}"
-                )
-    return None
+    return s.scan().not_array
 
 
 def header_value_is_string(s: Subject) -> str | None:
-    for _, header_map in s.header_maps():
-        for name, entries in header_map.items():
-            for entry in entries:
-                if not isinstance(entry, dict) or not isinstance(entry.get("value"), str):
-                    return (
-                        f"{_HEADERS_PREFIX}the value of each header value must be of string or "
-                        f"array of string type, header :{name} has one or more entries that "
-                        "are not objects with a string value"
-                    )
-    return None
+    return s.scan().not_string
 
 
 def header_name_valid(s: Subject) -> str | None:
-    for where, header_map in s.header_maps():
-        for name in header_map:
-            if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-                return f"{PREFIX}the function returned an invalid header name in {where}: {name!r}"
-    for where, name, entry in _entries(s):
-        key = entry.get("key")
-        if key is not None and (not isinstance(key, str) or not _TOKEN.fullmatch(key)):
-            return f"{PREFIX}the function returned an invalid header key in {where}.{name}: {key!r}"
-    return None
+    found = s.scan()
+    return found.bad_name or found.bad_key
 
 
 def header_value_chars(s: Subject) -> str | None:
-    for _, name, entry in _entries(s):
-        bad = _BAD_VALUE_CHAR.search(entry["value"])
-        if bad:
-            header = entry.get("key") or title_case(name)
-            return (
-                "Lambda function result validation failed, the function returned an invalid "
-                f"header, invalid character : '%{ord(bad.group()):02X}' in header value, "
-                f"headerName : {header}"
-            )
-    return None
+    return s.scan().bad_char
 
 
 def disallowed_header(s: Subject) -> str | None:
-    for where, header_map in s.header_maps():
-        for name in header_map:
-            if is_disallowed_header(name.lower()):
-                return (
-                    f"{PREFIX}the function tried to add a blacklisted header in {where}, "
-                    f"headerName : {name.lower()}"
-                )
-    return None
+    return s.scan().disallowed
 
 
 def read_only_header(s: Subject) -> str | None:
+    if s.scan().unchanged:
+        return None
     read_only = STAGE_RULES[s.stage].read_only_headers
     returned = s.returned_values()
     # A generated response has nothing to compare with: any read-only name is an addition.
@@ -235,7 +298,7 @@ def read_only_header(s: Subject) -> str | None:
 
 
 def viewer_country_added(s: Subject) -> str | None:
-    if VIEWER_COUNTRY not in s.returned_values():
+    if s.scan().unchanged or VIEWER_COUNTRY not in s.returned_values():
         return None
     if _original_values(s.original_headers, frozenset({VIEWER_COUNTRY})):
         return None
@@ -307,9 +370,12 @@ def _body_length(result: dict[str, Any]) -> int:
 def generated_size(s: Subject) -> str | None:
     if s.kind is Kind.RESPONSE and (s.stage is not Stage.ORIGIN_RESPONSE or "body" not in s.result):
         return None  # only a replaced body makes a response stage's result "generated"
-    # Each header counts as "Name: value\r\n" on the wire.
-    header_bytes = sum(len(name) + len(e["value"]) + 4 for _, name, e in _entries(s))
-    size = _body_length(s.result) + header_bytes
+    found = s.scan()
+    size = _body_length(s.result) + found.wire_bytes
+    if found.unchanged:
+        size += sum(
+            len(n) + len(e["value"]) + 4 for n, es in s.result["headers"].items() for e in es
+        )
     limit = STAGE_RULES[s.stage].generated_size_limit
     if size <= limit:
         return None

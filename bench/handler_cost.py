@@ -1,0 +1,158 @@
+"""What a Lambda@Edge handler call costs the edge, per isolation mode, in microseconds.
+
+    .venv/bin/python -m bench.handler_cost [--calls 3000] [--repeats 5] [--json FILE]
+
+Each mode runs ``HookRunner.run_request`` for a viewer-request handler that returns its
+request unchanged (the cheapest real handler): building the event, the call in its isolation,
+validation and converting the result back — everything a stage adds to a request, nothing
+else. Calls are sequential on one uvloop loop, as one viewer's requests would be; the table
+gives the median of ``--repeats`` runs of ``--calls`` calls each, after a warm-up (for
+``process``, the worker is started in the warm-up: cold starts are not in the figure), and the
+best run, which is what the code costs when nothing else competes for the CPU. The
+``none`` row is the same work without calling anything (event built, the request itself
+validated and converted), to separate the stage's own cost from the isolation's. Logging is
+at WARNING, as in ``make bench`` (a REPORT line at INFO adds its own cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from edgeproxy import events
+from edgeproxy.events import EventMeta
+from edgeproxy.hooks import Hook, HookRunner
+from edgeproxy.loader import load_handler
+from edgeproxy.messages import EdgeRequest
+from edgeproxy.stages import Stage
+from edgeproxy.validation import validate_request_result
+
+HANDLERS = """
+def handler(event, context):
+    return event["Records"][0]["cf"]["request"]
+
+
+async def async_handler(event, context):
+    return event["Records"][0]["cf"]["request"]
+"""
+
+META = EventMeta("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE")
+RID = "ErBax5417C_eI5vdOk6h384wAGWb4VPsg1r-9O_qe2EoeGER8BwR-g=="
+
+# mode → (function in HANDLERS, isolation)
+MODES: dict[str, tuple[str, str]] = {
+    "inline": ("handler", "inline"),
+    "async": ("async_handler", "thread"),  # async handlers run on the loop whatever the mode
+    "thread": ("handler", "thread"),
+    "process": ("handler", "process"),
+}
+
+
+def sample_request() -> EdgeRequest:
+    """A browser-like request: ten headers, a query string."""
+    headers = [
+        ("Host", "d111111abcdef8.cloudfront.net"),
+        ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"),
+        ("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+        ("Accept-Language", "en-GB,en;q=0.5"),
+        ("Accept-Encoding", "gzip, deflate, br"),
+        ("Referer", "https://www.example.com/"),
+        ("Cookie", "session=abc123; theme=dark"),
+        ("Upgrade-Insecure-Requests", "1"),
+        ("Sec-Fetch-Dest", "document"),
+        ("Sec-Fetch-Mode", "navigate"),
+    ]
+    return EdgeRequest("GET", "/articles/42", "ref=home&page=2", headers, "203.0.113.178")
+
+
+async def per_call_us(call: Callable[[], Awaitable[Any]], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        await call()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+Figures = dict[str, tuple[float, float]]  # mode → (median, best) µs per call
+
+
+async def measure(folder: Path, calls: int, repeats: int) -> Figures:
+    """µs per call for every mode and for the stage without a call."""
+    (folder / "noop.py").write_text(HANDLERS)
+    runner = HookRunner(reload=True)
+    request = sample_request()
+    results: Figures = {}
+    try:
+        results["none"] = await _median(lambda: _no_call(request), calls, repeats)
+        for mode, (function, isolation) in MODES.items():
+            handler = load_handler(f"noop.py:{function}", folder)
+            hook = Hook(Stage.VIEWER_REQUEST, handler, 5.0, False, isolation)  # type: ignore[arg-type]
+
+            def call(hook: Hook = hook) -> Awaitable[Any]:
+                return runner.run_request(hook, request, META, RID)
+
+            results[mode] = await _median(call, calls, repeats)
+    finally:
+        await runner.close()
+    return results
+
+
+async def _no_call(request: EdgeRequest) -> Any:
+    """Everything run_request does around the call: event, validation, conversion."""
+    stage = Stage.VIEWER_REQUEST
+    event = events.request_event(stage, request, META, RID, False)
+    result = event["Records"][0]["cf"]["request"]
+    same = validate_request_result(stage, result, request, False)
+    return events.request_stage_result(stage, result, request, False, same)
+
+
+async def _median(
+    call: Callable[[], Awaitable[Any]], calls: int, repeats: int
+) -> tuple[float, float]:
+    await per_call_us(call, max(50, calls // 10))  # warm-up (starts a process worker)
+    runs = [await per_call_us(call, calls) for _ in range(repeats)]
+    return statistics.median(runs), min(runs)
+
+
+def table(results: Figures) -> str:
+    base_median, base_best = results["none"]
+    lines = [
+        "| isolation | µs per call, median | best run | the isolation's share (best) |",
+        "|---|---:|---:|---:|",
+    ]
+    for mode, (median, best) in results.items():
+        extra = "–" if mode == "none" else f"{best - base_best:.1f}"
+        lines.append(f"| {mode} | {median:.1f} | {best:.1f} | {extra} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as folder:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            results = runner.run(measure(Path(folder), args.calls, args.repeats))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load}")
+    print(table(results))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
