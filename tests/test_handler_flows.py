@@ -278,6 +278,21 @@ async def big_body_origin() -> AsyncIterator[RecordingOrigin]:
         await runner.cleanup()
 
 
+async def test_viewer_request_sees_40kb_of_a_bigger_body(
+    origin: RecordingOrigin, start_edge: StartEdge
+) -> None:
+    reads = hook("viewer-request", "reads_truncated_body.py", include_body=True)
+    viewer = await start_edge(with_hooks(origin, reads))
+    for size, truncated in ((40 * 1024, "false"), (40 * 1024 + 1, "true")):
+        body = os.urandom(size)
+        response = await viewer.request("POST", f"/small/{size}", content=body)
+        assert response.status_code == 200
+        (seen,) = origin.requests_for(f"/small/{size}")
+        assert seen.headers["X-Seen-Length"] == str(40 * 1024)  # cut at 40 KB
+        assert seen.headers["X-Input-Truncated"] == truncated
+        assert await seen.read() == body
+
+
 async def test_2mb_body_is_truncated_for_origin_request_but_sent_whole(
     start_edge: StartEdge,
 ) -> None:
@@ -325,20 +340,20 @@ def country_document(origin: RecordingOrigin, eu_port: int, spec: str) -> dict[s
 async def test_handler_switches_origin_by_country(
     spec: str, eu_host: str, origin: RecordingOrigin, start_edge: StartEdge
 ) -> None:
-    eu = RecordingOrigin(responses={"/page": OriginResponse(body="served from the EU")})
+    eu = RecordingOrigin(responses={"/eu/page": OriginResponse(body="served from the EU")})
     async with start_recording_origin(eu):
         viewer = await start_edge(country_document(origin, eu.port, spec))
         german = await viewer.get("/page", headers={"CloudFront-Viewer-Country": "DE"})
         assert german.status_code == 200
         assert german.text == "served from the EU"
         assert german.headers["x-cache"] == "Miss from cloudfront"
-        (seen,) = eu.requests_for("/page")
+        (seen,) = eu.requests_for("/eu/page")  # domain, port, protocol and path switched
         assert seen.headers["Host"] == eu_host
         assert seen.headers["X-Eu-Port"] == str(eu.port)  # the custom headers went along
         assert origin.requests_for("/page") == []
         american = await viewer.get("/page", headers={"CloudFront-Viewer-Country": "US"})
         assert american.text == "origin body for /page"
-        assert len(origin.requests_for("/page")) == 1 and len(eu.requests_for("/page")) == 1
+        assert len(origin.requests_for("/page")) == 1 and len(eu.seen) == 1
         again = await viewer.get("/page", headers={"CloudFront-Viewer-Country": "DE"})
         assert (again.text, again.headers["x-cache"]) == (
             "served from the EU",

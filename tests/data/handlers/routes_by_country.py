@@ -1,6 +1,6 @@
 """origin-request: viewers from Germany are served by the EU origin (eu.example.com, on the
-port the distribution's origin passes in its X-Eu-Port custom header), as in AWS's
-"route by country" example: the handler sets the Host header itself."""
+port the distribution's origin passes in its X-Eu-Port custom header, under the path /eu), as
+in AWS's "route by country" example: the handler sets the Host header itself."""
 
 
 def handler(event, context):
@@ -22,6 +22,7 @@ def _route(request, set_host):
     custom["domainName"] = "eu.example.com"
     custom["port"] = int(custom["customHeaders"]["x-eu-port"][0]["value"])
     custom["protocol"] = "http"
+    custom["path"] = "/eu"  # fetched below the EU origin's own path
     if set_host:
         request["headers"]["host"] = [{"key": "Host", "value": "eu.example.com"}]
     return request
