@@ -176,12 +176,22 @@ async def serve_forever(
 ) -> None:
     """Run until cancelled (Ctrl-C / SIGTERM), printing where everything listens; with
     ``reload``, saving the config file reloads it."""
-    task = asyncio.current_task()
-    if task is not None:  # SIGTERM stops like Ctrl-C: listeners and handler workers closed
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    stop_on_signals()
     async with running_edge(config, http_port=http_port, reload=reload) as running:
         _announce(running)
         await asyncio.Event().wait()
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM cancel the running task, so every ``finally`` runs: listeners
+    closed, handler and worker processes stopped by PID. (Both through the loop: once it
+    handles one signal itself, uvloop no longer delivers the other to Python's handler.)"""
+    task = asyncio.current_task()
+    if task is None:
+        return
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
 
 
 def _announce(running: RunningEdge) -> None:

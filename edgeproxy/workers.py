@@ -23,7 +23,7 @@ from typing import Any
 from .admin_fanout import WorkerAdmin, fanout_app
 from .config import Config, ConfigOverrides, load_config
 from .demo_origin import demo_origin_app
-from .runtime import start_app, url_host
+from .runtime import start_app, stop_on_signals, url_host
 
 log = logging.getLogger("edgeproxy.workers")
 
@@ -45,7 +45,7 @@ async def serve_workers(path: Path, overrides: ConfigOverrides, count: int) -> N
     config = load_config(path, overrides=overrides).config
     runners: list[Any] = []
     processes: list[multiprocessing.process.BaseProcess] = []
-    _cancel_on_sigterm()
+    stop_on_signals()  # then the workers are stopped by PID in the finally below
     try:
         overrides = await _shared_overrides(config, overrides, runners)
         infos = await _start_workers(path, overrides, count, processes)
@@ -179,8 +179,3 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
     stop.set()
 
 
-def _cancel_on_sigterm() -> None:
-    """SIGTERM stops the parent like Ctrl-C does, so its workers are stopped by PID."""
-    task = asyncio.current_task()
-    if task is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
