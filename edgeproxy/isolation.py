@@ -211,9 +211,6 @@ def call_inline(fn: Callable[..., Any], event: Any, context: LambdaContext, time
         _RAW_SIGNAL.signal(_SIGALRM, previous)
 
 
-_Job = tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Callable[[], Any]]
-
-
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.done():  # timed out and cancelled meanwhile
         return
@@ -223,26 +220,56 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_exception(error)
 
 
-class HandlerThreads:
-    """Daemon threads running sync handlers; grows when every thread is busy (or stuck)."""
+class _Job:
+    __slots__ = ("future", "loop", "call", "running", "abandoned")
 
-    def __init__(self, max_threads: int = 64) -> None:
+    def __init__(
+        self, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, call: Callable[[], Any]
+    ) -> None:
+        self.future, self.loop, self.call = future, loop, call
+        self.running = False
+        self.abandoned = False  # given up at its timeout while its handler still runs
+
+
+class HandlerThreads:
+    """Daemon threads running sync handlers; grows while every thread is busy, up to
+    ``max_threads`` working ones.
+
+    A call given up at its timeout leaves its thread inside the handler: that thread stops
+    counting as working (so stuck handlers never use up the pool for everyone else) and
+    counts again once its handler returns. ``hard_max`` bounds the threads in all.
+    """
+
+    def __init__(self, max_threads: int = 64, hard_max: int = 1024) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._idle = 0
+        self._idle = 0  # idle threads minus queued jobs
+        self._abandoned = 0
         self._max = max_threads
+        self._hard_max = hard_max
 
     def submit(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put((future, loop, call))
+        job = _Job(future, loop, call)
+        future.add_done_callback(lambda done: self._given_up(job, done))
+        self._jobs.put(job)
         with self._lock:
-            if self._idle == 0 and len(self._threads) < self._max:
+            working = len(self._threads) - self._abandoned
+            if self._idle <= 0 and working < self._max and len(self._threads) < self._hard_max:
                 self._start_thread()
             else:
-                self._idle -= 1  # this idle thread is spoken for
+                self._idle -= 1  # an idle thread is spoken for, or the job waits its turn
         return future
+
+    def _given_up(self, job: _Job, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled():
+            return
+        with self._lock:
+            if job.running and not job.abandoned:
+                job.abandoned = True
+                self._abandoned += 1
 
     def _start_thread(self) -> None:
         thread = threading.Thread(
@@ -253,24 +280,26 @@ class HandlerThreads:
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            future, loop, call = job
-            if not future.cancelled():
-                self._run(future, loop, call)
             with self._lock:
+                job.running = not job.future.cancelled()
+            if job.running:
+                self._run(job)
+            with self._lock:
+                job.running = False
+                if job.abandoned:
+                    self._abandoned -= 1
                 self._idle += 1
 
     @staticmethod
-    def _run(
-        future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, call: Callable[[], Any]
-    ) -> None:
+    def _run(job: _Job) -> None:
         result: Any = None
         error: BaseException | None = None
         try:
-            result = call()
+            result = job.call()
         except BaseException as exc:  # handed to the loop, which decides
             error = exc
         try:
-            loop.call_soon_threadsafe(_settle, future, result, error)
+            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
         except RuntimeError:  # the loop is closed: nobody waits for this result any more
             pass
 

@@ -19,6 +19,7 @@ from edgeproxy.errors import HandlerExecutionError, HandlerTimeout
 from edgeproxy.events import EventMeta
 from edgeproxy.hooks import Hook, HookRunner
 from edgeproxy.isolation import (
+    HandlerThreads,
     LambdaContext,
     Raised,
     Worker,
@@ -273,3 +274,44 @@ async def test_broken_save_answers_503_until_fixed(runner: HookRunner, tmp_path:
         got = await runner.run_request(hook, request(), META, RID)
         assert isinstance(got, EdgeResponse) and got.status == 202
         write(tmp_path, "live.py", "def handler(event, context):\n    return {'status': 200}\n", 1)
+
+
+# --- threads -----------------------------------------------------------------------------------
+
+
+async def test_stuck_threads_do_not_use_up_the_pool() -> None:
+    threads = HandlerThreads(max_threads=1)
+    release = threading.Event()
+    try:
+        for _ in range(3):  # each call is given up at its timeout, its thread left stuck
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await threads.submit(release.wait)
+        # One working thread at most, but the stuck ones no longer count: a call still runs.
+        async with asyncio.timeout(5):
+            assert await threads.submit(lambda: "answered") == "answered"
+    finally:
+        release.set()
+        threads.close()
+
+
+async def test_busy_threads_queue_calls_up_to_the_limit() -> None:
+    threads = HandlerThreads(max_threads=2)
+    gate = threading.Event()
+    running: list[str] = []
+
+    def call(name: str) -> str:
+        running.append(name)
+        gate.wait(5)
+        return name
+
+    futures = [threads.submit(lambda n=n: call(n)) for n in "abc"]
+    for _ in range(500):
+        if len(running) == 2:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert sorted(running) == ["a", "b"]  # the third waits for a free thread
+    gate.set()
+    assert await asyncio.gather(*futures) == ["a", "b", "c"]
+    threads.close()
