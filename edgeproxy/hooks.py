@@ -51,8 +51,6 @@ from edgeproxy.isolation import (
     Isolation,
     LambdaContext,
     Raised,
-    WorkerFailure,
-    WorkerPools,
     call_async,
     call_inline,
     call_sync,
@@ -72,6 +70,7 @@ from edgeproxy.validation import (
     validate_request_result,
     validate_response_result,
 )
+from edgeproxy.worker_pool import WorkerFailure, WorkerPools
 
 __all__ = ["Hook", "HookRunner", "Isolation", "LambdaContext", "build_hooks"]
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from edgeproxy.events import origin_object
-from edgeproxy.validation_rules import PREFIX, Subject, is_int
+from edgeproxy.validation_rules import is_int
+from edgeproxy.validation_subject import PREFIX, Subject
 
 _URL_PATH = re.compile(r"[A-Za-z0-9\-._~%/!$&'()*+,;=:@]*")
 

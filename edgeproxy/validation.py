@@ -5,7 +5,8 @@ kind of result it applies to, and holds a check that returns the problem (CloudF
 wording where the reference gives it) or None. The first problem found raises ``RuleBroken``, a
 ``HandlerValidationError`` (502, ``LambdaValidationError``) naming the row. Structural rows come
 first, so a later row may rely on the shapes an earlier row accepted. The checks themselves
-live in ``validation_rules`` (headers, status, body, URL) and ``origin_rules`` (the origin).
+live in ``validation_rules`` (headers, status, body, URL) and ``origin_rules`` (the origin);
+what they look at, in ``validation_subject``.
 
 A result is one of three kinds: a ``request`` (returned by viewer-request or origin-request),
 a ``generated`` response (a request stage's result with a ``status`` key) or a ``response``
@@ -30,8 +31,6 @@ from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.origin_rules import origin_valid
 from edgeproxy.stages import STAGE_RULES, Stage
 from edgeproxy.validation_rules import (
-    Kind,
-    Subject,
     body_encoding,
     body_is_string,
     disallowed_header,
@@ -53,6 +52,7 @@ from edgeproxy.validation_rules import (
     url_length,
     viewer_country_added,
 )
+from edgeproxy.validation_subject import Kind, Subject
 
 __all__ = [
     "RULES",

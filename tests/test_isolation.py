@@ -18,18 +18,11 @@ import pytest
 from edgeproxy.errors import HandlerExecutionError, HandlerTimeout
 from edgeproxy.events import EventMeta
 from edgeproxy.hooks import Hook, HookRunner
-from edgeproxy.isolation import (
-    HandlerThreads,
-    LambdaContext,
-    Raised,
-    Worker,
-    WorkerFailure,
-    call_inline,
-    marshal,
-)
+from edgeproxy.isolation import HandlerThreads, LambdaContext, Raised, call_inline
 from edgeproxy.loader import load_handler
 from edgeproxy.messages import EdgeRequest, EdgeResponse, header_value
 from edgeproxy.stages import Stage
+from edgeproxy.worker_pool import Worker, WorkerFailure, marshal
 
 META = EventMeta("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE")
 RID = "ErBax5417C_eI5vdOk6h384wAGWb4VPsg1r-9O_qe2EoeGER8BwR-g=="
