@@ -26,6 +26,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,24 +89,26 @@ Figures = dict[str, tuple[float, float]]  # mode → (median, best) µs per call
 
 
 async def measure(folder: Path, calls: int, repeats: int) -> Figures:
-    """µs per call for every mode and for the stage without a call."""
+    """µs per call for every mode and for the stage without a call. The modes take turns
+    within each repeat, so a change in the machine's load touches them all alike."""
     (folder / "noop.py").write_text(HANDLERS)
     runner = HookRunner(reload=True)
     request = sample_request()
-    results: Figures = {}
+    calls_by_mode: dict[str, Callable[[], Awaitable[Any]]] = {"none": lambda: _no_call(request)}
+    for mode, (function, isolation) in MODES.items():
+        handler = load_handler(f"noop.py:{function}", folder)
+        hook = Hook(Stage.VIEWER_REQUEST, handler, 5.0, False, isolation)  # type: ignore[arg-type]
+        calls_by_mode[mode] = partial(runner.run_request, hook, request, META, RID)
+    runs: dict[str, list[float]] = {mode: [] for mode in calls_by_mode}
     try:
-        results["none"] = await _median(lambda: _no_call(request), calls, repeats)
-        for mode, (function, isolation) in MODES.items():
-            handler = load_handler(f"noop.py:{function}", folder)
-            hook = Hook(Stage.VIEWER_REQUEST, handler, 5.0, False, isolation)  # type: ignore[arg-type]
-
-            def call(hook: Hook = hook) -> Awaitable[Any]:
-                return runner.run_request(hook, request, META, RID)
-
-            results[mode] = await _median(call, calls, repeats)
+        for call in calls_by_mode.values():  # warm-up (starts the process worker)
+            await per_call_us(call, max(50, calls // 10))
+        for _ in range(repeats):
+            for mode, call in calls_by_mode.items():
+                runs[mode].append(await per_call_us(call, calls))
     finally:
         await runner.close()
-    return results
+    return {mode: (statistics.median(r), min(r)) for mode, r in runs.items()}
 
 
 async def _no_call(request: EdgeRequest) -> Any:
@@ -115,14 +118,6 @@ async def _no_call(request: EdgeRequest) -> Any:
     result = event["Records"][0]["cf"]["request"]
     same = validate_request_result(stage, result, request, False)
     return events.request_stage_result(stage, result, request, False, same)
-
-
-async def _median(
-    call: Callable[[], Awaitable[Any]], calls: int, repeats: int
-) -> tuple[float, float]:
-    await per_call_us(call, max(50, calls // 10))  # warm-up (starts a process worker)
-    runs = [await per_call_us(call, calls) for _ in range(repeats)]
-    return statistics.median(runs), min(runs)
 
 
 def table(results: Figures) -> str:
