@@ -164,7 +164,7 @@ class HookRunner:
         await self._refresh(hook)
         call = _Call(
             LambdaContext(hook.function_name, hook.memory_mb, hook.timeout_s, self._log_stream),
-            _now(),
+            time.perf_counter(),
         )
         try:
             return await self._call(hook, event, call)
@@ -295,23 +295,19 @@ def _report(hook: Hook, call: _Call) -> None:
     handler ran in (the worker, or the edge itself for in-process isolation)."""
     if not log.isEnabledFor(logging.INFO):
         return
-    duration_ms = (_now() - call.start) * 1000 - (call.init_ms or 0.0)
+    duration_ms = (time.perf_counter() - call.start) * 1000 - (call.init_ms or 0.0)
     init = f" Init Duration: {call.init_ms:.2f} ms" if call.init_ms is not None else ""
     log.info(
         "REPORT RequestId: %s Duration: %.2f ms Billed Duration: %d ms Memory Size: %s MB "
         "Max Memory Used: %d MB%s",
         call.context.aws_request_id,
         duration_ms,
-        math.ceil(duration_ms),
+        max(1, math.ceil(duration_ms)),  # Lambda bills at least 1 ms
         call.context.memory_limit_in_mb,
         call.memory_mb if call.memory_mb is not None else peak_memory_mb(),
         init,
         extra={"stage": hook.stage.value, "handler": hook.handler.name},
     )
-
-
-def _now() -> float:
-    return asyncio.get_running_loop().time()
 
 
 # --- building hooks from the config ------------------------------------------------------------
