@@ -271,7 +271,7 @@ async def test_report_line(runner: HookRunner, caplog: pytest.LogCaptureFixture)
     reports = [r for r in caplog.records if r.getMessage().startswith("REPORT RequestId: ")]
     assert len(reports) == 1
     assert re.fullmatch(
-        r"REPORT RequestId: [0-9a-f-]{36} Duration: \d+\.\d\d ms Billed Duration: \d+ ms "
+        r"REPORT RequestId: [0-9a-f-]{36} Duration: \d+\.\d\d ms Billed Duration: [1-9]\d* ms "
         r"Memory Size: 128 MB Max Memory Used: [1-9]\d* MB",
         reports[0].getMessage(),
     )
