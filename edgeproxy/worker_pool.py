@@ -12,10 +12,12 @@ the next call starts a fresh one (globals reset, as after a Lambda timeout).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import decimal
 import json
 import os
 import pickle
+import signal
 import struct
 import sys
 import time
@@ -264,12 +266,28 @@ def _serve_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, conte
         return Reply(None, raised, worker_peak_memory_mb())
 
 
+def _die_with_the_edge() -> None:
+    """Ask Linux to kill this worker when the edge that started it dies, however it dies: a
+    handler stuck in a loop never reads the closed pipe that would otherwise end it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # no prctl: the closed pipe still ends an idle worker
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def worker_main(spec: str) -> None:
     """Load ``spec``, then answer calls until the edge closes the pipe.
 
     The pipe to the edge is moved off fd 1 first: a handler's ``print`` goes to stderr (the
     edge's log, as Lambda sends it to CloudWatch) and can never corrupt a reply.
     """
+    _die_with_the_edge()
     channel_in = os.fdopen(os.dup(0), "rb")
     channel_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

@@ -308,3 +308,55 @@ async def test_busy_threads_queue_calls_up_to_the_limit() -> None:
     gate.set()
     assert await asyncio.gather(*futures) == ["a", "b", "c"]
     threads.close()
+
+
+EDGE_THAT_DIES = """
+import asyncio, sys
+from edgeproxy.isolation import LambdaContext
+from edgeproxy.worker_pool import Worker
+
+async def main():
+    worker = await Worker.spawn(sys.argv[1])
+    print(worker.process.pid, flush=True)
+    await worker.call({}, LambdaContext("f", 128, 60, "s"))
+
+asyncio.run(main())
+"""
+
+
+def test_a_stuck_worker_dies_with_the_edge(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    write(tmp_path, "spin.py", "def handler(event, context):\n    while True:\n        pass\n")
+    (tmp_path / "edge.py").write_text(EDGE_THAT_DIES)
+    edge = subprocess.Popen(
+        [sys.executable, str(tmp_path / "edge.py"), f"{tmp_path / 'spin.py'}:handler"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert edge.stdout is not None
+        worker_pid = int(edge.stdout.readline())
+        time.sleep(0.2)  # the call reached the handler's loop
+        edge.kill()  # SIGKILL: the edge gets no chance to stop its workers
+        edge.wait(10)
+        for _ in range(500):
+            if not _alive(worker_pid):
+                return
+            time.sleep(0.01)
+        os.kill(worker_pid, signal.SIGKILL)
+        raise AssertionError("the worker outlived the edge")
+    finally:
+        edge.kill()
+        edge.wait(10)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for whoever adopted it to reap it counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
