@@ -14,6 +14,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+# The invalidation history is kept here as the single edge's admin API keeps it.
+from .admin import INVALIDATIONS, bearer_token, get_invalidation, list_invalidations
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerAdmin:
@@ -31,11 +34,11 @@ class WorkerAdmin:
 
 
 WORKERS = web.AppKey("workers", list[WorkerAdmin])
-INVALIDATIONS = web.AppKey("fanout_invalidations", dict[str, dict[str, Any]])
 
 
-def fanout_app(workers: list[WorkerAdmin]) -> web.Application:
-    app = web.Application()
+def fanout_app(workers: list[WorkerAdmin], token: str | None = None) -> web.Application:
+    """The parent's admin API; with ``token`` every call needs it, as on a single edge."""
+    app = web.Application(middlewares=[bearer_token(token)] if token else [])
     app[WORKERS] = workers
     app[INVALIDATIONS] = {}
     app.router.add_get("/stats", stats)
@@ -119,17 +122,6 @@ async def create_invalidation(request: web.Request) -> web.Response:
         "workers": len(answers),
     }
     return web.json_response(store[inv_id], status=201)
-
-
-async def list_invalidations(request: web.Request) -> web.Response:
-    return web.json_response(list(request.app[INVALIDATIONS].values()))
-
-
-async def get_invalidation(request: web.Request) -> web.Response:
-    found = request.app[INVALIDATIONS].get(request.match_info["id"])
-    if found is None:
-        return web.json_response({"error": "no such invalidation"}, status=404)
-    return web.json_response(found)
 
 
 def _query(request: web.Request) -> str:

@@ -52,7 +52,9 @@ async def serve_workers(path: Path, overrides: ConfigOverrides, count: int) -> N
         admin = config.edge.admin
         workers = [WorkerAdmin(i.pid, i.admin_port, admin.token) for i in infos]
         if admin.port is not None:
-            port = await start_app(runners, fanout_app(workers), admin.host, admin.port)
+            port = await start_app(
+                runners, fanout_app(workers, admin.token), admin.host, admin.port
+            )
             print(f"edgeproxy: admin API on http://{url_host(admin.host)}:{port}", flush=True)
         host = url_host(config.edge.listeners.host)
         print(f"edgeproxy: {count} workers on http://{host}:{overrides.http_port}/", flush=True)
@@ -177,5 +179,3 @@ async def _stop_when_orphaned(stop: asyncio.Event) -> None:
         await asyncio.sleep(_ORPHAN_CHECK_S)
     log.warning("the parent process is gone: worker %d stops", os.getpid())
     stop.set()
-
-
