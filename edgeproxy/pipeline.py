@@ -21,23 +21,26 @@ from .conditional import answer_conditional
 from .custom_errors import ErrorPages
 from .errorpage import render_error_page
 from .errors import (
-    BodyNotAllowed,
     EdgeError,
     GeoBlocked,
     HandlerError,
     InternalError,
     MethodNotAllowed,
     ProtocolNotAllowed,
-    RequestTooLarge,
 )
 from .exchange import EDGE_OWNED_HEADERS, EdgeIdentity, Exchange, StageCalls, new_request_id
 from .geo import GeoLocator
 from .hooks import HookRunner
-from .limits import MAX_URL_LENGTH
 from .messages import EdgeRequest, EdgeResponse, Headers, header_value, without_headers
 from .misses import Fetched, Misses
 from .origin import OriginClient
 from .ranges import apply_range
+from .request_checks import (
+    NOTHING_TRUSTED,
+    check_limits,
+    names_cloudfront_header,
+    needs_full_flow,
+)
 from .response_headers import ServerTiming, apply_response_headers, preflight_response
 from .routes import Route, Routes
 from .stages import Source, Stage, viewer_response_runs, x_cache_for
@@ -110,7 +113,7 @@ class Edge:
         route = self.routes.select(request.uri)
         if not (route.fast_hits and request.method in route.cached_methods) or request.body:
             return None
-        if _needs_full_flow(request):
+        if needs_full_flow(request):
             return None
         host = header_value(request.headers, "host") or ""
         key = cache_key(route.key_policy, request, host)
@@ -147,14 +150,14 @@ class Edge:
     # -- steps ---------------------------------------------------------------------------
 
     async def _serve(self, ex: Exchange, request: EdgeRequest) -> EdgeResponse:
-        _check_limits(request)
+        check_limits(request)
         route = ex.route = self.routes.select(request.uri)
         ex.behavior = route.index
         refusal = self._viewer_policy(ex, route, request)
         if refusal is not None:
             return refusal
-        trusted = _NOTHING_TRUSTED
-        if _names_cloudfront_header(request.headers):
+        trusted = NOTHING_TRUSTED
+        if names_cloudfront_header(request.headers):
             request.headers, trusted = split_viewer_cf_headers(
                 request.headers, self.trust_viewer_headers
             )
@@ -352,46 +355,6 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 _NO_ERROR_PAGE_SOURCES = frozenset(
     {Source.VIEWER_REQUEST_GENERATED, Source.ORIGIN_REQUEST_GENERATED, Source.REDIRECT}
 )
-
-
-# Viewer headers after which only the full flow answers: the edge answers conditionals and
-# ranges itself (``_from_object``), and CloudFront-* headers are trusted or removed.
-_FULL_FLOW_HEADERS = frozenset(
-    {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
-)
-
-
-def _needs_full_flow(request: EdgeRequest) -> bool:
-    query = len(request.querystring)
-    if len(request.uri) + (query + 1 if query else 0) > MAX_URL_LENGTH:
-        return True
-    for name, _ in request.headers:
-        first = name[0]
-        if first in "iIrR" and name.lower() in _FULL_FLOW_HEADERS:
-            return True
-        if first in "cC" and len(name) > 11 and name[:11].lower() == "cloudfront-":
-            return True
-    return False
-
-
-_NOTHING_TRUSTED: dict[str, str] = {}  # never written: split_viewer_cf_headers makes its own
-
-
-def _names_cloudfront_header(headers: Headers) -> bool:
-    """Whether the viewer sent any ``CloudFront-*`` header (cheap: most never do)."""
-    for name, _ in headers:
-        if len(name) > 11 and name[0] in "cC" and name[:11].lower() == "cloudfront-":
-            return True
-    return False
-
-
-def _check_limits(request: EdgeRequest) -> None:
-    """CloudFront's refusals before anything runs (reference 1, step 1)."""
-    query = len(request.querystring)
-    if len(request.uri) + (query + 1 if query else 0) > MAX_URL_LENGTH:
-        raise RequestTooLarge("URL over 8,192 bytes")
-    if request.method == "GET" and request.body:
-        raise BodyNotAllowed("a GET request with a body")
 
 
 def _aged(response: EdgeResponse, age: float) -> EdgeResponse:

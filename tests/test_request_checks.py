@@ -1,0 +1,49 @@
+"""Refusals before anything runs, and which requests the quick hit path may answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeproxy.errors import BodyNotAllowed, RequestTooLarge
+from edgeproxy.messages import EdgeRequest
+from edgeproxy.request_checks import check_limits, names_cloudfront_header, needs_full_flow
+
+
+def req(uri: str = "/", query: str = "", *headers: tuple[str, str], **kw: object) -> EdgeRequest:
+    return EdgeRequest("GET", uri, query, list(headers), "127.0.0.1", **kw)  # type: ignore[arg-type]
+
+
+def test_url_limit_counts_the_question_mark_only_with_a_query():
+    check_limits(req("/" + "a" * 8191))
+    check_limits(req("/" + "a" * 8189, "b"))
+    with pytest.raises(RequestTooLarge):
+        check_limits(req("/" + "a" * 8192))
+    with pytest.raises(RequestTooLarge):
+        check_limits(req("/" + "a" * 8190, "b"))
+
+
+def test_get_with_a_body_is_refused():
+    with pytest.raises(BodyNotAllowed):
+        check_limits(req(body=b"x"))
+    check_limits(EdgeRequest("POST", "/", "", [], "127.0.0.1", body=b"x"))
+
+
+@pytest.mark.parametrize(
+    ("header", "full"),
+    [
+        (("Referer", "https://a"), False),
+        (("Range", "bytes=0-1"), True),
+        (("if-none-match", '"x"'), True),
+        (("If-Modified-Since", "x"), True),
+        (("CloudFront-Viewer-Country", "DE"), True),
+        (("Cookie", "a=1"), False),
+        (("Accept-Encoding", "gzip"), False),
+    ],
+)
+def test_which_headers_need_the_full_flow(header: tuple[str, str], full: bool):
+    assert needs_full_flow(req("/", "", header)) is full
+
+
+def test_cloudfront_headers_are_noticed_in_any_case():
+    assert names_cloudfront_header([("cloudfront-is-mobile-viewer", "true")])
+    assert not names_cloudfront_header([("CloudFrontish", "x"), ("Host", "a")])
