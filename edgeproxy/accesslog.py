@@ -1,14 +1,21 @@
 """One access line per exchange, in the field order of CloudFront's standard logs (tab
 separated, ``-`` for empty), plus the stages that ran. Formatted only when the access logger
-is enabled, so a quiet edge pays nothing for it."""
+is enabled, so a quiet edge pays nothing for it.
+
+A WebSocket is logged as CloudFront logs one (standard log fields, AWS AccessLogs page): when
+its connection closes (date and time), with cs-protocol ``ws``/``wss`` and the bytes the
+connection carried each way as sc-bytes and cs-bytes."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from urllib.parse import quote
 
 from .exchange import Exchange
 from .messages import EdgeRequest, EdgeResponse, header_value
+from .websocket import WEBSOCKET_PROTOCOLS, Tunnel
 
 # CloudFront's x-edge-result-type per X-Cache value (reference 6.5).
 RESULT_TYPES = {
@@ -31,16 +38,45 @@ FIELDS = (
 ).split()
 
 
+def log_access(
+    logger: logging.Logger,
+    ex: Exchange,
+    request: EdgeRequest,
+    response: EdgeResponse,
+    pop: str,
+    clock: Callable[[], float],
+) -> None:
+    """Log the exchange's line now, or a WebSocket's once its tunnel closes."""
+    tunnel = response.tunnel
+    if tunnel is None:
+        logger.info("%s", access_line(ex, request, response, pop, clock()))
+        return
+
+    def closed() -> None:
+        logger.info("%s", access_line(ex, request, response, pop, clock(), tunnel))
+
+    tunnel.on_close.append(closed)
+
+
 def access_line(
-    ex: Exchange, request: EdgeRequest, response: EdgeResponse, pop: str, now: float
+    ex: Exchange,
+    request: EdgeRequest,
+    response: EdgeResponse,
+    pop: str,
+    now: float,
+    tunnel: Tunnel | None = None,
 ) -> str:
-    """The exchange as one tab-separated line, fields as ``FIELDS`` names them."""
+    """The exchange as one tab-separated line, fields as ``FIELDS`` names them; ``tunnel``:
+    a WebSocket's line, written when it closed at ``now``."""
     headers = request.headers
     tls = request.tls.split(":")
-    size = len(response.body)
+    size, received, when, protocol = len(response.body), len(request.body), ex.started, ""
+    if tunnel is not None:
+        size, received, when = tunnel.sent, tunnel.received, now
+        protocol = WEBSOCKET_PROTOCOLS.get(request.scheme, "")
     values = (
-        time.strftime("%Y-%m-%d", time.gmtime(ex.started)),
-        time.strftime("%H:%M:%S", time.gmtime(ex.started)),
+        time.strftime("%Y-%m-%d", time.gmtime(when)),
+        time.strftime("%H:%M:%S", time.gmtime(when)),
         pop,
         str(size),
         request.client_ip,
@@ -55,8 +91,8 @@ def access_line(
         RESULT_TYPES.get(ex.x_cache, "Error"),
         ex.request_id,
         header_value(headers, "host"),
-        request.scheme,
-        str(len(request.body)),
+        protocol or request.scheme,
+        str(received),
         f"{max(0.0, now - ex.started):.3f}",
         header_value(headers, "x-forwarded-for"),
         tls[0] if len(tls) == 3 else None,

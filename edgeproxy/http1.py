@@ -18,6 +18,9 @@ ends, unknown methods and versions) gets 400. CONNECT gets 403 with CloudFront's
 allowed" page: CloudFront answers so any method outside a behavior's allowed_methods, and
 no behavior can allow CONNECT. An absolute-form target (``GET http://host/p``) is served
 as its path and query alone; neither it nor the Host header ever selects an origin.
+llhttp stops at the head of an Upgrade request: ``websocket.py`` says what follows (a
+WebSocket handshake is dispatched, the connection becomes its tunnel after a 101; any other
+upgrade is parsed again without it, so its body is framed like any request's).
 
 Timing is read from ``ViewerContext.now``, a clock the server advances on its tick: each
 connection keeps one ``deadline`` (0: none) that the server's sweep enforces: the request
@@ -39,9 +42,10 @@ from .errors import BadRequest, EdgeError, InternalError, MethodNotAllowed, Requ
 from .exchange import new_request_id
 from .http1_response import CONTINUE, DateHeader
 from .http1_writer import ResponseWriter
-from .limits import MAX_PIPELINED, MAX_REQUEST_HEAD, MAX_URL_LENGTH
+from .limits import MAX_PIPELINED, MAX_REQUEST_HEAD, MAX_URL_LENGTH, TUNNEL_IDLE_TIMEOUT_S
 from .messages import EdgeRequest, EdgeResponse
 from .pipeline import Edge
+from .websocket import Tunnel, is_websocket, plain_head, switch_head
 
 log = logging.getLogger("edgeproxy.server")
 
@@ -62,6 +66,7 @@ class ViewerContext:
         self.edge = edge
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
+        self.tunnel_idle_timeout = TUNNEL_IDLE_TIMEOUT_S  # a WebSocket's origin silent this long
         self.max_connections = max_connections
         self.date = DateHeader()
         self.now = 0.0  # loop time, advanced by the server's tick
@@ -125,6 +130,9 @@ class ViewerProtocol(asyncio.Protocol):
         self._started = False  # a request has begun and is not complete
         self._expect_continue = False
         self._refusal: EdgeError | None = None
+        self._upgrade: tuple[bytes, str] | None = None  # an Upgrade head: method, version
+        self._early = b""  # bytes behind a WebSocket handshake, for its tunnel
+        self._tunnel: Tunnel | None = None  # after a 101: the connection is the origin's
         # answering
         self._busy = False
         self._pending: deque[Job] = deque()
@@ -162,6 +170,8 @@ class ViewerProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         """The viewer sent all it will send: answer what is queued, then close."""
         self._stopped = True
+        if self._tunnel is not None:
+            self._tunnel.viewer_eof()
         if not self._busy or self._transport is None:
             return False  # the transport closes itself
         return self._transport.get_extra_info("sslcontext") is None  # TLS cannot half-close
@@ -192,6 +202,9 @@ class ViewerProtocol(asyncio.Protocol):
     # -- input ---------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self._tunnel is not None:
+            self._tunnel.feed(data)
+            return
         if self._stopped:
             return
         if self._in_head:
@@ -199,9 +212,8 @@ class ViewerProtocol(asyncio.Protocol):
         else:
             self.deadline = self._context.now + self._context.idle_timeout
         try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            self._after_upgrade(data[upgrade.args[0] :])
+            while data:
+                data = self._feed(data)
         except httptools.HttpParserError as exc:
             if not self._stopped:
                 self._refuse(self._refusal or BadRequest(f"malformed request: {exc}"))
@@ -209,14 +221,37 @@ class ViewerProtocol(asyncio.Protocol):
         if self._in_head and self._head_bytes > MAX_REQUEST_HEAD and not self._stopped:
             self._refuse(RequestTooLarge("request line and headers over 20,480 bytes"))
 
-    def _after_upgrade(self, rest: bytes) -> None:
-        """An Upgrade request was parsed (CONNECT, or e.g. WebSocket): CONNECT stopped the
-        input already; others are answered as plain requests, so parsing goes on."""
-        if self._stopped:
-            return
+    def _feed(self, data: bytes) -> bytes:
+        """Parse ``data``; what is left to parse after an Upgrade request's head, else b""."""
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            return self._after_upgrade(data[upgrade.args[0] :])
+        return b""
+
+    def _after_upgrade(self, rest: bytes) -> bytes:
+        """llhttp stopped at an Upgrade request's head (CONNECT is refused already). A
+        WebSocket handshake is dispatched, nothing after it is parsed; any other upgrade's
+        head is parsed again without it, with the bytes that followed: its body is framed
+        by Content-Length or chunks, never read as a next request. (llhttp reads no body
+        of an Upgrade request: tests/test_upgrade.py holds it to that.)"""
+        upgrade, self._upgrade = self._upgrade, None
         self._parser = httptools.HttpRequestParser(self)
-        if rest:
-            self.data_received(rest)
+        if self._stopped or upgrade is None:
+            return b""
+        method, version = upgrade
+        if not is_websocket(method, version, self._headers):
+            return plain_head(method, self._url, version, self._headers) + rest
+        request = self._request("GET", version)
+        if request is None:
+            self._refuse(BadRequest("request target is not a path"))
+            return b""
+        request.websocket = True
+        self._stopped, self._early = True, rest  # what follows is the tunnel's, if any
+        if self._transport is not None:
+            self._transport.pause_reading()  # until the origin's answer
+        self._dispatch((request, False))  # any answer but a 101 closes the connection
+        return b""
 
     def _refuse(self, error: EdgeError) -> None:
         """Answer ``error`` after the requests before it, read nothing more, then close."""
@@ -261,6 +296,8 @@ class ViewerProtocol(asyncio.Protocol):
         if self._head_size + request_line + 2 > MAX_REQUEST_HEAD:
             raise self._reject(RequestTooLarge("request line and headers over 20,480 bytes"))
         self.deadline = self._context.now + self._context.idle_timeout  # the body's reads
+        if self._parser.should_upgrade():
+            return  # parsed again without the upgrade (or a WebSocket): 100 Continue then
         if self._expect_continue and self._parser.get_http_version() == "1.1":
             if self._busy:
                 self._continue_owed = True  # after the answers before this request
@@ -279,6 +316,9 @@ class ViewerProtocol(asyncio.Protocol):
         parser = self._parser
         raw_method = parser.get_method()
         keep_alive = parser.should_keep_alive()
+        if parser.should_upgrade() and raw_method != b"CONNECT":
+            self._upgrade = (raw_method, parser.get_http_version())
+            return  # decided by _after_upgrade, with the bytes after the head
         if raw_method == b"CONNECT":
             self._refuse(MethodNotAllowed("CONNECT: the edge is not a proxy"))
             return
@@ -372,6 +412,9 @@ class ViewerProtocol(asyncio.Protocol):
                         log.exception("edge.handle failed for %s %s", item.method, item.uri)
                         response = context.error(InternalError(repr(exc)))
                     head_only, http10 = item.method == "HEAD", item.http_version == "1.0"
+                if response.tunnel is not None:
+                    await self._relay(response, response.tunnel)
+                    return
                 if response.stream is None:
                     keep_alive = out.send(response, head_only, keep_alive, http10)
                 else:
@@ -392,6 +435,18 @@ class ViewerProtocol(asyncio.Protocol):
             self._busy = False
             self._task = None
         self._idle()
+
+    async def _relay(self, response: EdgeResponse, tunnel: Tunnel) -> None:
+        """The origin's 101 to a WebSocket handshake: relay it, then bytes both ways until
+        either side closes (the connection keeps counting against the cap meanwhile)."""
+        assert self._transport is not None  # set when the connection was made
+        self._tunnel = tunnel
+        early, self._early = self._early, b""
+        idle = self._context.tunnel_idle_timeout
+        try:
+            await tunnel.relay(self._out, self._transport, switch_head(response), early, idle)
+        finally:
+            self._out.close()
 
     def _idle(self) -> None:
         """Every queued request answered: close, or wait for the next request."""

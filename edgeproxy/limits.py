@@ -10,3 +10,6 @@ HEADER_TIMEOUT_S = 10.0  # request line + headers must arrive within this; else 
 IDLE_TIMEOUT_S = 60.0  # keep-alive connection with no request; also between body reads
 MAX_CONNECTIONS = 10_000  # concurrent viewer connections; more are closed at once
 MAX_PIPELINED = 32  # parsed requests waiting for their turn before reading pauses
+# A WebSocket whose origin sends nothing this long is closed: CloudFront's WebSocket idle
+# quota, not adjustable (service quotas, "Origin response timeout (idle timeout)": 10 min).
+TUNNEL_IDLE_TIMEOUT_S = 600.0

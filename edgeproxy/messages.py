@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .websocket import Tunnel
 
 Header = tuple[str, str]
 Headers = list[Header]
@@ -73,6 +77,9 @@ class EdgeRequest:
     http_version: str = "1.1"
     origin: OriginTarget | None = None  # set once a behavior picked an origin
     tls: str = ""  # HTTPS viewers: "TLSv1.3:TLS_AES_128_GCM_SHA256:fullHandshake"
+    # A WebSocket handshake (websocket.py): set by the viewer protocol from Upgrade, a header
+    # functions never see, so no handler can turn a request into a tunnel or back.
+    websocket: bool = False
 
     @property
     def target(self) -> str:
@@ -88,6 +95,9 @@ class EdgeResponse:
     cache's object size): its chunks pass to the viewer as they arrive and it is never
     cached. Whoever sends it must exhaust or ``aclose()`` it, which releases the origin
     connection; a stream that ends early raises ``OriginResponseError``.
+
+    ``tunnel`` is set on the origin's 101 to a WebSocket handshake: after this head, the
+    viewer's connection carries the origin's bytes (``websocket.Tunnel``).
     """
 
     status: int
@@ -95,3 +105,4 @@ class EdgeResponse:
     body: bytes = b""
     reason: str = ""
     stream: AsyncIterator[bytes] | None = None
+    tunnel: Tunnel | None = None

@@ -30,9 +30,10 @@ from .httpdate import initial_age
 from .messages import EdgeRequest, EdgeResponse, OriginTarget, header_value, without_headers
 from .origin import OriginClient
 from .routes import Route
-from .stages import Source, Stage
+from .stages import Source, Stage, response_stages_run
 from .ttl import freshness, parse_cache_control
 from .vary import selecting, vary_names
+from .websocket import open_tunnel
 
 FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STALE_ON_ERROR_STATUSES = frozenset({500, 502, 503, 504})
@@ -114,7 +115,10 @@ class Misses:
         if isinstance(result, EdgeResponse):
             return None, result
         ex.origin_fetches += 1
-        return result, await self.origin.fetch(result, wire_headers(result, ex.request_id))
+        wire = wire_headers(result, ex.request_id)
+        if result.websocket:  # a handshake goes over a connection of its own, kept after
+            return result, await open_tunnel(self.origin, result, wire)
+        return result, await self.origin.fetch(result, wire)
 
     def _aimed(
         self,
@@ -150,7 +154,8 @@ class Misses:
             if self._usable_on_error(stale):
                 await _discard(response)
                 return stale.response(), Source.REFRESHED
-        response = await self.calls.response(ex, route, Stage.ORIGIN_RESPONSE, sent, response)
+        if response_stages_run(response.status):
+            response = await self.calls.response(ex, route, Stage.ORIGIN_RESPONSE, sent, response)
         dropped = _DROPPED_WITH_COOKIES if route.strip_set_cookie else EDGE_OWNED_HEADERS
         response.headers = without_headers(response.headers, dropped)
         if response.status == 304 and stale is not None and key is not None:

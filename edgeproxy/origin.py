@@ -28,7 +28,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from .edge_settings import resolve_address
-from .errors import OriginResponseError
+from .errors import OriginDnsError, OriginResponseError
 from .limits import MAX_REQUEST_HEAD
 from .messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
 from .origin_retries import AttemptFailed, AttemptTrace, converted, is_stale, mark_reused
@@ -173,6 +173,18 @@ class OriginClient:
         with a port sends it there over plain HTTP."""
         port = self._ports.get(target.domain_name.lower())
         return (target.protocol, target.port) if port is None else ("http", port)
+
+    async def address(self, host: str) -> str:
+        """The address a fetch for ``host`` connects to: ``edge.resolve``, a literal, or
+        DNS when allowed (for connections of their own: a WebSocket's, websocket.py)."""
+        fallback = aiohttp.DefaultResolver() if self._use_dns else None
+        resolver = StaticResolver(self._addresses, fallback)
+        try:
+            return str((await resolver.resolve(host))[0]["host"])
+        except OSError as exc:
+            raise OriginDnsError(f"cannot resolve {host}: {exc!r}") from exc
+        finally:
+            await resolver.close()
 
     async def fetch(self, request: EdgeRequest, headers: Headers) -> EdgeResponse:
         """Send ``request`` to ``request.origin`` with ``headers`` (hop-by-hop ones dropped);
@@ -360,8 +372,13 @@ def outgoing_headers(headers: Headers, target: OriginTarget) -> CIMultiDict[str]
 def response_headers(resp: aiohttp.ClientResponse) -> Headers:
     """The origin's headers as sent, minus hop-by-hop ones and those its Connection names."""
     raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers]
-    drop = HOP_BY_HOP | _connection_named(raw)
-    return [(k, v) for k, v in raw if k.lower() not in drop]
+    return without_hop_by_hop(raw)
+
+
+def without_hop_by_hop(headers: Headers) -> Headers:
+    """``headers`` (an origin's answer) minus hop-by-hop ones and those Connection names."""
+    drop = HOP_BY_HOP | _connection_named(headers)
+    return [(k, v) for k, v in headers if k.lower() not in drop]
 
 
 def with_length(headers: Headers, length: int) -> Headers:

@@ -14,7 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
 
-from .accesslog import access_line
+from .accesslog import log_access
 from .cache import CacheStore, Collapser
 from .cachekey import CacheKey, cache_key
 from .conditional import answer_conditional
@@ -138,8 +138,7 @@ class Edge:
         if ex.origin_fetches:
             self.counters["origin_fetches"] += ex.origin_fetches
         if log.isEnabledFor(logging.INFO):
-            pop = self.identity.pop
-            log.info("%s", access_line(ex, request, response, pop, self.clock()))
+            log_access(log, ex, request, response, self.identity.pop, self.clock)
 
     async def close(self) -> None:
         """Stop background refreshes; the collaborators are closed by their owner."""
@@ -205,7 +204,7 @@ class Edge:
         self, ex: Exchange, route: Route, viewer: EdgeRequest, cf_headers: Headers
     ) -> EdgeResponse:
         keyed = replace(viewer, headers=[*viewer.headers, *cf_headers]) if cf_headers else viewer
-        if viewer.method not in route.cached_methods:
+        if viewer.method not in route.cached_methods or viewer.websocket:  # never cached
             response, ex.source = await self.misses.fetch(ex, route, keyed, None)
             if viewer.method in UNSAFE_METHODS and response.status < 400:
                 self._forget(viewer.target)

@@ -22,7 +22,7 @@ def url_too_long(request: EdgeRequest) -> bool:
 
 def needs_full_flow(request: EdgeRequest) -> bool:
     """Whether anything but the cache lookup could apply to this request's answer."""
-    if url_too_long(request):
+    if url_too_long(request) or request.websocket:  # a WebSocket is never looked up
         return True
     for name, _ in request.headers:
         first = name[0]

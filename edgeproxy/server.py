@@ -6,6 +6,7 @@ Slow and idle viewers (issue 5/6): a request head not complete within ``header_t
 a keep-alive connection idle for ``idle_timeout``, a body or a viewer's reading stalled for
 ``idle_timeout``: the connection is closed without an answer (as nginx does for its
 client_header_timeout), since a viewer that trickles its head would not read one either.
+A WebSocket tunnel whose origin sends nothing for ``tunnel_idle_timeout`` is closed.
 Past ``max_connections`` open connections, new ones are closed at once, with one warning
 per burst.
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .http1 import ViewerContext, ViewerProtocol
-from .limits import HEADER_TIMEOUT_S, IDLE_TIMEOUT_S, MAX_CONNECTIONS
+from .limits import HEADER_TIMEOUT_S, IDLE_TIMEOUT_S, MAX_CONNECTIONS, TUNNEL_IDLE_TIMEOUT_S
 from .pipeline import Edge
 
 _STOP_GRACE_S = 1.0  # answers under way get this long when the server stops
@@ -45,6 +46,7 @@ class ViewerServer:
         header_timeout: float = HEADER_TIMEOUT_S,
         idle_timeout: float = IDLE_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
+        tunnel_idle_timeout: float = TUNNEL_IDLE_TIMEOUT_S,
     ) -> None:
         self.edge = edge
         self.context = ViewerContext(
@@ -53,6 +55,7 @@ class ViewerServer:
             idle_timeout=idle_timeout,
             max_connections=max_connections,
         )
+        self.context.tunnel_idle_timeout = tunnel_idle_timeout
         # The tick's period: a deadline is met within a quarter of the shorter bound.
         self._tick_s = min(1.0, max(0.01, min(header_timeout, idle_timeout) / 4))
         self._servers: list[asyncio.AbstractServer] = []

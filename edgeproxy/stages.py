@@ -153,9 +153,16 @@ X_CACHE: dict[Source, str] = {
 ERROR_X_CACHE_SOURCES = frozenset({Source.ORIGIN, Source.CACHE, Source.REFRESHED})
 
 
+def response_stages_run(status: int) -> bool:
+    """No response stage sees a 101 Switching Protocols (the origin's answer to a WebSocket
+    handshake): after it the connection is no longer HTTP, and a function may only return a
+    status of 200 to 599 (reference 3)."""
+    return status >= 200
+
+
 def viewer_response_runs(source: Source, status: int) -> bool:
     """Whether the viewer-response stage runs for a response (reference section 1, step 12)."""
-    return VIEWER_RESPONSE_RUNS[source] and status < 400
+    return VIEWER_RESPONSE_RUNS[source] and status < 400 and response_stages_run(status)
 
 
 def x_cache_for(source: Source, status: int) -> str:

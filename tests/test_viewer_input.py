@@ -202,9 +202,13 @@ async def test_get_with_a_body_hands_the_body_to_the_pipeline(served: Served):
     await viewer.close()
 
 
-async def test_websocket_upgrade_is_answered_as_a_plain_request(served: Served):
+async def test_bytes_after_a_websocket_handshake_are_never_read_as_requests(served: Served):
+    # A WebSocket handshake (test_upgrade.py): this origin answers it as a plain GET (no
+    # 101), so the connection closes after that answer; what followed is not HTTP.
     viewer = await RawViewer.connect(served.port)
     await viewer.send(_get("/ws", "Connection: Upgrade", "Upgrade: websocket") + _get("/after"))
-    assert (await viewer.response()).body == b"origin body for /ws"
-    assert (await viewer.response()).body == b"origin body for /after"
-    await viewer.close()
+    answer = await viewer.response()
+    assert answer.body == b"origin body for /ws"
+    assert answer.header("connection") == "close"
+    assert await viewer.closed_by_server()
+    assert [r.path for r in served.origin.seen] == ["/ws"]
