@@ -1,4 +1,4 @@
-"""The edge's object store: bounded in bytes, LRU, invalidation by path; request collapsing.
+"""The edge's object store: bounded in bytes, LRU, invalidation by path.
 
 Theory of operation
 -------------------
@@ -21,23 +21,19 @@ is ``cachekey.py``'s. The store only keeps objects within a byte budget:
   every header/cookie variant of ``/a.jpg`` but not ``/a.jpg?v=2``; ``/a.jpg*`` removes
   those as well. An index ``target → keys`` makes an exact path one dict lookup.
 
-``Collapser`` shares one origin fetch among concurrent misses for a key (reference 7.13):
-the first caller starts the fetch as its own task, later callers await the same task; a
-result or an exception reaches all of them; a caller that is cancelled (a viewer who went
-away) does not cancel the fetch for the others. The entry goes when the fetch ends.
+Request collapsing, which waiters may be answered from what one fetch stored, is
+``collapsing.py``'s.
 
 The clock is injected (``clock``), so tests move time instead of sleeping.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from functools import partial
 from sys import intern
-from typing import Generic, TypedDict, TypeVar
+from typing import TypedDict
 
 from cachetools import Cache, LRUCache
 
@@ -46,6 +42,7 @@ from edgeproxy.conditional import merge_304_headers
 from edgeproxy.messages import EdgeResponse, Header, Headers
 from edgeproxy.ttl import Freshness
 from edgeproxy.vary import Selecting
+from edgeproxy.vary import matches as vary_matches
 
 # What an entry really costs in CPython 3.11 beyond the bytes of its body and header text,
 # measured with tracemalloc (docs/caching.md, "Memory"): the budget counts these, so
@@ -119,6 +116,10 @@ class CachedObject:
 
     def is_fresh(self, now: float) -> bool:
         return now - self.stored_at < self.ttl
+
+    def serves(self, request_headers: Headers) -> bool:
+        """Whether this is the variant for a request with these headers (Vary, RFC 9111 4.1)."""
+        return not self.vary or vary_matches(self.vary, request_headers)
 
     def may_serve_while_revalidating(self, now: float) -> bool:
         """Within ``stale-while-revalidate``: serve stale now, refresh in the background."""
@@ -213,12 +214,14 @@ class CacheStore:
             self.stats.misses += 1
         return obj
 
-    def peek(self, key: CacheKey) -> CachedObject | None:
-        """The object under ``key`` without touching LRU order or counters."""
+    def peek(self, key: CacheKey, request_headers: Headers | None = None) -> CachedObject | None:
+        """The object under ``key`` without touching LRU order or counters; with
+        ``request_headers``, only when it is the variant for them (``CachedObject.serves``)."""
         try:
-            return Cache.__getitem__(self._lru, key)  # the base class does not reorder
+            obj: CachedObject = Cache.__getitem__(self._lru, key)  # the base does not reorder
         except KeyError:
             return None
+        return obj if request_headers is None or obj.serves(request_headers) else None
 
     def put(self, key: CacheKey, obj: CachedObject) -> bool:
         """Store ``obj``; False (and nothing stored) when it is over ``max_object_bytes``."""
@@ -338,53 +341,3 @@ def _first(headers: Iterable[Header], lname: str) -> str | None:
         if name.lower() == lname:
             return value
     return None
-
-
-T = TypeVar("T")
-
-
-class Collapser(Generic[T]):
-    """One fetch per key for concurrent callers (reference 7.13); see the module docstring.
-
-    The value is shared: every caller gets the same object, so copy before changing it.
-    """
-
-    def __init__(self) -> None:
-        self._in_flight: dict[Hashable, asyncio.Task[T]] = {}
-
-    def __len__(self) -> int:
-        return len(self._in_flight)
-
-    def in_flight(self, key: Hashable) -> bool:
-        return key in self._in_flight
-
-    async def run(self, key: Hashable, factory: Callable[[], Awaitable[T]]) -> T:
-        """``await factory()``, unless a fetch for ``key`` is under way: then its outcome."""
-        value, _ = await self.join(key, factory)
-        return value
-
-    async def join(self, key: Hashable, factory: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
-        """Like ``run``, also saying whether the value came from another caller's fetch
-        (CloudFront logs the first caller ``Miss`` and the others ``Hit``, reference 6.5)."""
-        task = self._in_flight.get(key)
-        shared = task is not None
-        if task is None:
-            task = asyncio.get_running_loop().create_task(_call(factory))
-            self._in_flight[key] = task
-            task.add_done_callback(partial(self._finished, key))
-        return await asyncio.shield(task), shared
-
-    def cancel_all(self) -> None:
-        """Cancel every fetch under way (shutdown)."""
-        for task in list(self._in_flight.values()):
-            task.cancel()
-
-    def _finished(self, key: Hashable, task: asyncio.Task[T]) -> None:
-        if self._in_flight.get(key) is task:
-            del self._in_flight[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here, so no "never retrieved" warning if all left
-
-
-async def _call(factory: Callable[[], Awaitable[T]]) -> T:
-    return await factory()

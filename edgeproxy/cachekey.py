@@ -29,8 +29,8 @@ store find every variant of a path for invalidation):
 In both, the Cookie header is rebuilt from the allowed cookies sorted by name (only
 well-formed ``name=value`` pairs) and dropped when none is allowed, and Accept-Encoding is
 normalised (``br,gzip``/``gzip``/``br``; ``identity`` when the key normalises it but the
-viewer accepts neither; dropped otherwise). Hop-by-hop headers, Via, X-Forwarded-For and
-X-Amz-Cf-Id are the origin client's business.
+viewer's accepts neither; dropped when the viewer sent none, or otherwise). Hop-by-hop
+headers, Via, X-Forwarded-For and X-Amz-Cf-Id are the origin client's business.
 
 Choices: legacy behaviours put the normalised Accept-Encoding (br and gzip) in the key
 whatever ``compress`` says, because CloudFront forwards the normalised header to the origin
@@ -188,8 +188,12 @@ class KeyPolicy:
 
     @property
     def collapsible(self) -> bool:
-        """Request collapsing is off when cookies are forwarded (7.7, 7.13)."""
-        return self.origin_cookies.empty and not self.forward_all_headers
+        """What forwarding says about request collapsing (read by ``collapsing.py``): off when
+        the origin gets cookies (7.7, 7.13) or Authorization, from which it may make each
+        viewer its own answer while the key does not tell the viewers apart. (Legacy
+        behaviors forward Authorization on GET, the only collapsed method, only when named;
+        "forward all headers" names it.)"""
+        return self.origin_cookies.empty and not self.origin_headers.selects("authorization")
 
     @classmethod
     def from_behavior(cls, behavior: Any) -> KeyPolicy:
@@ -336,7 +340,7 @@ def cache_key(policy: KeyPolicy, request: EdgeRequest, host: str) -> CacheKey:
         select_query(policy.query, request.querystring),
         values,
         "" if policy.cookies.empty else "; ".join(_cookie_pairs(policy.cookies, headers)),
-        _key_encoding(policy, request.http_version, accept_encoding),
+        _key_encoding(policy, accept_encoding),
     )
 
 
@@ -414,9 +418,10 @@ def _zero_q(params: str) -> bool:
         return False
 
 
-def _key_encoding(policy: KeyPolicy, http_version: str, accept_encoding: str | None) -> str:
-    if not policy.encodings or http_version == "1.0":
-        return ""  # CloudFront drops Accept-Encoding from HTTP/1.0 requests (7.9)
+def _key_encoding(policy: KeyPolicy, accept_encoding: str | None) -> str:
+    # An HTTP/1.0 viewer's Accept-Encoding is gone already (request_checks.as_received).
+    if not policy.encodings:
+        return ""
     accepted = accepted_encodings(accept_encoding)
     if len(policy.encodings) == len(_ENCODINGS):
         return accepted
@@ -480,8 +485,10 @@ def _rebuilt_headers(policy: KeyPolicy, request_headers: Headers) -> Headers:
 
 def _origin_encoding(policy: KeyPolicy, request_headers: Headers) -> str:
     viewer = _first(request_headers, "accept-encoding")
+    if viewer is None:
+        return ""  # none sent (or removed: an HTTP/1.0 viewer's), none forwarded (7.9)
     if policy.origin_headers.selects("accept-encoding") and not policy.encodings:
-        return viewer or ""  # explicitly forwarded and not normalised: as the viewer sent it
+        return viewer  # explicitly forwarded and not normalised: as the viewer sent it
     accepted = accepted_encodings(viewer)
     if policy.encodings:
         accepted = ",".join(e for e in accepted.split(",") if e in policy.encodings)

@@ -3,17 +3,19 @@
 Theory of operation
 -------------------
 ``CompressionPolicy.of(behavior, key_policy, ttl_policy)`` is built once per cache behavior.
-``maybe_compress`` is called on an origin answer before it is stored; it returns None (the
-common, cheap answer) or a ``Compressed`` body with its new headers. Every condition is a
-row of ``_RULES``; the first that fails says why not (``why_not`` gives it, for logs/tests):
+``Compressor.compress`` (the miss path's) or ``maybe_compress`` is called on an origin answer
+before it is stored; it returns None (the common, cheap answer) or a ``Compressed`` body
+with its new headers. Every condition is a row of ``_RULES``; the first that fails says why
+not (``why_not`` gives it, for logs/tests):
 
 =====================  ==============================================================
 behavior               ``compress: true``; a cache policy with gzip and/or Brotli
                        enabled (legacy ``forwarded_values``: gzip only [inf, DG: Brotli
                        needs a cache policy]); caching not disabled (TTLs > 0); Accept-
                        Encoding not named in the key or legacy forwarded headers
-viewer                 not HTTP/1.0 (CloudFront drops its Accept-Encoding); accepts br or
-                       gzip (q=0 refuses), br preferred
+viewer                 accepts br or gzip (q=0 refuses), br preferred; an HTTP/1.0
+                       viewer's Accept-Encoding is removed as the request arrives
+                       (``request_checks.as_received``), so it accepts neither
 origin response        status 200, 403 or 404; no Content-Encoding; a Content-Length
                        header; body 1,000-10,000,000 bytes; Content-Type on the list
 =====================  ==============================================================
@@ -27,13 +29,19 @@ Levels: gzip 6 (zlib's default), Brotli quality 5: CloudFront does not say which
 [?]. Measured on 100 KB of Python source: Brotli q5 1.2 ms (11 KB), q11 78 ms (9.9 KB), gzip
 6 2.8 ms (23 KB). The ``brotli`` binding was chosen over ``brotlicffi`` (same C library):
 equal at 100 KB, 1.6x faster for small bodies (60 KB JSON: 0.15 vs 0.23 ms at q4) and 2x
-faster to decompress.
+faster to decompress. The cost depends on the text: 2 MB of random words take about a
+second at q5 on the 2-core CI machine (tests/test_policy_flow.py), so a body over
+``OFF_LOOP_BYTES`` is compressed on a worker thread (both coders release the GIL) while the
+event loop goes on answering other viewers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -48,6 +56,7 @@ MAX_BYTES = 10_000_000
 STATUSES = frozenset({200, 403, 404})
 GZIP_LEVEL = 6
 BROTLI_QUALITY = 5
+OFF_LOOP_BYTES = 64 * 1024  # larger bodies are compressed on a worker thread
 
 # DG ServingCompressedFiles, reference 7.9 (media types, compared without parameters).
 COMPRESSIBLE_TYPES = frozenset(
@@ -107,8 +116,7 @@ class Compressed:
 
 
 def _viewer_encoding(policy: CompressionPolicy, request: EdgeRequest) -> str | None:
-    if request.http_version == "1.0":
-        return None
+    # An HTTP/1.0 viewer's Accept-Encoding is gone already (request_checks.as_received).
     accepted = accepted_encodings(header_value(request.headers, "accept-encoding"))
     return next((e for e in policy.encodings if e in accepted.split(",")), None)
 
@@ -135,21 +143,64 @@ def why_not(
     if not policy.encodings:
         return "behavior does not compress"
     if _viewer_encoding(policy, request) is None:
-        return "viewer accepts neither br nor gzip (or is HTTP/1.0)"
+        return "viewer accepts neither br nor gzip"
     return next((reason for reason, test in _RULES if not test(status, headers, body)), None)
 
 
 def maybe_compress(
     policy: CompressionPolicy, request: EdgeRequest, status: int, headers: Headers, body: bytes
 ) -> Compressed | None:
-    """The compressed body and headers for the viewer ``request`` (its Accept-Encoding and
-    HTTP version), or None when CloudFront would send ``body`` as it is. ``headers`` is not
-    changed."""
+    """The compressed body and headers for the viewer ``request`` (its Accept-Encoding), or
+    None when CloudFront would send ``body`` as it is. ``headers`` is not changed."""
+    encoding = _chosen(policy, request, status, headers, body)
+    return None if encoding is None else _packed(encoding, headers, body)
+
+
+class Compressor:
+    """``maybe_compress`` for the miss path: bodies up to ``OFF_LOOP_BYTES`` inline (quicker
+    than a thread hop), larger ones on its own worker threads, as many as there are cores
+    (compression is CPU work), apart from the loop's default executor (which resolves the
+    origins' names: a name lookup never waits behind seconds of Brotli)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers or os.cpu_count() or 1, thread_name_prefix="edgeproxy-compress"
+        )
+
+    async def compress(
+        self,
+        policy: CompressionPolicy,
+        request: EdgeRequest,
+        status: int,
+        headers: Headers,
+        body: bytes,
+    ) -> Compressed | None:
+        encoding = _chosen(policy, request, status, headers, body)
+        if encoding is None:
+            return None
+        if len(body) <= OFF_LOOP_BYTES:
+            return _packed(encoding, headers, body)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, _packed, encoding, headers, body)
+
+    def close(self) -> None:
+        """Stop the worker threads (a compression under way finishes, unused)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _chosen(
+    policy: CompressionPolicy, request: EdgeRequest, status: int, headers: Headers, body: bytes
+) -> str | None:
+    """The encoding to compress with, or None when a rule says no."""
     if not policy.encodings:
         return None
     encoding = _viewer_encoding(policy, request)
     if encoding is None or any(not test(status, headers, body) for _, test in _RULES):
         return None
+    return encoding
+
+
+def _packed(encoding: str, headers: Headers, body: bytes) -> Compressed:
     packed = CODERS[encoding](body)
     return Compressed(encoding, compressed_headers(headers, encoding, len(packed)), packed)
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from .cache import CachedObject, CacheStore
 from .cachekey import CacheKey
-from .compression import maybe_compress
+from .compression import Compressor
 from .conditional import revalidation_headers
 from .errors import OriginError
 from .exchange import EDGE_OWNED_HEADERS, Exchange, StageCalls
@@ -66,6 +66,7 @@ class Misses:
         self.origin = origin
         self.clock = clock
         self.default_root_object = default_root_object
+        self.compressor = Compressor()  # its threads stop in ``Edge.close``
 
     async def fetch(
         self,
@@ -160,9 +161,23 @@ class Misses:
         response.headers = without_headers(response.headers, dropped)
         if response.status == 304 and stale is not None and key is not None:
             return self._refreshed(route, key, stale, response), Source.REFRESHED
-        response = _compressed(route, viewer, response)
+        response = await self._compressed(route, viewer, response)
         self._store(route, key, response, viewer)
         return _copy(response), Source.ORIGIN
+
+    async def _compressed(
+        self, route: Route, viewer: EdgeRequest, response: EdgeResponse
+    ) -> EdgeResponse:
+        """The response as CloudFront compresses it for this viewer (reference 7.9); what is
+        stored is the compressed copy, under a key holding the normalised Accept-Encoding."""
+        if response.stream is not None:
+            return response
+        packed = await self.compressor.compress(
+            route.compression, viewer, response.status, response.headers, response.body
+        )
+        if packed is None:
+            return response
+        return replace(response, headers=packed.headers, body=packed.body)
 
     def _refreshed(
         self, route: Route, key: CacheKey, stale: CachedObject, not_modified: EdgeResponse
@@ -221,19 +236,6 @@ def _storable_for(viewer: EdgeRequest, response: EdgeResponse) -> bool:
         return True
     directives = parse_cache_control(header_value(response.headers, "cache-control") or "")
     return not _SHAREABLE_WITH_AUTH.isdisjoint(directives)
-
-
-def _compressed(route: Route, viewer: EdgeRequest, response: EdgeResponse) -> EdgeResponse:
-    """The response as CloudFront compresses it for this viewer (reference 7.9); what is
-    stored is the compressed copy, under a key holding the normalised Accept-Encoding."""
-    if response.stream is not None:
-        return response
-    packed = maybe_compress(
-        route.compression, viewer, response.status, response.headers, response.body
-    )
-    if packed is None:
-        return response
-    return replace(response, headers=packed.headers, body=packed.body)
 
 
 def _copy(response: EdgeResponse) -> EdgeResponse:

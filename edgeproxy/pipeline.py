@@ -11,12 +11,13 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from .accesslog import log_access
-from .cache import CacheStore, Collapser
+from .cache import CacheStore
 from .cachekey import CacheKey, cache_key
+from .collapsing import Collapser, may_collapse, shared_object
 from .conditional import answer_conditional
 from .custom_errors import ErrorPages
 from .errorpage import render_error_page
@@ -37,6 +38,7 @@ from .origin import OriginClient
 from .ranges import apply_range
 from .request_checks import (
     NOTHING_TRUSTED,
+    as_received,
     check_limits,
     names_cloudfront_header,
     needs_full_flow,
@@ -44,7 +46,6 @@ from .request_checks import (
 from .response_headers import ServerTiming, apply_response_headers, preflight_response
 from .routes import Route, Routes
 from .stages import Source, Stage, viewer_response_runs, x_cache_for
-from .vary import matches as vary_matches
 from .viewer import (
     ViewerFacts,
     https_redirect,
@@ -111,9 +112,8 @@ class Edge:
         counters as ``handle`` gives the same hit: it is the same steps, minus the ones
         that cannot apply (see ``Route.fast_hits``)."""
         route = self.routes.select(request.uri)
-        if not (route.fast_hits and request.method in route.cached_methods) or request.body:
-            return None
-        if needs_full_flow(request):
+        fast = route.fast_hits and request.method in route.cached_methods and not request.body
+        if not fast or needs_full_flow(request):  # HTTP/1.0 too: ``as_received`` changes it
             return None
         host = header_value(request.headers, "host") or ""
         key = cache_key(route.key_policy, request, host)
@@ -141,15 +141,17 @@ class Edge:
             log_access(log, ex, request, response, self.identity.pop, self.clock)
 
     async def close(self) -> None:
-        """Stop background refreshes; the collaborators are closed by their owner."""
+        """Stop background refreshes and compression threads (what was passed in: its owner)."""
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        self.misses.compressor.close()
 
     # -- steps ---------------------------------------------------------------------------
 
     async def _serve(self, ex: Exchange, request: EdgeRequest) -> EdgeResponse:
         check_limits(request)
+        request = as_received(request)
         route = ex.route = self.routes.select(request.uri)
         ex.behavior = route.index
         refusal = self._viewer_policy(ex, route, request)
@@ -211,7 +213,7 @@ class Edge:
             return response
         key = cache_key(route.key_policy, keyed, header_value(viewer.headers, "host") or "")
         stored = self.cache.get(key)
-        if stored is not None and stored.vary and not vary_matches(stored.vary, keyed.headers):
+        if stored is not None and not stored.serves(keyed.headers):
             stored = None  # another variant: this request goes to the origin (RFC 9111 4.1)
         now = self.clock()
         if stored is not None and stored.is_fresh(now):
@@ -230,20 +232,20 @@ class Edge:
     async def _collapsed(
         self, ex: Exchange, route: Route, request: EdgeRequest, key: CacheKey
     ) -> Fetched:
-        """Concurrent misses for one key share one origin fetch; the others count as hits
-        (reference 7.13). A streamed answer cannot be shared: a waiter fetches its own."""
-        stale = self.cache.peek(key)
-        if stale is not None and stale.vary and not vary_matches(stale.vary, request.headers):
-            stale = None
-        (response, source), shared = await self.collapser.join(
-            key, lambda: self.misses.fetch(ex, route, request, key, stale)
-        )
-        # The fetched response is shared by every waiter: each gets its own header list.
+        """A GET miss: its own origin fetch, or a wait for the one under way (collapsing.py)."""
+
+        def fetch() -> Awaitable[Fetched]:  # a stored variant of its own may be revalidated
+            return self.misses.fetch(ex, route, request, key, self.cache.peek(key, request.headers))
+
+        if not may_collapse(route):
+            return await fetch()
+        fetched, shared = await self.collapser.join(key, fetch)
         if not shared:
-            return replace(response, headers=list(response.headers)), source
-        if response.stream is not None:
-            return await self.misses.fetch(ex, route, request, None)
-        return replace(response, headers=list(response.headers)), Source.CACHE
+            return fetched
+        stored = shared_object(self.cache.peek(key), request.headers, self.clock())
+        if stored is None:  # not an object for everyone: this viewer asks the origin itself
+            return await fetch()
+        return _aged(stored.response(), stored.age(self.clock())), Source.CACHE
 
     def _forget(self, target: str) -> None:
         """A successful unsafe request invalidates the stored object (RFC 9111 4.4); a ``*``

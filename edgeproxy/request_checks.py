@@ -1,11 +1,14 @@
-"""Checks on a viewer request that need no I/O: CloudFront's size and method refusals, and
-whether a request can take the quick hit path or needs the full flow."""
+"""Checks on a viewer request that need no I/O: CloudFront's size and method refusals, what
+it removes from a request as it takes it in, and whether a request can take the quick hit
+path or needs the full flow."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .errors import BodyNotAllowed, RequestTooLarge
 from .limits import MAX_URL_LENGTH
-from .messages import EdgeRequest, Headers
+from .messages import EdgeRequest, Headers, without_headers
 
 # Viewer headers after which only the full flow answers: the edge answers conditionals and
 # ranges itself (``_from_object``), and CloudFront-* headers are trusted or removed.
@@ -22,7 +25,8 @@ def url_too_long(request: EdgeRequest) -> bool:
 
 def needs_full_flow(request: EdgeRequest) -> bool:
     """Whether anything but the cache lookup could apply to this request's answer."""
-    if url_too_long(request) or request.websocket:  # a WebSocket is never looked up
+    # a WebSocket is never looked up; 1.0: see ``as_received``
+    if url_too_long(request) or request.websocket or request.http_version == "1.0":
         return True
     for name, _ in request.headers:
         first = name[0]
@@ -42,6 +46,20 @@ def names_cloudfront_header(headers: Headers) -> bool:
         if len(name) > 11 and name[0] in "cC" and name[:11].lower() == "cloudfront-":
             return True
     return False
+
+
+_ACCEPT_ENCODING = frozenset({"accept-encoding"})
+
+
+def as_received(request: EdgeRequest) -> EdgeRequest:
+    """The request as CloudFront takes it in: an HTTP/1.0 viewer's Accept-Encoding removed
+    (reference 7.9, DG ServingCompressedFiles), before anything reads it, so the cache key,
+    the request to the origin and compression all see a viewer that accepts no encoding:
+    the origin is never asked for a compressed body that would be stored under the identity
+    key. Whether viewer-request sees the header CloudFront does not say [inf]: here not."""
+    if request.http_version != "1.0":
+        return request
+    return replace(request, headers=without_headers(request.headers, _ACCEPT_ENCODING))
 
 
 def check_limits(request: EdgeRequest) -> None:

@@ -4,6 +4,7 @@ clock, and configs written as real files."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ class OriginResponse:
     body: str | None = None  # None: "origin body for <path>"
     etag: str | None = None  # answers 304 to a matching If-None-Match
     gate: asyncio.Event | None = None  # the answer waits until the test sets it
+    echo: str | None = None  # the body is "page for <this request header's value>"
+    gzip_when_asked: bool = False  # gzip the body when the request's Accept-Encoding has gzip
 
 
 @dataclass
@@ -66,6 +69,13 @@ class RecordingOrigin:
             if request.headers.get("If-None-Match") == spec.etag:
                 return web.Response(status=304, headers=headers)
         body = spec.body if spec.body is not None else f"origin body for {request.path}"
+        if spec.echo is not None:
+            body = f"page for {request.headers.get(spec.echo)}"
+        if spec.gzip_when_asked and "gzip" in request.headers.get("Accept-Encoding", ""):
+            headers |= {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+            return web.Response(
+                status=spec.status, headers=headers, body=gzip.compress(body.encode())
+            )
         return web.Response(status=spec.status, headers=headers, text=body)
 
 

@@ -1,4 +1,4 @@
-"""The object store and request collapsing; a fake clock, no sleeping."""
+"""The object store and the request collapser; a fake clock, no sleeping."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from edgeproxy.cache import (
     OBJECT_OVERHEAD,
     CachedObject,
     CacheStore,
-    Collapser,
     object_size,
 )
 from edgeproxy.cachekey import CacheKey
+from edgeproxy.collapsing import Collapser
 from edgeproxy.messages import EdgeResponse
 from edgeproxy.ttl import Freshness
 

@@ -23,6 +23,7 @@ from edgeproxy.cachekey import (
 )
 from edgeproxy.messages import EdgeRequest, Headers
 from edgeproxy.policies import MANAGED_CACHE_POLICIES, MANAGED_ORIGIN_REQUEST_POLICIES
+from edgeproxy.request_checks import as_received
 from edgeproxy.ttl import TtlPolicy
 
 HOST = "d111111abcdef8.cloudfront.net"
@@ -235,9 +236,10 @@ def test_encoding_in_key() -> None:
     assert (gz.encoding, both.encoding, none.encoding) == ("gzip", "gzip", "")
 
 
-def test_http10_has_no_encoding() -> None:
-    request = req(headers=[("Accept-Encoding", "gzip")], http_version="1.0")
+def test_http10_viewer_has_no_encoding_in_key_nor_toward_the_origin() -> None:
+    request = as_received(req(headers=[("Accept-Encoding", "gzip")], http_version="1.0"))
     assert key(legacy(), request).encoding == ""
+    assert "accept-encoding" not in names(origin_headers(legacy(), request.headers))
 
 
 def test_policy_without_encodings_ignores_accept_encoding() -> None:
@@ -262,9 +264,16 @@ def test_forward_all_headers() -> None:
     assert not policy.collapsible
 
 
-def test_collapsible_unless_cookies() -> None:
+def test_collapsible_unless_cookies_or_authorization_reach_the_origin() -> None:
     assert legacy().collapsible
+    assert legacy(headers=("Accept-Language",)).collapsible
     assert not legacy(cookies="all").collapsible
+    assert not legacy(cookies="whitelist", cookie_names=("session",)).collapsible
+    assert not legacy(headers=("Authorization",)).collapsible
+    assert policy_for(CACHING_OPTIMIZED).collapsible
+    assert not policy_for(CACHING_OPTIMIZED, ALL_VIEWER).collapsible  # cookies, Authorization
+    amplify = "2e54312d-136d-493c-8eb9-b001f22f67d2"  # Authorization and cookies in the key
+    assert not policy_for(amplify).collapsible
 
 
 def test_managed_cache_policy() -> None:
@@ -422,6 +431,12 @@ def test_accept_encoding_dropped_when_neither_supported() -> None:
     assert "accept-encoding" not in names(out)
     out = origin_headers(legacy(), [("Accept-Encoding", "deflate")])
     assert ("Accept-Encoding", "identity") in out
+
+
+def test_no_accept_encoding_forwarded_when_the_viewer_sent_none() -> None:
+    """Reference 7.9: identity for an Accept-Encoding without gzip or br, none for none."""
+    for policy in (legacy(), KeyPolicy(), policy_for(CACHING_OPTIMIZED)):
+        assert "accept-encoding" not in names(origin_headers(policy, [("Host", "a")]))
 
 
 # --- origin headers: policies -----------------------------------------------------------------

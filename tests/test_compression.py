@@ -12,13 +12,16 @@ import pytest
 
 from edgeproxy.cachekey import KeyPolicy
 from edgeproxy.compression import (
+    OFF_LOOP_BYTES,
     CompressionPolicy,
+    Compressor,
     compressed_headers,
     maybe_compress,
     why_not,
 )
 from edgeproxy.messages import EdgeRequest, Headers, header_value, header_values
 from edgeproxy.policies import CACHE_POLICY_IDS
+from edgeproxy.request_checks import as_received
 from edgeproxy.ttl import TtlPolicy
 
 BODY = b"<html>" + b"hello compression " * 200 + b"</html>"  # 3,613 bytes
@@ -102,7 +105,7 @@ def test_q0_refuses_a_coding() -> None:
         (DISABLED, req(), 200, origin_headers(), BODY, "behavior"),
         (UNCOMPRESSED, req(), 200, origin_headers(), BODY, "behavior"),
         (AE_IN_KEY, req(), 200, origin_headers(), BODY, "behavior"),
-        (OPTIMIZED, req(version="1.0"), 200, origin_headers(), BODY, "HTTP/1.0"),
+        (OPTIMIZED, as_received(req(version="1.0")), 200, origin_headers(), BODY, NEITHER),
         (OPTIMIZED, req(None), 200, origin_headers(), BODY, NEITHER),
         (OPTIMIZED, req("deflate, identity"), 200, origin_headers(), BODY, NEITHER),
         (OPTIMIZED, req(), 500, origin_headers(), BODY, "status"),
@@ -171,3 +174,17 @@ def test_compressed_headers_weaken_etag_and_merge_vary() -> None:
     assert header_value(already, "ETag") == 'W/"x"'
     assert header_values(already, "Vary") == ["accept-encoding"]
     assert headers == [("ETag", '"abc"'), ("Vary", "Origin"), ("Content-Length", "3613")]
+
+
+@pytest.mark.parametrize("size", [OFF_LOOP_BYTES, OFF_LOOP_BYTES + 1, 3 * OFF_LOOP_BYTES])
+async def test_compressor_gives_what_maybe_compress_gives_inline_or_on_a_thread(
+    size: int,
+) -> None:
+    body = (BODY * (size // len(BODY) + 1))[:size]
+    compressor = Compressor(workers=1)
+    try:
+        for accept in ("br", "gzip", None):
+            got = await compressor.compress(OPTIMIZED, req(accept), 200, origin_headers(body), body)
+            assert got == maybe_compress(OPTIMIZED, req(accept), 200, origin_headers(body), body)
+    finally:
+        compressor.close()

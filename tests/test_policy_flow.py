@@ -3,9 +3,17 @@ edge: response, X-Cache and the origin's request count."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import random
+import string
+import time
 
+import brotli
 from conftest import OriginResponse, RecordingOrigin, StartEdge, distribution
+from viewer_wire import RawViewer
+
+from edgeproxy.compression import CODERS, MAX_BYTES
 
 PAGE = "<html>" + "edgeproxy compresses this page. " * 80 + "</html>"
 
@@ -105,3 +113,96 @@ async def test_managed_cors_policy_answers_with_allow_origin(
     assert response.headers["access-control-allow-origin"] == "*"
     without_origin = await viewer.get("/api")
     assert "access-control-allow-origin" not in without_origin.headers
+
+
+async def test_http10_viewer_gets_and_stores_no_compressed_body(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    """CloudFront removes an HTTP/1.0 viewer's Accept-Encoding (reference 7.9): the origin
+    does not see it, so a compressing origin answers identity, which the identity key holds."""
+    origin.responses["/old.html"] = OriginResponse(
+        headers={"Cache-Control": "max-age=60", "Content-Type": "text/html"},
+        body=PAGE,
+        gzip_when_asked=True,
+    )
+    viewer = await start_edge(distribution(origin.port))
+    old = await RawViewer.connect(viewer.running.ports["http"])
+    try:
+        await old.send(
+            b"GET /old.html HTTP/1.0\r\nHost: edge.test\r\nAccept-Encoding: gzip\r\n\r\n"
+        )
+        first = await old.response()
+    finally:
+        old.writer.close()
+    new = await RawViewer.connect(viewer.running.ports["http"])
+    try:
+        await new.request("GET", "/old.html")  # HTTP/1.1 without Accept-Encoding
+        plain = await new.response()
+    finally:
+        new.writer.close()
+    assert plain.header("content-encoding") is None
+    assert plain.body == PAGE.encode()
+    assert plain.header("x-cache") == "Hit from cloudfront"
+    assert "Accept-Encoding" not in origin.requests_for("/old.html")[0].headers
+    assert first.header("content-encoding") is None
+    assert first.body == PAGE.encode()
+    assert len(origin.requests_for("/old.html")) == 1
+
+
+def _slow_to_compress(at_least_s: float) -> tuple[str, float]:
+    """Text that the edge's Brotli coder (its configured quality) takes about ``at_least_s``
+    or more to compress on this machine, and that time: seeded random words, sized from a
+    timed sample (within CloudFront's 10,000,000-byte limit)."""
+    rng = random.Random(7)
+    letters = string.ascii_lowercase
+    words = ["".join(rng.choices(letters, k=rng.randint(2, 10))) for _ in range(5000)]
+    sample = " ".join(rng.choices(words, k=50_000)).encode()
+    started = time.perf_counter()
+    CODERS["br"](sample)
+    per_byte = (time.perf_counter() - started) / len(sample)
+    size = min(int(1.3 * at_least_s / per_byte), MAX_BYTES)
+    text = " ".join(rng.choices(words, k=size // 5))[:size]
+    started = time.perf_counter()
+    CODERS["br"](text.encode())
+    return text, time.perf_counter() - started
+
+
+async def test_a_large_body_is_compressed_off_the_event_loop(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    """While the edge compresses megabytes (Brotli, seconds of work), it goes on answering
+    other viewers. Hits on a cached object are sent one after another for as long as the
+    big miss is under way; with compression on the event loop nothing is answered while it
+    runs, so some gap between two answers would be as long as the compression itself."""
+    text, reference_s = _slow_to_compress(at_least_s=1.0)
+    origin.responses["/big.txt"] = OriginResponse(
+        headers={"Cache-Control": "max-age=60", "Content-Type": "text/plain"}, body=text
+    )
+    document = distribution(origin.port, compress=True, cache_policy_id="CachingOptimized")
+    document["distribution"]["default_cache_behavior"].pop("forwarded_values")
+    viewer = await start_edge(document)
+    assert (await viewer.get("/small")).headers["x-cache"] == "Miss from cloudfront"
+
+    big_request = viewer.client.build_request(
+        "GET", viewer.running.url("/big.txt"), headers={"Accept-Encoding": "br"}
+    )
+    big = asyncio.ensure_future(viewer.client.send(big_request, stream=True))
+    deadline = time.monotonic() + 60
+    while not origin.requests_for("/big.txt"):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.001)
+    answered = [time.perf_counter()]
+    while not big.done():  # done once the compressed answer's head arrives
+        assert time.monotonic() < deadline
+        hit = await viewer.get("/small")
+        assert hit.headers["x-cache"] == "Hit from cloudfront"
+        answered.append(time.perf_counter())
+    response = await big
+    body = b"".join([chunk async for chunk in response.aiter_raw()])
+    await response.aclose()
+
+    assert response.headers["content-encoding"] == "br"
+    assert brotli.decompress(body) == text.encode()
+    assert len(answered) > 2  # hits were answered while the big miss was under way
+    longest_gap = max(b - a for a, b in zip(answered, answered[1:], strict=False))
+    assert longest_gap < reference_s / 3, (longest_gap, reference_s, len(answered))

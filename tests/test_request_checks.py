@@ -1,4 +1,5 @@
-"""Refusals before anything runs, and which requests the quick hit path may answer."""
+"""Refusals before anything runs, what CloudFront removes from a request as it takes it in,
+and which requests the quick hit path may answer."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import pytest
 
 from edgeproxy.errors import BodyNotAllowed, RequestTooLarge
 from edgeproxy.messages import EdgeRequest
-from edgeproxy.request_checks import check_limits, names_cloudfront_header, needs_full_flow
+from edgeproxy.request_checks import (
+    as_received,
+    check_limits,
+    names_cloudfront_header,
+    needs_full_flow,
+)
 
 
 def req(uri: str = "/", query: str = "", *headers: tuple[str, str], **kw: object) -> EdgeRequest:
@@ -47,3 +53,14 @@ def test_which_headers_need_the_full_flow(header: tuple[str, str], full: bool):
 def test_cloudfront_headers_are_noticed_in_any_case():
     assert names_cloudfront_header([("cloudfront-is-mobile-viewer", "true")])
     assert not names_cloudfront_header([("CloudFrontish", "x"), ("Host", "a")])
+
+
+def test_an_http10_viewer_loses_its_accept_encoding():
+    sent = [("Host", "a"), ("Accept-Encoding", "gzip"), ("accept-encoding", "br")]
+    old = req("/", "", *sent, http_version="1.0")
+    assert as_received(old).headers == [("Host", "a")]
+    assert old.headers == sent  # a new request: the viewer's is left as it came
+    assert needs_full_flow(old)  # the quick hit path leaves the change to the full flow
+    new = req("/", "", *sent)
+    assert as_received(new) is new
+    assert not needs_full_flow(new)
