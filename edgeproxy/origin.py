@@ -31,6 +31,7 @@ from .edge_settings import resolve_address
 from .errors import OriginResponseError
 from .limits import MAX_REQUEST_HEAD
 from .messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
+from .origin_connection import OriginConnector
 from .origin_retries import AttemptFailed, AttemptTrace, converted, is_stale, mark_reused
 
 # Hop-by-hop headers (RFC 9110 7.6.1) plus those CloudFront strips from origin answers
@@ -139,7 +140,7 @@ class OriginClient:
         fallback = aiohttp.DefaultResolver() if self._use_dns else None
         tracing = aiohttp.TraceConfig()
         tracing.on_connection_reuseconn.append(mark_reused)
-        connector = aiohttp.TCPConnector(
+        connector = OriginConnector(
             resolver=StaticResolver(self._addresses, fallback),
             limit=0,
             keepalive_timeout=5.0,
