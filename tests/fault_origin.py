@@ -54,6 +54,7 @@ class FaultOrigin:
     heads: list[bytes] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    reply: bytes = OK  # what mode "reply" answers to every request
     # Set once a surplus behavior has written the bytes nobody asked for.
     surplus_sent: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -93,6 +94,14 @@ Behavior = Callable[[FaultOrigin, asyncio.StreamReader, asyncio.StreamWriter], A
 async def _ok(origin: FaultOrigin, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
     while await origin.read_request(reader):
         w.write(OK)
+        await w.drain()
+
+
+async def _reply_each(
+    origin: FaultOrigin, reader: asyncio.StreamReader, w: asyncio.StreamWriter
+) -> None:
+    while await origin.read_request(reader):
+        w.write(origin.reply)
         await w.drain()
 
 
@@ -212,6 +221,7 @@ async def _informational_first(
 
 BEHAVIORS: dict[str, Behavior] = {
     "ok": _ok,
+    "reply": _reply_each,  # FaultOrigin.reply to every request, kept alive
     "close": _close,  # accept and close without a word
     "silent": _silent,  # read the request, never answer
     "slow_headers": _slow_headers,  # the status line, then nothing
