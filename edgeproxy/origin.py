@@ -355,7 +355,16 @@ def outgoing_headers(headers: Headers, target: OriginTarget) -> CIMultiDict[str]
     kept = _EDGE_OWNED | {name.lower() for name, _ in target.custom_headers}
     named = {n for n in _connection_named(headers) - kept if not n.startswith("cloudfront-")}
     drop = _DROP_TO_ORIGIN | named
-    return CIMultiDict((k, v) for k, v in headers if k.lower() not in drop)
+    # aiohttp replaces, rather than adds, a repeated name written in another case (its
+    # ClientSession compares names case-sensitively there): each repeat takes the case of
+    # the name's first line, so every value reaches the origin.
+    spelled: dict[str, str] = {}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers:
+        lname = name.lower()
+        if lname not in drop:
+            out.add(spelled.setdefault(lname, name), value)
+    return out
 
 
 def response_headers(resp: aiohttp.ClientResponse) -> Headers:
