@@ -10,6 +10,9 @@ a larger one, announced by its Content-Length or growing past the limit while re
 back as ``EdgeResponse.stream`` (an ``OriginStream``), which the caller passes on and never
 caches.
 
+A pooled connection is reused only while its origin sends exactly the answers asked for
+(``origin_connection``): any byte between an answer and the next request closes it.
+
 ``edge.resolve`` maps origin names to local addresses; an entry with a port
 (``"eu.example.com": "127.0.0.1:8081"``) also replaces the origin's port and protocol: that
 name is fetched at that address over plain HTTP, so a local server can stand in for a real
