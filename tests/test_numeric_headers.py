@@ -12,7 +12,7 @@
 - If-Modified-Since (viewer): anything but an HTTP-date is ignored (200).
 
 The origin is a raw one (tests/fault_origin.py, mode "reply") that can write any byte; the
-viewer a raw socket that can too.
+viewer a raw socket that can too. Property tests at the end try any value on the rules.
 """
 
 from __future__ import annotations
@@ -22,10 +22,16 @@ from collections.abc import AsyncIterator
 import pytest
 from conftest import StartEdge, Viewer
 from fault_origin import FaultOrigin, running
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_origin_faults import fast
 from viewer_wire import RawResponse, RawViewer
 
-from edgeproxy.httpdate import MAX_AGE_VALUE
+from edgeproxy.conditional import answer_conditional
+from edgeproxy.httpdate import MAX_AGE_VALUE, age_value
+from edgeproxy.messages import header_value
+from edgeproxy.ranges import apply_range
+from edgeproxy.ttl import MAX_LIFETIME, TtlPolicy, ttl_for
 
 BODY = b"0123456789" * 10
 LAST_MODIFIED = b"Mon, 01 Jan 2024 00:00:00 GMT"
@@ -223,3 +229,58 @@ async def test_if_modified_since_values(
     assert response.status == status
     assert response.body == (BODY if status == 200 else b"")
     assert response.header("x-cache") == "Hit from cloudfront"
+
+
+# -- properties (hypothesis): any value, the rules above hold, nothing raises ----------------
+
+# Characters Python reads as digits but HTTP does not (², ¹, Arabic-Indic, fullwidth), long
+# runs of digits (int() refuses over 4,300), and the punctuation of ranges and dates.
+numberish = st.text(
+    st.sampled_from("0123456789") | st.sampled_from("-,=+ ²¹١٢０e_") | st.characters(),
+    max_size=30,
+) | st.integers(0, 6000).map(lambda n: "9" * n)
+STORED = [("Content-Type", "text/plain"), ("Last-Modified", LAST_MODIFIED.decode())]
+
+
+@settings(max_examples=400, deadline=None)
+@given(first=numberish, rest=numberish)
+def test_any_range_is_ignored_or_answered_consistently(first: str, rest: str):
+    answer = apply_range(200, STORED, BODY, [("Range", f"bytes={first}-{rest}")])
+    if answer is None:
+        return
+    assert answer.status in (206, 416)
+    if answer.status == 416:
+        assert header_value(answer.headers, "content-range") == "bytes */100"
+        return
+    if header_value(answer.headers, "content-range") is not None:  # one range
+        span = (header_value(answer.headers, "content-range") or "").split()[1]
+        a, b = (int(n) for n in span.removesuffix("/100").split("-"))
+        assert 0 <= a <= b < 100 and answer.body == BODY[a : b + 1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=numberish)
+def test_any_age_is_ignored_or_a_bounded_number(value: str):
+    age = age_value([("Age", value)])
+    assert age is None or 0 <= age <= MAX_AGE_VALUE
+    if value.isascii() and value.isdigit() and len(value) < 10:
+        assert age == int(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=numberish)
+def test_any_max_age_gives_a_ttl_within_the_policy(value: str):
+    policy = TtlPolicy(max_ttl=MAX_LIFETIME)
+    ttl = ttl_for(policy, 200, [("Cache-Control", f"max-age={value}")], 0.0)
+    assert ttl is not None and 0.0 <= ttl <= MAX_LIFETIME
+    if value.isascii() and value.isdigit():  # RFC 9111 1.2.2: a huge number is a long time
+        digits = value.lstrip("0")
+        longest = len(digits) > len(str(MAX_LIFETIME))
+        assert ttl == (MAX_LIFETIME if longest else min(int(digits or "0"), MAX_LIFETIME))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=numberish | st.text(max_size=40))
+def test_any_if_modified_since_is_ignored_or_a_304(value: str):
+    answer = answer_conditional(200, STORED, "GET", [("If-Modified-Since", value)])
+    assert answer is None or answer.status == 304
