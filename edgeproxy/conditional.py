@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 
+from .httpdate import parse_http_date
 from .messages import EdgeResponse, Header, Headers, header_value
 
 # RFC 9110 15.4.5: what a 304 repeats from the 200 it stands for (+ Last-Modified).
@@ -80,12 +80,9 @@ def none_match(if_none_match: str, etag: str | None) -> bool:
 
 
 def _timestamp(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+    # HTTP-dates only (RFC 9110 5.6.7), the edge's one date rule: email.utils would also read
+    # "UTC", one-digit days or a missing weekday, which a recipient must treat as invalid.
+    return None if value is None else parse_http_date(value)
 
 
 def not_modified_since(if_modified_since: str, headers: Headers) -> bool:

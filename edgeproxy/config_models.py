@@ -32,6 +32,36 @@ ERROR_PAGE_CODES = frozenset({400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 
 ERROR_RESPONSE_CODES = ERROR_PAGE_CODES | {200}
 FAILOVER_CODES = frozenset({400, 403, 404, 416, 500, 502, 503, 504})
 MAX_CUSTOM_HEADERS = 10
+# Origin custom headers CloudFront refuses to add [DG add-origin-custom-headers]: the ones
+# it writes itself or that change the request's meaning (X-Amz-Cf-Id included, so the
+# origin always gets the edge's own request id).
+REFUSED_CUSTOM_HEADERS = frozenset(
+    {
+        "cache-control",
+        "connection",
+        "content-length",
+        "cookie",
+        "host",
+        "if-match",
+        "if-modified-since",
+        "if-none-match",
+        "if-range",
+        "if-unmodified-since",
+        "max-forwards",
+        "pragma",
+        "proxy-authorization",
+        "proxy-connection",
+        "range",
+        "request-range",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "via",
+        "x-real-ip",
+    }
+)
+REFUSED_CUSTOM_HEADER_PREFIXES = ("x-amz-", "x-edge-")
 
 # --- distribution: origins ----------------------------------------------------------------
 
@@ -39,6 +69,14 @@ MAX_CUSTOM_HEADERS = 10
 class CustomHeader(FrozenModel):
     name: NonEmpty
     value: str
+
+    @field_validator("name")
+    @classmethod
+    def _addable(cls, value: str) -> str:
+        lname = value.lower()
+        if lname in REFUSED_CUSTOM_HEADERS or lname.startswith(REFUSED_CUSTOM_HEADER_PREFIXES):
+            raise invalid(f"is a header CloudFront cannot add to origin requests: {value}")
+        return value
 
 
 class CustomOriginConfig(FrozenModel):

@@ -1,6 +1,7 @@
 """The built-in demo origin: serves a folder (``config/demo-site/``) with Cache-Control
 headers chosen by file type, ETag and Last-Modified, so the demo shows misses, hits and
-revalidation without the internet. It refuses any path that leaves its folder."""
+revalidation without the internet. It refuses any path that leaves its folder, and answers
+404 to a path that names no file it could have (a NUL byte, a name too long)."""
 
 from __future__ import annotations
 
@@ -48,13 +49,18 @@ def demo_origin_app(root: Path) -> web.Application:
 
 def _file_for(root: Path, url_path: str) -> Path | None:
     """The file a URL path names inside ``root`` (directories give their index.html), or
-    None when it does not exist or would leave ``root`` (path traversal)."""
-    candidate = (root / url_path.lstrip("/")).resolve()
-    if candidate != root and root not in candidate.parents:
+    None when it does not exist, would leave ``root`` (path traversal), or is a name no file
+    can have: a NUL byte (ValueError) or a name or path too long for the file system
+    (ENAMETOOLONG), which the OS refuses before looking."""
+    try:
+        candidate = (root / url_path.lstrip("/")).resolve()
+        if candidate != root and root not in candidate.parents:
+            return None
+        if candidate.is_dir():
+            candidate = candidate / "index.html"
+        return candidate if candidate.is_file() else None
+    except (OSError, ValueError):
         return None
-    if candidate.is_dir():
-        candidate = candidate / "index.html"
-    return candidate if candidate.is_file() else None
 
 
 def _no_store() -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .cachekey import KeyPolicy, origin_headers, origin_querystring
-from .messages import EdgeRequest, Headers, header_value
+from .messages import EdgeRequest, Headers, header_value, without_headers
 
 AMAZON_USER_AGENT = "Amazon CloudFront"
 
@@ -46,7 +46,12 @@ def _forwarded_for(viewer: Headers, client_ip: str) -> str:
 
 
 def wire_headers(request: EdgeRequest, request_id: str) -> Headers:
-    """The headers actually sent: the request's own, the origin's custom headers, and
-    X-Amz-Cf-Id (which handlers never see: it is a disallowed header)."""
+    """The headers actually sent: the request's own, then the origin's custom headers and
+    X-Amz-Cf-Id (which handlers never see: it is a disallowed header). These two replace
+    any header of the same name (any case) the viewer or a handler wrote: "If a header is
+    present, CloudFront overwrites the header value" [DG add-origin-custom-headers], and the
+    request id is always the edge's own, so an origin never sees a forged one."""
     assert request.origin is not None
-    return [*request.headers, *request.origin.custom_headers, ("X-Amz-Cf-Id", request_id)]
+    own = [*request.origin.custom_headers, ("X-Amz-Cf-Id", request_id)]
+    names = frozenset(name.lower() for name, _ in own)
+    return [*without_headers(request.headers, names), *own]

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from .messages import Header
+from .messages import Header, decimal_value
 
 _MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
@@ -18,11 +18,12 @@ _LONG_DAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _MONTH = r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _TIME = r"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
 
-# The three formats a recipient accepts: IMF-fixdate, RFC 850, asctime.
+# The three formats a recipient accepts: IMF-fixdate, RFC 850, asctime. ASCII: to Python's
+# re, "١" would be a digit too.
 _FORMATS = (
-    re.compile(rf"{_DAY}, (?P<d>\d\d) {_MONTH} (?P<y>\d{{4}}) {_TIME} GMT"),
-    re.compile(rf"{_LONG_DAY}, (?P<d>\d\d)-{_MONTH}-(?P<y>\d\d) {_TIME} GMT"),
-    re.compile(rf"{_DAY} {_MONTH} (?P<d>[ \d]\d) {_TIME} (?P<y>\d{{4}})"),
+    re.compile(rf"{_DAY}, (?P<d>\d\d) {_MONTH} (?P<y>\d{{4}}) {_TIME} GMT", re.ASCII),
+    re.compile(rf"{_LONG_DAY}, (?P<d>\d\d)-{_MONTH}-(?P<y>\d\d) {_TIME} GMT", re.ASCII),
+    re.compile(rf"{_DAY} {_MONTH} (?P<d>[ \d]\d) {_TIME} (?P<y>\d{{4}})", re.ASCII),
 )
 MAX_AGE_VALUE = 2**31  # RFC 9111 1.2.2: larger delta-seconds count as this
 
@@ -60,7 +61,7 @@ def age_value(headers: Iterable[Header]) -> int | None:
     for name, value in headers:
         if name.lower() == "age":
             first = value.split(",", 1)[0].split(";", 1)[0].strip()
-            return min(int(first), MAX_AGE_VALUE) if first.isdigit() else None
+            return decimal_value(first, MAX_AGE_VALUE)
     return None
 
 

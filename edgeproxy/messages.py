@@ -37,6 +37,19 @@ def without_headers(headers: Iterable[Header], names: frozenset[str]) -> Headers
     return [(k, v) for k, v in headers if k.lower() not in names]
 
 
+def decimal_value(text: str, cap: int) -> int | None:
+    """A field value's number as HTTP writes it (``1*DIGIT``: ASCII digits only, no sign,
+    no space, no ``_``), at most ``cap``; None when ``text`` is not one. A number with more
+    digits than ``cap`` is ``cap`` without being converted (``int()`` refuses over 4,300
+    digits, and Python counts ``²`` or ``١`` as digits)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0")
+    if len(digits) > len(str(cap)):
+        return cap
+    return min(int(digits or "0"), cap)
+
+
 def replace_header(headers: Iterable[Header], name: str, value: str) -> Headers:
     """``headers`` with every ``name`` removed and one ``name: value`` appended."""
     return [*without_headers(headers, frozenset((name.lower(),))), (name, value)]

@@ -10,6 +10,9 @@ a larger one, announced by its Content-Length or growing past the limit while re
 back as ``EdgeResponse.stream`` (an ``OriginStream``), which the caller passes on and never
 caches.
 
+A pooled connection is reused only while its origin sends exactly the answers asked for
+(``origin_connection``): any byte between an answer and the next request closes it.
+
 ``edge.resolve`` maps origin names to local addresses; an entry with a port
 (``"eu.example.com": "127.0.0.1:8081"``) also replaces the origin's port and protocol: that
 name is fetched at that address over plain HTTP, so a local server can stand in for a real
@@ -31,6 +34,7 @@ from .edge_settings import resolve_address
 from .errors import OriginDnsError, OriginResponseError
 from .limits import MAX_REQUEST_HEAD
 from .messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
+from .origin_connection import OriginConnector
 from .origin_retries import AttemptFailed, AttemptTrace, converted, is_stale, mark_reused
 
 # Hop-by-hop headers (RFC 9110 7.6.1) plus those CloudFront strips from origin answers
@@ -139,7 +143,7 @@ class OriginClient:
         fallback = aiohttp.DefaultResolver() if self._use_dns else None
         tracing = aiohttp.TraceConfig()
         tracing.on_connection_reuseconn.append(mark_reused)
-        connector = aiohttp.TCPConnector(
+        connector = OriginConnector(
             resolver=StaticResolver(self._addresses, fallback),
             limit=0,
             keepalive_timeout=5.0,
@@ -366,7 +370,16 @@ def outgoing_headers(headers: Headers, target: OriginTarget) -> CIMultiDict[str]
     kept = _EDGE_OWNED | {name.lower() for name, _ in target.custom_headers}
     named = {n for n in _connection_named(headers) - kept if not n.startswith("cloudfront-")}
     drop = _DROP_TO_ORIGIN | named
-    return CIMultiDict((k, v) for k, v in headers if k.lower() not in drop)
+    # aiohttp replaces, rather than adds, a repeated name written in another case (its
+    # ClientSession compares names case-sensitively there): each repeat takes the case of
+    # the name's first line, so every value reaches the origin.
+    spelled: dict[str, str] = {}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers:
+        lname = name.lower()
+        if lname not in drop:
+            out.add(spelled.setdefault(lname, name), value)
+    return out
 
 
 def response_headers(resp: aiohttp.ClientResponse) -> Headers:

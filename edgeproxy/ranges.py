@@ -30,9 +30,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from .messages import EdgeResponse, Headers, header_value
+from .messages import EdgeResponse, Headers, decimal_value, header_value
 
 MAX_RANGES = 50
+# A position past any object the edge can hold (30 GB, reference 5): larger numbers count
+# as this one, so a range starting there is unsatisfiable and one ending there stops at the
+# end, however many digits the viewer wrote.
+BEYOND_ANY_OBJECT = 10**18
 # Headers that describe the whole body: rewritten for a part.
 _BODY_HEADERS = frozenset({"content-length", "content-range", "content-type"})
 
@@ -65,14 +69,16 @@ def parse_range(value: str) -> list[_Spec] | None:
 
 
 def _parse_spec(text: str) -> _Spec | None:
-    first, dash, last = text.partition("-")
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
-        return None
-    if first == "":
-        return None if last == "" else (None, int(last))
-    if last != "" and int(last) < int(first):
+    first_text, dash, last_text = text.partition("-")
+    first = decimal_value(first_text, BEYOND_ANY_OBJECT)
+    last = decimal_value(last_text, BEYOND_ANY_OBJECT)
+    if not dash or (first is None and first_text) or (last is None and last_text):
+        return None  # a number that is not 1*DIGIT
+    if first is None:
+        return None if last is None else (None, last)
+    if last is not None and last < first:
         return None  # "invalid" (RFC 9110 14.1.1)
-    return int(first), int(last) if last else None
+    return first, last
 
 
 def resolve(specs: list[_Spec], size: int) -> list[ByteRange]:

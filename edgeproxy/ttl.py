@@ -55,7 +55,7 @@ from enum import Enum
 from typing import Any
 
 from edgeproxy.httpdate import parse_http_date
-from edgeproxy.messages import Header
+from edgeproxy.messages import Header, decimal_value
 from edgeproxy.policies import BehaviorPolicies
 
 # CloudFront's defaults for a behaviour (reference 7.4) and for error caching (7.11).
@@ -198,11 +198,9 @@ def _header(headers: Iterable[Header], name: str) -> str | None:
 
 
 def _seconds(arg: str | None) -> float:
-    """A delta-seconds argument; malformed counts as 0 (RFC 9111 4.2.1), capped at 100 y."""
-    try:
-        return float(min(max(int(arg or ""), 0), MAX_LIFETIME))
-    except ValueError:
-        return 0.0
+    """A delta-seconds argument; malformed (``+60``, ``1e3``, ``²``) counts as 0 (RFC 9111
+    4.2.1), any larger number as 100 years (RFC 9111 1.2.2: huge means huge)."""
+    return float(decimal_value(arg or "", MAX_LIFETIME) or 0)
 
 
 def _expires_lifetime(value: str, headers: Iterable[Header], now: float) -> float:

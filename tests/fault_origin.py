@@ -54,6 +54,9 @@ class FaultOrigin:
     heads: list[bytes] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    reply: bytes = OK  # what mode "reply" answers to every request
+    # Set once a surplus behavior has written the bytes nobody asked for.
+    surplus_sent: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -91,6 +94,14 @@ Behavior = Callable[[FaultOrigin, asyncio.StreamReader, asyncio.StreamWriter], A
 async def _ok(origin: FaultOrigin, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
     while await origin.read_request(reader):
         w.write(OK)
+        await w.drain()
+
+
+async def _reply_each(
+    origin: FaultOrigin, reader: asyncio.StreamReader, w: asyncio.StreamWriter
+) -> None:
+    while await origin.read_request(reader):
+        w.write(origin.reply)
         await w.drain()
 
 
@@ -153,8 +164,64 @@ def _reply(data: bytes, *, reset: bool = False) -> Behavior:
     return behave
 
 
+def path_answer(head: bytes, extra_body: bytes = b"") -> bytes:
+    """An answer naming the path it answers (``answer for /a``), never cacheable; ``extra_body``
+    is sent after the body but not counted in its Content-Length."""
+    body = b"answer for " + head.split(b" ")[1]
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n"
+        b"Content-Length: %d\r\n\r\n%b%b" % (len(body), body, extra_body)
+    )
+
+
+STALE_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nSTALE"
+
+
+def _surplus(extra: bytes, *, same_write: bool = False) -> Behavior:
+    """Keep-alive answers naming their path; after the first one, ``extra`` bytes nobody asked
+    for: in the same write as the answer, or a moment later (the connection idle)."""
+
+    async def behave(
+        origin: FaultOrigin, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        head = await origin.read_request(reader)
+        if same_write:
+            writer.write(path_answer(head, extra))
+        else:
+            writer.write(path_answer(head))
+            await writer.drain()
+            await asyncio.sleep(0.05)  # the edge has the answer and pooled the connection
+            writer.write(extra)
+        await writer.drain()
+        origin.surplus_sent.set()
+        await _paths(origin, reader, writer)
+
+    return behave
+
+
+async def _paths(
+    origin: FaultOrigin, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    while head := await origin.read_request(reader):
+        writer.write(path_answer(head))
+        await writer.drain()
+
+
+async def _informational_first(
+    origin: FaultOrigin, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Keep-alive answers naming their path, each after a 103 Early Hints sent on its own."""
+    while head := await origin.read_request(reader):
+        writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(path_answer(head))
+        await writer.drain()
+
+
 BEHAVIORS: dict[str, Behavior] = {
     "ok": _ok,
+    "reply": _reply_each,  # FaultOrigin.reply to every request, kept alive
     "close": _close,  # accept and close without a word
     "silent": _silent,  # read the request, never answer
     "slow_headers": _slow_headers,  # the status line, then nothing
@@ -179,6 +246,15 @@ BEHAVIORS: dict[str, Behavior] = {
         + b"%x\r\n%b\r\n" % (STREAM_SIZE, b"x" * STREAM_SIZE)
         + b"100\r\nabc"
     ),
+    "paths": _paths,  # keep-alive answers naming their path ("answer for /a")
+    # bytes after an answer, nobody having asked (the edge must not keep the connection)
+    "stale_answer_later": _surplus(STALE_ANSWER),
+    "stale_answer_same_write": _surplus(STALE_ANSWER, same_write=True),  # two answers, one ask
+    "stale_partial_later": _surplus(STALE_ANSWER[:-3]),  # an answer's head and 2 of 5 bytes
+    "stale_partial_same_write": _surplus(STALE_ANSWER[:-3], same_write=True),
+    "stale_bytes_later": _surplus(b"STALE"),
+    "stale_bytes_same_write": _surplus(b"STALE", same_write=True),  # body over Content-Length
+    "informational_first": _informational_first,
     "chunked_cut": _reply(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nabc"
     ),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -100,6 +101,32 @@ async def test_demo_https_redirect_is_cached_for_http_viewers(demo: RunningEdge)
     assert second.headers["x-cache"] == "Hit from cloudfront"
     assert demo.demo_origin is not None
     assert demo.demo_origin[REQUESTS]["/secure/"] == 0
+
+
+ODD_PATHS = [
+    pytest.param("/%00", 404, id="nul"),
+    pytest.param("/index.html%00.txt", 404, id="nul-in-a-name"),
+    pytest.param("/members/%00/", 404, id="nul-as-a-folder"),
+    pytest.param("/" + "a" * 5000, 404, id="5000-char-segment"),
+    pytest.param("/" + "/".join(["b" * 250] * 20), 404, id="path-over-path-max"),
+    pytest.param("/?q=%00", 200, id="nul-in-query"),
+    pytest.param("/?" + "q" * 5000 + "=%00", 200, id="long-query-with-nul"),
+]
+
+
+@pytest.mark.parametrize(("path", "status"), ODD_PATHS)
+async def test_demo_origin_answers_paths_no_file_can_have(
+    path: str, status: int, demo: RunningEdge, caplog: pytest.LogCaptureFixture
+):
+    # A NUL byte or a name too long for the file system names no file: 404, never a 500
+    # with a traceback in the log, whether asked directly or through the edge.
+    origin = f"http://127.0.0.1:{demo.ports['origin']}"
+    async with httpx.AsyncClient() as client:
+        direct = await client.get(origin + path)
+        through_edge = await client.get(demo.url(path))
+    assert direct.status_code == status
+    assert through_edge.status_code == status
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_serve_command_runs_the_demo(tmp_path: Path):

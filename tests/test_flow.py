@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from conftest import FakeClock, OriginResponse, RecordingOrigin, StartEdge, distribution, handler
 
 ALL_FOUR = [
@@ -155,6 +156,62 @@ async def test_cloudfront_headers_to_viewer_and_origin(
     assert seen.headers["Via"] == response.headers["via"]
     assert seen.headers["X-Amz-Cf-Id"] == cf_id
     assert "X-Private" not in seen.headers
+
+
+ALL_VIEWER = "216adef6-5c7f-47e4-b989-5492eafa07d3"  # managed origin request policy
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_HEADERS = {"query_string": False, "headers": ["*"], "cookies": {"forward": "none"}}
+FORWARDING = {
+    "legacy-none": {},
+    "legacy-all-headers": {"forwarded_values": ALL_HEADERS},
+    "policy-all-viewer": {
+        "forwarded_values": None,
+        "cache_policy_id": CACHING_DISABLED,
+        "origin_request_policy_id": ALL_VIEWER,
+    },
+    "origin-request-handler": {
+        "lambda_function_association": [
+            {"event_type": "origin-request", "handler": handler("passthrough.py")}
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("forwarding", list(FORWARDING))
+async def test_edge_headers_replace_the_viewers_of_the_same_name(
+    forwarding: str, origin: RecordingOrigin, start_edge: StartEdge
+):
+    # Reference 6.2 and the DG page add-origin-custom-headers: "If a header is present,
+    # CloudFront overwrites the header value before forwarding the request to the origin."
+    document = distribution(origin.port, **FORWARDING[forwarding])
+    document["distribution"]["origin"][0]["custom_header"] = [
+        {"name": "X-Origin-Secret", "value": "abc"}
+    ]
+    viewer = await start_edge(document)
+    response = await viewer.get(
+        "/secret",
+        headers=[
+            ("X-Origin-Secret", "forged"),  # as configured, and in other cases
+            ("X-Amz-Cf-Id", "forged"),
+            ("x-origin-secret", "forged again"),
+            ("X-Kept", "1"),
+        ],
+    )
+    assert response.status_code == 200
+    seen = origin.seen[-1].headers
+    assert seen.getall("X-Origin-Secret") == ["abc"]
+    assert seen.getall("X-Amz-Cf-Id") == [response.headers["x-amz-cf-id"]]
+    if forwarding != "legacy-none":  # legacy without named headers forwards custom ones too
+        assert seen.getall("X-Kept") == ["1"]
+
+
+async def test_a_repeated_header_reaches_the_origin_whole_whatever_its_case(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    viewer = await start_edge(distribution(origin.port))
+    repeated = [("X-Rep", "a"), ("x-rep", "b"), ("X-REP", "c"), ("X-Rep", "d")]
+    assert (await viewer.get("/repeated", headers=repeated)).status_code == 200
+    assert origin.seen[-1].headers.getall("X-Rep") == ["a", "b", "c", "d"]
 
 
 async def test_exchanges_record_x_cache_and_counters(

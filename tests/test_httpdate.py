@@ -35,6 +35,7 @@ def test_the_three_formats(value: str):
         "Sun, 31 Feb 1994 08:49:37 GMT",  # no such day
         "0",
         "",
+        "Sun, \u0660\u0666 Nov 1994 08:49:37 GMT",  # Arabic-Indic digits
     ],
 )
 def test_anything_else_is_invalid(value: str):
@@ -52,6 +53,12 @@ def test_anything_else_is_invalid(value: str):
         ([("Age", "-7200")], None),
         ([("Age", "7200.0")], None),
         ([("Age", "99999999999")], MAX_AGE_VALUE),
+        ([("Age", "9" * 5000)], MAX_AGE_VALUE),  # past int()'s 4,300 digits
+        ([("Age", "000000000000000000000042")], 42),
+        ([("Age", "\u00b2")], None),  # a digit to Python (and int() refuses it)
+        ([("Age", "\u0661")], None),  # Arabic-Indic one: a digit to int(), not to HTTP
+        ([("Age", "+5")], None),
+        ([("Age", "1_0")], None),
         ([], None),
     ],
 )
