@@ -6,35 +6,39 @@
 * A leading ``/`` is optional on both sides: ``images/*`` and ``/images/*`` are the same.
 * Ordered behaviors are tried in order and the first match wins, even if a later pattern is
   more specific; the default behavior (``*``) is last and matches everything.
-* The path is the viewer's: a viewer-request handler that rewrites the URI does not change
-  the behavior (callers pass the original path).
+* The path matched is the viewer's, normalised per RFC 3986 first (``pathnorm``): a
+  viewer-request handler that rewrites the URI does not change the behavior, and the
+  normalised path is for matching only (callers pass the raw path, which is what the
+  handlers and the origin get).
+
+The matching itself (``wildcards.Glob``) is linear in the path; no pattern becomes a regex.
 """
 
 from __future__ import annotations
 
-import re
-
 from edgeproxy.config import CacheBehavior, Distribution
-
-# What each wildcard becomes in a regular expression; every other character is escaped.
-_WILDCARDS = {"*": ".*", "?": "."}
+from edgeproxy.pathnorm import normalise_path
+from edgeproxy.wildcards import Glob
 
 # Paths remembered per selector; enough for a site's hot set, bounded so that a scan of
 # random URLs cannot grow memory without limit.
 DEFAULT_MEMO_SIZE = 4096
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """A regex whose ``fullmatch`` says whether a path matches ``pattern``."""
-    body = pattern.removeprefix("/")
-    regex = "".join(_WILDCARDS.get(char) or re.escape(char) for char in body)
-    # DOTALL: '*' must also cross characters a regex '.' skips (a percent-decoded newline).
-    return re.compile(f"/?{regex}", re.DOTALL)
+def _rooted(path: str) -> str:
+    """Paths always start with '/', so a pattern without one gets it: the same meaning."""
+    return path if path.startswith("/") else "/" + path
+
+
+def compile_pattern(pattern: str) -> Glob:
+    """The matcher for ``pattern``; ``.matches(path)`` for a path starting with ``/``."""
+    return Glob.of(_rooted(pattern))
 
 
 def matches(pattern: str, path: str) -> bool:
-    """Whether ``path`` matches the CloudFront path ``pattern`` (one-off use; not cached)."""
-    return compile_pattern(pattern).fullmatch(path) is not None
+    """Whether ``path`` (as given, not normalised) matches the CloudFront path ``pattern``
+    (one-off use; not cached)."""
+    return compile_pattern(pattern).matches(_rooted(path))
 
 
 class BehaviorSelector:
@@ -49,16 +53,17 @@ class BehaviorSelector:
         self._memo_size = memo_size
 
     def select(self, path: str) -> tuple[int, CacheBehavior]:
-        """``(index, behavior)``: ordered behaviors are 0..n-1, the default behavior is n."""
+        """``(index, behavior)`` for the viewer's raw ``path``: ordered behaviors are
+        0..n-1, the default behavior is n. The memo is keyed by the raw path."""
         found = self._memo.get(path)
         if found is None:
-            found = self._search(path)
+            found = self._search(normalise_path(path))
             if len(self._memo) < self._memo_size:
                 self._memo[path] = found
         return found
 
     def _search(self, path: str) -> tuple[int, CacheBehavior]:
         for index, pattern in enumerate(self._patterns):
-            if pattern.fullmatch(path):
+            if pattern.matches(path):
                 return index, self._ordered[index]
         return self._default

@@ -40,7 +40,6 @@ in legacy mode and the origin may compress [inf]. Query parameter names are comp
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,6 +48,7 @@ from typing import Any, NamedTuple
 from edgeproxy.messages import EdgeRequest, Header, Headers
 from edgeproxy.policies import BehaviorPolicies
 from edgeproxy.policy_models import CachePolicyConfig, OriginRequestPolicyConfig
+from edgeproxy.wildcards import Glob
 
 NONE, ALL, WHITELIST, ALL_EXCEPT = "none", "all", "whitelist", "allExcept"
 _MODES = frozenset({NONE, ALL, WHITELIST, ALL_EXCEPT})
@@ -103,7 +103,7 @@ class Selection:
     fold_case: bool = False
     wildcards: bool = False
     _exact: frozenset[str] = field(init=False, repr=False, compare=False)
-    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _globs: tuple[Glob, ...] = field(init=False, repr=False, compare=False)
     empty: bool = field(init=False, repr=False, compare=False)  # selects nothing
 
     def __post_init__(self) -> None:
@@ -113,7 +113,7 @@ class Selection:
         object.__setattr__(self, "names", names)
         globbed = [n for n in names if self.wildcards and ("*" in n or "?" in n)]
         object.__setattr__(self, "_exact", frozenset(names).difference(globbed))
-        object.__setattr__(self, "_pattern", _glob_pattern(globbed) if globbed else None)
+        object.__setattr__(self, "_globs", tuple(Glob.of(g) for g in globbed))
         object.__setattr__(
             self, "empty", self.mode == NONE or (self.mode == WHITELIST and not names)
         )
@@ -121,15 +121,14 @@ class Selection:
     @property
     def exact_names(self) -> frozenset[str] | None:
         """The selected names when the selection is a plain allow-list, else None."""
-        return self._exact if self.mode == WHITELIST and self._pattern is None else None
+        return self._exact if self.mode == WHITELIST and not self._globs else None
 
     def selects(self, name: str) -> bool:
         """Whether ``name`` is selected (lower-case it first when ``fold_case``)."""
         if self.mode == ALL or self.mode == NONE:
             return self.mode == ALL
-        listed = name in self._exact or (
-            self._pattern is not None and self._pattern.fullmatch(name) is not None
-        )
+        # Wildcards are matched linearly (a viewer picks the names), never as a regex.
+        listed = name in self._exact or any(glob.matches(name) for glob in self._globs)
         return listed if self.mode == WHITELIST else not listed
 
     def union(self, other: Selection) -> Selection:
@@ -152,11 +151,6 @@ def _with(base: Selection, mode: str, names: tuple[str, ...]) -> Selection:
 
 def _merge(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
     return first + tuple(n for n in second if n not in first)
-
-
-def _glob_pattern(globs: Iterable[str]) -> re.Pattern[str]:
-    parts = (re.escape(g).replace(r"\*", ".*").replace(r"\?", ".") for g in globs)
-    return re.compile("|".join(f"(?:{p})" for p in parts), re.DOTALL)
 
 
 def headers_selection(mode: str, names: Iterable[str] = ()) -> Selection:

@@ -322,6 +322,18 @@ def test_selection_wildcards_only_when_asked() -> None:
     assert not Selection(WHITELIST, ("a.b",), wildcards=True).selects("axb")
 
 
+def test_selection_wildcards_are_cloudfront_globs() -> None:
+    """The same matcher as path patterns (edgeproxy/wildcards.py): whole name, '*' any run,
+    '?' one character; a viewer's long name is decided without backtracking (the flow test
+    test_behavior_flow.py::test_pathological_paths_and_cookie_names_do_not_stall_the_edge)."""
+    selection = Selection(WHITELIST, ("*a*a*a*a*b", "s?d_*"), wildcards=True)
+    assert selection.selects("aaaab") and selection.selects("xaxaxaxaxb")
+    assert not selection.selects("aaab") and not selection.selects("aaaabx")
+    assert selection.selects("sid_") and selection.selects("sid_x")
+    assert not selection.selects("sd_x") and not selection.selects("Sid_x")
+    assert not selection.selects("a" * 40)
+
+
 @pytest.mark.parametrize(
     ("first", "second", "expected"),
     [
