@@ -26,6 +26,7 @@ from .hooks import HookRunner
 from .origin import OriginClient
 from .pipeline import Edge, EdgeIdentity
 from .reload import ConfigReloader, ConfigSource
+from .request_checks import ServedHosts
 from .routes import Routes
 from .server import Listener, ViewerServer
 from .viewer import names_device_headers, warm_device_parser
@@ -60,6 +61,7 @@ def build_edge(
         trust_viewer_headers=edge_settings.geo.trust_viewer_headers,
         default_root_object=config.distribution.default_root_object,
         error_pages=ErrorPages(config.distribution.custom_error_response),
+        hosts=ServedHosts.from_config(config),
         clock=clock,
     )
 
