@@ -129,7 +129,7 @@ async def running_edge(
         admin = config.edge.admin
         if admin.port is not None:
             running.ports["admin"] = await start_app(
-                runners, admin_app(edge), admin.host, admin.port
+                runners, admin_app(edge, admin.token), admin.host, admin.port
             )
         if reload is not None:
             running.reloader = ConfigReloader(

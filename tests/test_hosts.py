@@ -146,9 +146,7 @@ async def test_the_quick_hit_path_refuses_a_host_the_full_flow_refuses(
     assert len(origin.seen) == 1
 
 
-async def test_a_config_reload_changes_the_names_served(
-    origin: RecordingOrigin, tmp_path: Path
-):
+async def test_a_config_reload_changes_the_names_served(origin: RecordingOrigin, tmp_path: Path):
     path = tmp_path / "distribution.yaml"
     document = aliased(origin)
     save(path, yaml.safe_dump(document), 1)
