@@ -2,23 +2,42 @@
 invalidations. JSON in, JSON out.
 
 It listens on loopback by default; the config refuses any other address unless
-``edge.admin.token`` is set (edge_settings.AdminListener). With a token, every call must
-carry ``Authorization: Bearer <token>``, wherever the API listens: otherwise 401, and the
-handler never runs. The comparison takes the same time whatever the guess.
+``edge.admin.token`` is set (edge_settings.AdminListener). One gate (``guard``) stands before
+every handler, its refusals in this order:
+
+* without a token, a Host that is not loopback (``localhost``, ``127.0.0.0/8``, ``[::1]``,
+  any port): 403. A web page whose name an attacker re-points at 127.0.0.1 (DNS rebinding)
+  sends its own name as Host, so it never reaches the API.
+* with a token, a call without ``Authorization: Bearer <token>``: 401, wherever the API
+  listens (a page cannot send it: it does not know it). The comparison takes the same time
+  whatever the guess.
+* a call that changes state (any method but GET, HEAD, OPTIONS) from another site: 403 when
+  ``Sec-Fetch-Site`` says neither ``same-origin`` nor ``none``, or, without it, when
+  ``Origin`` names another host than Host (the algorithm of Go's net/http
+  CrossOriginProtection). curl and scripts send neither header and pass.
+* such a call whose Content-Type is not ``application/json``: 415. A form post or a
+  no-cors fetch() can only send form and text types without a CORS preflight, which this
+  API never grants.
+
+A wildcard invalidation runs in steps (``CacheStore.invalidation``), the loop free for
+viewers between them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from .pipeline import Edge
+from .request_checks import ServedHosts
 
 EDGE = web.AppKey("edge", Edge)
 INVALIDATIONS = web.AppKey("invalidations", dict[str, dict[str, Any]])
@@ -29,27 +48,65 @@ KEPT_INVALIDATIONS = 1000
 MAX_PATHS = 3000  # paths in progress per distribution (reference 5); ours complete at once
 
 
-def bearer_token(token: str) -> Middleware:
-    """A middleware that answers 401 to any call without ``Authorization: Bearer <token>``."""
-    expected = f"Bearer {token}".encode()
+LOOPBACK = ServedHosts(())  # no names of its own: localhost and loopback addresses
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAME_ORIGIN_SITES = frozenset({"same-origin", "none"})  # Sec-Fetch-Site of the API's own use
+
+
+def guard(token: str | None) -> Middleware:
+    """The gate before every handler (module docstring): Host, token, cross-site, JSON."""
+    expected = f"Bearer {token}".encode() if token else None
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-        if not hmac.compare_digest(given, expected):
-            return web.json_response(
-                {"error": "missing or wrong admin token (Authorization: Bearer <token>)"},
-                status=401,
-                headers={"WWW-Authenticate": 'Bearer realm="edgeproxy admin"'},
-            )
-        return await handler(request)
+        refusal = _refusal(request, expected)
+        return refusal if refusal is not None else await handler(request)
 
     return check
 
 
+def _refusal(request: web.Request, expected: bytes | None) -> web.Response | None:
+    host = request.headers.get("Host", "")
+    if expected is None and not LOOPBACK.serves(host):
+        return _error(
+            403,
+            f"Host {host[:100]!r} refused: without edge.admin.token the admin API answers "
+            "only loopback names (localhost, 127.0.0.1, [::1])",
+        )
+    if expected is not None:
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, expected):
+            return _error(
+                401,
+                "missing or wrong admin token (Authorization: Bearer <token>)",
+                {"WWW-Authenticate": 'Bearer realm="edgeproxy admin"'},
+            )
+    if request.method in SAFE_METHODS:
+        return None
+    if _cross_site(request.headers, host):
+        return _error(403, "a cross-site request from a web page may not change state")
+    if request.content_type != "application/json":
+        return _error(415, "a request that changes state must send application/json")
+    return None
+
+
+def _cross_site(headers: Mapping[str, str], host: str) -> bool:
+    """Go's CrossOriginProtection: Sec-Fetch-Site when the browser sends it, else Origin
+    against Host; neither header (curl, scripts): not a browser's cross-site request."""
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site.lower() not in SAME_ORIGIN_SITES
+    origin = headers.get("Origin")
+    return origin is not None and urlsplit(origin).netloc.lower() != host.lower()
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
 def admin_app(edge: Edge, token: str | None = None) -> web.Application:
     """The admin API of ``edge``; with ``token`` (edge.admin.token) every call needs it."""
-    app = web.Application(middlewares=[bearer_token(token)] if token else [])
+    app = web.Application(middlewares=[guard(token)])
     app[EDGE] = edge
     app[INVALIDATIONS] = {}
     app[INVALIDATION_IDS] = itertools.count(1)
@@ -95,7 +152,11 @@ async def create_invalidation(request: web.Request) -> web.Response:
         return web.json_response({"error": problem}, status=400)
     edge = request.app[EDGE]
     assert isinstance(paths, list)
-    removed = sum(int(edge.cache.invalidate(p)) for p in paths)
+    removed = 0
+    for path in paths:
+        for count in edge.cache.invalidation(path):
+            removed += count
+            await asyncio.sleep(0)  # viewers are answered between the steps
     store = request.app[INVALIDATIONS]
     ids = request.app[INVALIDATION_IDS]
     inv_id = f"I{next(ids):013d}"

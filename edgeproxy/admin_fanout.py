@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import web
 
 # The invalidation history is kept here as the single edge's admin API keeps it.
-from .admin import INVALIDATIONS, bearer_token, get_invalidation, list_invalidations
+from .admin import INVALIDATIONS, get_invalidation, guard, list_invalidations
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +37,8 @@ WORKERS = web.AppKey("workers", list[WorkerAdmin])
 
 
 def fanout_app(workers: list[WorkerAdmin], token: str | None = None) -> web.Application:
-    """The parent's admin API; with ``token`` every call needs it, as on a single edge."""
-    app = web.Application(middlewares=[bearer_token(token)] if token else [])
+    """The parent's admin API, behind the single edge's gate (``admin.guard``)."""
+    app = web.Application(middlewares=[guard(token)])
     app[WORKERS] = workers
     app[INVALIDATIONS] = {}
     app.router.add_get("/stats", stats)

@@ -1,18 +1,27 @@
 """The HTTPS listener's certificates: a local certificate authority made on first start, and a
 certificate it signs for the names a viewer may use (localhost, 127.0.0.1, ::1, the
-distribution's ``aliases``, a specific listener address), made with the ``cryptography``
-package and kept in ``edge.tls.cert_dir``:
+distribution's domain name and ``aliases``, a specific listener address), made with the
+``cryptography`` package and kept in ``edge.tls.cert_dir``:
 
     ca.pem          the CA certificate: what curl --cacert, an OS store or a browser trusts
     ca-key.pem      its private key (0600), used only to sign the next leaf certificate
     leaf.pem        the listener's certificate
     leaf-key.pem    its private key (0600)
 
+The CA is trusted by the user's browsers and OS, so it is made harmless beyond this edge: a
+critical NameConstraints extension limits it to the names it signs for (localhost, the
+loopback networks 127.0.0.0/8 and ::1, the distribution's domain name and aliases, a
+specific listener address; ``*.example.com`` permits the names under example.com), so even
+its key in other hands can vouch for no other site; and it is valid two years at most.
+
 Both are reused on later starts, so a CA trusted once stays trusted. The leaf certificate is
 made again when the names change, when it is within ``RENEW_BEFORE`` of its end, or when it
-was not signed by the CA in the folder; the CA only when it is missing, broken or about to
-expire. Several worker processes may start at once: a file lock makes one of them write and
-the others read, and every file is written whole (a temporary file renamed into place).
+was not signed by the CA in the folder; the CA when it is missing, broken or about to expire,
+when its constraints do not permit a name the leaf needs (a new alias), or when it has none
+(made by an older edgeproxy): then a warning names the old CA to remove from trust stores and
+the new one to trust. Several worker processes may start at once: a file lock makes one of
+them write and the others read, and every file is written whole (a temporary file renamed
+into place).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import ipaddress
+import logging
 import os
 import ssl
 from collections.abc import Iterator, Sequence
@@ -34,8 +44,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .config import Config
+from .name_constraints import name_constraints, unfit
+from .request_checks import viewer_names
 
-CA_LIFETIME = dt.timedelta(days=3650)
+log = logging.getLogger("edgeproxy.certs")
+
+# Under two years with the hour's backdate: a trusted root that does not outlive its use.
+CA_LIFETIME = dt.timedelta(days=729)
 # Under the 825 days Apple's TLS clients accept for any certificate, and the 398 days
 # browsers accept from public CAs, so no client refuses it for its lifetime.
 LEAF_LIFETIME = dt.timedelta(days=397)
@@ -44,7 +59,6 @@ _BACKDATE = dt.timedelta(hours=1)  # a clock slightly behind still accepts a fre
 
 # Names every leaf certificate carries: how a viewer on this machine reaches the edge.
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
-_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +90,10 @@ def cert_folder(config: Config) -> Path:
 
 
 def leaf_names(config: Config) -> tuple[str, ...]:
-    """The names the leaf certificate is for: the local ones, the distribution's aliases,
-    and the listener's own address when it is a specific one (``--host 127.0.0.2``)."""
-    names = [*LOCAL_NAMES, *config.distribution.aliases]
-    host = config.edge.listeners.host
-    if host not in _WILDCARD_HOSTS:
-        names.append(host)
+    """The names the leaf certificate is for: the local ones, the distribution's domain name
+    and aliases, and the listener's own address when it is a specific one (``--host
+    127.0.0.2``): the Host names the edge serves (``request_checks.viewer_names``)."""
+    names = [*LOCAL_NAMES, *viewer_names(config)]
     return tuple(dict.fromkeys(_normalised(n) for n in names))
 
 
@@ -95,7 +107,7 @@ def ensure_certificates(
     ordered = list(dict.fromkeys(_normalised(n) for n in names))
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     with _locked(folder / ".lock"):
-        ca = _usable_ca(files, now) or _new_ca(files, now)
+        ca = _usable_ca(files, ordered, now) or _new_ca(files, ordered, now)
         if not _leaf_is_current(files, ca[0], frozenset(ordered), now):
             _new_leaf(files, ca, ordered, now)
     return files
@@ -131,7 +143,8 @@ def not_valid_after(path: Path) -> dt.datetime:
 _CA = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
 
 
-def _usable_ca(files: CertificateFiles, now: dt.datetime) -> _CA | None:
+def _usable_ca(files: CertificateFiles, names: Sequence[str], now: dt.datetime) -> _CA | None:
+    """The CA in the folder, when it can sign for ``names`` for a while yet."""
     try:
         cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
         key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
@@ -141,10 +154,20 @@ def _usable_ca(files: CertificateFiles, now: dt.datetime) -> _CA | None:
         return None
     if cert.not_valid_after_utc - now < RENEW_BEFORE:
         return None
+    problem = unfit(cert, names, CA_LIFETIME + _BACKDATE)
+    if problem:
+        log.warning(
+            "the local CA %s (%s) %s: made a new one there. Remove the old one from the trust "
+            "stores you added it to and trust the new one (`edgeproxy cert` says how)",
+            files.ca_cert,
+            cert.subject.rfc4514_string(),
+            problem,
+        )
+        return None
     return cert, key
 
 
-def _new_ca(files: CertificateFiles, now: dt.datetime) -> _CA:
+def _new_ca(files: CertificateFiles, names: Sequence[str], now: dt.datetime) -> _CA:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -157,6 +180,7 @@ def _new_ca(files: CertificateFiles, now: dt.datetime) -> _CA:
         _builder(name, name, key.public_key(), now, CA_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(name_constraints(names), critical=True)
         .add_extension(ski, critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -194,8 +218,9 @@ def _new_leaf(files: CertificateFiles, ca: _CA, names: list[str], now: dt.dateti
         ]
     )
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    lifetime = min(LEAF_LIFETIME, ca_cert.not_valid_after_utc - now)  # not past its CA
     cert = (
-        _builder(subject, ca_cert.subject, key.public_key(), now, LEAF_LIFETIME)
+        _builder(subject, ca_cert.subject, key.public_key(), now, lifetime)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(cert_sign=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -343,8 +368,13 @@ def describe(files: CertificateFiles, url: str) -> str:
     """What ``edgeproxy cert`` prints: where the CA is, what the leaf is for, how to trust."""
     names = ", ".join(certificate_names(files.leaf_cert))
     until = not_valid_after(files.leaf_cert).date().isoformat()
+    ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    ca_until = ca.not_valid_after_utc.date().isoformat()
+    constraints = ca.extensions.get_extension_for_class(x509.NameConstraints).value
+    scope = ", ".join(str(t.value) for t in constraints.permitted_subtrees or ())
     lines = [
-        f"CA certificate:   {files.ca_cert}",
+        f"CA certificate:   {files.ca_cert}, {ca.subject.rfc4514_string()}",
+        f"                  valid until {ca_until}, may sign only for {scope}",
         f"HTTPS certificate for {names}",
         f"                  {files.leaf_cert}, valid until {until} (renewed by edgeproxy)",
         "",

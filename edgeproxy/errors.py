@@ -8,6 +8,7 @@ so rendering needs no ``isinstance`` ladder.
     │   ├── MethodNotAllowed       403  method outside the behavior's allowed_methods
     │   ├── BodyNotAllowed         403  a GET that carries a body
     │   ├── ProtocolNotAllowed     403  https-only behavior reached over HTTP
+    │   ├── UnknownHost            403  a Host that is none of the distribution's names
     │   └── GeoBlocked             403  the viewer's country is refused by geo restriction
     ├── OriginError                the origin could not give an answer
     │   ├── OriginConnectError     502  refused, unreachable, TLS failure
@@ -85,6 +86,15 @@ class BodyNotAllowed(ViewerError):
 class ProtocolNotAllowed(ViewerError):
     status = 403
     page_message = "Bad request."
+
+
+class UnknownHost(ViewerError):
+    """A Host that is not the distribution's domain name nor one of its aliases: CloudFront's
+    403 for an alternate domain name missing from the distribution (DG
+    http-403-permission-denied; page as captured in aws-amplify/amplify-hosting#2734)."""
+
+    status = 403
+    page_message = f"Bad request.\n{_CANT_CONNECT}"
 
 
 class GeoBlocked(ViewerError):

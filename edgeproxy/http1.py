@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
 
@@ -56,6 +56,17 @@ _BURST_GAP_S = 10.0  # a refusal this long after the last one starts a new burst
 Job = tuple[EdgeRequest | EdgeError, bool]  # what to answer, and whether to keep the connection
 
 
+class Connection(Protocol):
+    """What the cap and the sweep know of a connection: a ``ViewerProtocol``, or an HTTPS
+    connection still in its TLS handshake (``server.TlsAccept``)."""
+
+    deadline: float  # loop time it is closed at; 0: none
+
+    def timed_out(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
 class ViewerContext:
     """What every connection of one server shares: the edge, the bounds, a coarse clock,
     the Date line, and the set of open connections (with the cap on their number)."""
@@ -70,11 +81,11 @@ class ViewerContext:
         self.max_connections = max_connections
         self.date = DateHeader()
         self.now = 0.0  # loop time, advanced by the server's tick
-        self.connections: set[ViewerProtocol] = set()
+        self.connections: set[Connection] = set()
         self.refused = 0  # connections refused at the cap, in all
         self._last_refusal = -_BURST_GAP_S
 
-    def admit(self, connection: ViewerProtocol) -> bool:
+    def admit(self, connection: Connection) -> bool:
         """Count ``connection`` in, unless the cap is reached: then one warning per burst
         (refusals closer than ``_BURST_GAP_S`` to each other are one burst)."""
         if len(self.connections) >= self.max_connections:

@@ -38,6 +38,7 @@ from .origin import OriginClient
 from .ranges import apply_range
 from .request_checks import (
     NOTHING_TRUSTED,
+    ServedHosts,
     as_received,
     check_limits,
     names_cloudfront_header,
@@ -74,10 +75,12 @@ class Edge:
         trust_viewer_headers: bool = False,
         default_root_object: str = "",
         error_pages: ErrorPages | None = None,
+        hosts: ServedHosts | None = None,
         clock: Callable[[], float] = time.time,
         history: int = 1000,
     ) -> None:
         self.routes = routes
+        self.hosts = hosts or ServedHosts(())
         self.cache = cache
         self.hooks = hooks
         self.origin = origin
@@ -116,6 +119,8 @@ class Edge:
         if not fast or needs_full_flow(request):  # HTTP/1.0 too: ``as_received`` changes it
             return None
         host = header_value(request.headers, "host") or ""
+        if not self.hosts.serves(host):
+            return None  # the full flow refuses it (check_limits)
         key = cache_key(route.key_policy, request, host)
         stored = self.cache.peek(key)
         now = self.clock()
@@ -150,7 +155,7 @@ class Edge:
     # -- steps ---------------------------------------------------------------------------
 
     async def _serve(self, ex: Exchange, request: EdgeRequest) -> EdgeResponse:
-        check_limits(request)
+        check_limits(request, self.hosts)
         request = as_received(request)
         route = ex.route = self.routes.select(request.uri)
         ex.behavior = route.index

@@ -4,8 +4,8 @@
 watcher thread or library needed for a single file). When it changed, the file is loaded and
 checked exactly as at start (``ConfigSource.load``) and every handler it names is loaded; then,
 in one step with no ``await`` in between, the edge's routes (behaviors, origins, hooks,
-policies), custom error pages and default root object are replaced. Requests already under
-way finish with what they started with.
+policies), custom error pages, default root object and the Host names served (aliases) are
+replaced. Requests already under way finish with what they started with.
 
 A save that does not load (bad YAML, a rule CloudFront would refuse, a handler that does not
 import) is logged with every problem and its key path, and the running config stays; the next
@@ -31,6 +31,7 @@ from .custom_errors import ErrorPages
 from .errors import ConfigError, HandlerLoadError
 from .loader import FileStamp, file_stamp
 from .pipeline import Edge
+from .request_checks import ServedHosts
 from .routes import Routes
 
 log = logging.getLogger("edgeproxy.reload")
@@ -131,6 +132,7 @@ class ConfigReloader:
         self.edge.routes = routes
         self.edge.error_pages = ErrorPages(dist.custom_error_response)
         self.edge.misses.default_root_object = dist.default_root_object
+        self.edge.hosts = ServedHosts.from_config(config)
         previous, self.config = self.config, config
         self.reloads += 1
         log.info("reloaded %s: %d cache behaviors", self.source.path, len(routes.routes))

@@ -1,14 +1,17 @@
-"""Checks on a viewer request that need no I/O: CloudFront's size and method refusals, what
-it removes from a request as it takes it in, and whether a request can take the quick hit
-path or needs the full flow."""
+"""Checks on a viewer request that need no I/O: CloudFront's size and method refusals, the
+Host names the distribution serves, what it removes from a request as it takes it in, and
+whether a request can take the quick hit path or needs the full flow."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import replace
 
-from .errors import BodyNotAllowed, RequestTooLarge
+from .config import Config
+from .errors import BodyNotAllowed, RequestTooLarge, UnknownHost
 from .limits import MAX_URL_LENGTH
-from .messages import EdgeRequest, Headers, without_headers
+from .messages import EdgeRequest, Headers, header_value, without_headers
 
 # Viewer headers after which only the full flow answers: the edge answers conditionals and
 # ranges itself (``_from_object``), and CloudFront-* headers are trusted or removed.
@@ -62,9 +65,109 @@ def as_received(request: EdgeRequest) -> EdgeRequest:
     return replace(request, headers=without_headers(request.headers, _ACCEPT_ENCODING))
 
 
-def check_limits(request: EdgeRequest) -> None:
-    """CloudFront's refusals before anything runs (reference 1, step 1)."""
+def check_limits(request: EdgeRequest, hosts: ServedHosts) -> None:
+    """CloudFront's refusals before anything runs (reference 1, step 1), and its 403 for a
+    Host the distribution does not serve (the quick hit path asks ``hosts.serves`` too)."""
     if url_too_long(request):
         raise RequestTooLarge("URL over 8,192 bytes")
     if request.method == "GET" and request.body:
         raise BodyNotAllowed("a GET request with a body")
+    host = header_value(request.headers, "host") or ""
+    if not hosts.serves(host):
+        raise UnknownHost(
+            f"Host {host[:100]!r} is not a name of this distribution; it serves "
+            f"{hosts.describe()} (add a name under distribution.aliases)"
+        )
+
+
+# -- the Host names served ------------------------------------------------------------------
+
+_WILDCARD_LISTENERS = frozenset({"0.0.0.0", "::", ""})
+_REMEMBERED = 1024  # Host values whose answer is kept: the hit path decides with one lookup
+
+
+def viewer_names(config: Config) -> tuple[str, ...]:
+    """The names viewers reach this distribution by, besides localhost and loopback
+    addresses: its domain name (``edge.distribution_domain_name``), its ``aliases``, and the
+    listener's own address when it is a specific one. The HTTPS certificate is for these."""
+    dist_names = [config.edge.distribution_domain_name, *config.distribution.aliases]
+    host = config.edge.listeners.host
+    if host not in _WILDCARD_LISTENERS:
+        dist_names.append(host)
+    return tuple(dict.fromkeys(dist_names))
+
+
+class ServedHosts:
+    """Which viewer Host values the edge answers: a configured name (``*.example.com`` is every
+    name under example.com, not example.com itself, as CloudFront's wildcard aliases),
+    ``localhost`` or a loopback address, with or without a port; or no Host at all (HTTP/1.0:
+    the viewer named no other site). CloudFront answers any other Host 403 (``UnknownHost``),
+    so a foreign name never reaches the cache key, the origin or a redirect's Location."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = tuple(names)
+        canonical = [_canonical(name) for name in self.names]
+        self._exact = frozenset(n for n in canonical if not n.startswith("*."))
+        self._under = tuple(n[1:] for n in canonical if n.startswith("*."))
+        self._answers: dict[str, bool] = {"": True}
+
+    @classmethod
+    def from_config(cls, config: Config) -> ServedHosts:
+        return cls(viewer_names(config))
+
+    def serves(self, host: str) -> bool:
+        """Whether a request with this raw Host value is answered (the one rule, for the
+        quick hit path and the full flow alike)."""
+        answer = self._answers.get(host)
+        if answer is None:
+            answer = self._decide(host)
+            if len(self._answers) < _REMEMBERED:  # bounded: random Hosts cannot grow it
+                self._answers[host] = answer
+        return answer
+
+    def describe(self) -> str:
+        return ", ".join([*self.names, "localhost", "loopback addresses"])
+
+    def _decide(self, host: str) -> bool:
+        name = _host_name(host)
+        if name is None:
+            return False
+        if name in self._exact or name == "localhost" or name.endswith(self._under):
+            return True
+        address = _address(name)
+        return address is not None and address.is_loopback
+
+
+def _host_name(host: str) -> str | None:
+    """The name in a Host value (``name``, ``name:port``, ``[v6]``, ``[v6]:port``; a bare
+    IPv6 address is taken too), canonical; None when the value is not one of these."""
+    host = host.strip()
+    if host.startswith("["):
+        name, sep, rest = host[1:].partition("]")
+        if not sep or not (rest == "" or (rest[0] == ":" and _is_port(rest[1:]))):
+            return None
+    elif host.count(":") == 1:
+        name, _, port = host.partition(":")
+        if not _is_port(port):
+            return None
+    else:
+        name = host
+    return _canonical(name) if name else None
+
+
+def _is_port(digits: str) -> bool:
+    return digits == "" or (len(digits) <= 5 and digits.isascii() and digits.isdigit())
+
+
+def _canonical(name: str) -> str:
+    """Lower case without a trailing dot; an IP address in its short form."""
+    name = name.lower().rstrip(".")
+    address = _address(name)
+    return str(address) if address is not None else name
+
+
+def _address(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None

@@ -26,6 +26,7 @@ from .hooks import HookRunner
 from .origin import OriginClient
 from .pipeline import Edge, EdgeIdentity
 from .reload import ConfigReloader, ConfigSource
+from .request_checks import ServedHosts
 from .routes import Routes
 from .server import Listener, ViewerServer
 from .viewer import names_device_headers, warm_device_parser
@@ -60,6 +61,7 @@ def build_edge(
         trust_viewer_headers=edge_settings.geo.trust_viewer_headers,
         default_root_object=config.distribution.default_root_object,
         error_pages=ErrorPages(config.distribution.custom_error_response),
+        hosts=ServedHosts.from_config(config),
         clock=clock,
     )
 
@@ -127,7 +129,7 @@ async def running_edge(
         admin = config.edge.admin
         if admin.port is not None:
             running.ports["admin"] = await start_app(
-                runners, admin_app(edge), admin.host, admin.port
+                runners, admin_app(edge, admin.token), admin.host, admin.port
             )
         if reload is not None:
             running.reloader = ConfigReloader(

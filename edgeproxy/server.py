@@ -9,18 +9,29 @@ client_header_timeout), since a viewer that trickles its head would not read one
 A WebSocket tunnel whose origin sends nothing for ``tunnel_idle_timeout`` is closed.
 Past ``max_connections`` open connections, new ones are closed at once, with one warning
 per burst.
+
+HTTPS connections are TLS-wrapped here, not by the listener (``loop.start_tls`` rather than
+``create_server(ssl=...)``, which hands a connection to its protocol only once the handshake
+is done, after up to 60 s): a connection counts against the cap from the TCP accept, and
+one whose handshake is not done within ``header_timeout`` (a viewer that sends nothing, or
+half a ClientHello) is closed then, as a plain connection that sends no request is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from .http1 import ViewerContext, ViewerProtocol
 from .limits import HEADER_TIMEOUT_S, IDLE_TIMEOUT_S, MAX_CONNECTIONS, TUNNEL_IDLE_TIMEOUT_S
 from .pipeline import Edge
+
+log = logging.getLogger("edgeproxy.server")
 
 _STOP_GRACE_S = 1.0  # answers under way get this long when the server stops
 
@@ -67,10 +78,9 @@ class ViewerServer:
         self.context.now = loop.time()
         for listener in listeners:
             server = await loop.create_server(
-                self._factory(listener.scheme),
+                self._factory(listener),
                 listener.host,
                 listener.port,
-                ssl=listener.ssl_context,
                 reuse_port=listener.reuse_port or None,
             )
             self._servers.append(server)
@@ -99,11 +109,11 @@ class ViewerServer:
             self._ticker = None
         self._servers.clear()
 
-    def _factory(self, scheme: str) -> Callable[[], ViewerProtocol]:
-        context = self.context
+    def _factory(self, listener: Listener) -> Callable[[], asyncio.Protocol]:
+        context, scheme, tls = self.context, listener.scheme, listener.ssl_context
 
-        def protocol() -> ViewerProtocol:
-            return ViewerProtocol(context, scheme)
+        def protocol() -> asyncio.Protocol:
+            return ViewerProtocol(context, scheme) if tls is None else TlsAccept(context, tls)
 
         return protocol
 
@@ -112,3 +122,73 @@ class ViewerServer:
         self.context.now = loop.time()
         self.context.sweep()
         self._ticker = loop.call_later(self._tick_s, self._tick)
+
+
+
+class TlsAccept(asyncio.Protocol):
+    """An HTTPS connection until its TLS handshake is done (module docstring). Accepted as
+    plain TCP, it takes a place in the cap at once; its socket then goes to the loop's own
+    TLS server side (``connect_accepted_socket``), which gives the connection to a
+    ``ViewerProtocol`` once the handshake is done, or fails, or is cancelled at the header
+    bound. (The socket is handed over, not wrapped with ``start_tls``: uvloop starts reading
+    a new connection right after ``connection_made``, and a ClientHello read here would be
+    lost to the handshake.)"""
+
+    def __init__(self, context: ViewerContext, tls: ssl.SSLContext) -> None:
+        self._context = context
+        self._tls = tls
+        self._task: asyncio.Task[None] | None = None
+        self.deadline = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        tcp = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        context = self._context
+        if not context.admit(self):
+            tcp.abort()
+            return
+        self.deadline = context.now + context.header_timeout
+        # A copy of the socket, for this transport closes its own (nothing was read yet)
+        sock = tcp.get_extra_info("socket").dup()
+        tcp.abort()
+        self._task = asyncio.get_running_loop().create_task(self._handshake(sock))
+
+    async def _handshake(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(
+                lambda: _HandshakeDone(self._context, self), sock, ssl=self._tls,
+                ssl_handshake_timeout=self._context.header_timeout,
+            )  # fmt: skip
+        except OSError as exc:  # a bad ClientHello, a reset, the handshake timeout
+            log.debug("viewer TLS handshake failed: %s", exc)
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Leave the cap's count: the connection is a viewer's now, or closed."""
+        self._context.connections.discard(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The plain transport closed after giving its socket away: nothing to do."""
+
+    def timed_out(self) -> None:
+        """The handshake is not done within the header bound: cancelled, the socket closed."""
+        if self._task is not None:
+            self._task.cancel()
+
+    def shutdown(self) -> None:
+        self.timed_out()  # the server stops: nothing is under way on it
+
+
+class _HandshakeDone(ViewerProtocol):
+    """The ``ViewerProtocol`` of an HTTPS connection: it takes its ``TlsAccept``'s place in
+    the cap, and its header bound, counted from the TCP accept."""
+
+    def __init__(self, context: ViewerContext, accepted: TlsAccept) -> None:
+        super().__init__(context, "https")
+        self._accepted = accepted
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._accepted.release()
+        super().connection_made(transport)
+        self.deadline = min(self.deadline, self._accepted.deadline)

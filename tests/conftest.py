@@ -138,6 +138,9 @@ def distribution(origin_port: int, **default_behavior: Any) -> dict[str, Any]:
                 }
             ],
             "default_cache_behavior": behavior,
+            # the Host the raw-socket viewers send (viewer_wire.py); any other foreign Host
+            # gets CloudFront's 403, as from a distribution without that alias
+            "aliases": ["edge.test"],
         },
         "edge": {"listeners": {"host": "127.0.0.1", "http_port": 0}, "admin": {"port": 0}},
     }

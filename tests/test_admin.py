@@ -149,7 +149,8 @@ async def test_bad_input_is_400_with_a_reason(
     method: str, path: str, content: bytes, error: str, cached: Any
 ):
     async with serving(cached.running.edge, None) as url, httpx.AsyncClient() as client:
-        answer = await client.request(method, url + path, content=content)
+        json_type = {"Content-Type": "application/json"}  # else 415 (test_admin_guard.py)
+        answer = await client.request(method, url + path, content=content, headers=json_type)
     assert answer.status_code == 400
     assert error in answer.json()["error"]
 

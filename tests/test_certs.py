@@ -3,7 +3,10 @@ change or the end is near, safe when several processes start at once; `edgeproxy
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import ipaddress
+import logging
 import ssl
 import stat
 import threading
@@ -13,6 +16,10 @@ import pytest
 import yaml
 from conftest import distribution
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import verification
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from edgeproxy import cli
 from edgeproxy.certs import (
@@ -55,13 +62,16 @@ def test_later_starts_reuse_both(tmp_path: Path):
     assert after == before
 
 
-def test_other_names_get_a_new_leaf_from_the_same_ca(tmp_path: Path):
+@pytest.mark.parametrize("name", ["127.0.0.2", "shop.www.example.com"])
+def test_other_names_within_the_cas_constraints_get_a_new_leaf_from_the_same_ca(
+    tmp_path: Path, name: str
+):
     before = read(ensure_certificates(tmp_path, NAMES, now=NOW))
-    files = ensure_certificates(tmp_path, (*NAMES, "shop.example.com"), now=NOW)
+    files = ensure_certificates(tmp_path, (*NAMES, name), now=NOW)
     after = read(files)
     assert after["ca.pem"] == before["ca.pem"]
     assert after["leaf.pem"] != before["leaf.pem"]
-    assert "shop.example.com" in certificate_names(files.leaf_cert)
+    assert name in certificate_names(files.leaf_cert)
 
 
 def test_a_leaf_near_its_end_is_renewed(tmp_path: Path):
@@ -140,7 +150,10 @@ def test_leaf_names_are_local_names_aliases_and_a_specific_listener(
 ):
     path = write_config(tmp_path, listeners={"host": host, "http_port": 0})
     config = load_config(path).config
-    expected = ("localhost", "127.0.0.1", "::1", "www.example.com", "*.shop.example", *extra)
+    domain = "d111111abcdef8.cloudfront.net"  # the distribution's own name is served too
+    expected = (
+        "localhost", "127.0.0.1", "::1", domain, "www.example.com", "*.shop.example", *extra
+    )  # fmt: skip
     assert leaf_names(config) == tuple(dict.fromkeys(expected))
 
 
@@ -152,7 +165,8 @@ def test_cert_command_makes_the_ca_and_says_how_to_trust_it(
     out = capsys.readouterr().out
     ca = tmp_path / "site" / ".edgeproxy" / "certs" / "ca.pem"
     assert ca.is_file()
-    assert f"CA certificate:   {ca}" in out
+    assert f"CA certificate:   {ca}, " in out
+    assert "may sign only for 127.0.0.0/8, ::1/128, localhost, " in out
     assert f"curl --cacert {ca} https://localhost:9443/" in out
     assert "update-ca-certificates" in out  # the OS store
     assert "Firefox" in out and "nssdb" in out  # browsers
@@ -160,3 +174,182 @@ def test_cert_command_makes_the_ca_and_says_how_to_trust_it(
     first = ca.read_bytes()
     assert cli.main(["cert", "--config", str(path)]) == 0
     assert ca.read_bytes() == first  # shown again, not made again
+
+
+# -- the CA signs only for the names it serves ------------------------------------------------
+
+DOMAIN = "d111111abcdef8.cloudfront.net"
+CONSTRAINED = (*NAMES, DOMAIN, "*.shop.example")
+
+
+def load(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def permitted(ca: x509.Certificate) -> set[str]:
+    constraints = ca.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    assert constraints.value.excluded_subtrees is None
+    return {str(name.value) for name in constraints.value.permitted_subtrees or ()}
+
+
+def test_the_ca_is_name_constrained_to_what_it_signs_for(tmp_path: Path):
+    files = ensure_certificates(tmp_path, CONSTRAINED, now=NOW)
+    ca = load(files.ca_cert)
+    assert permitted(ca) == {
+        "localhost",
+        "www.example.com",
+        DOMAIN,
+        "shop.example",  # *.shop.example: the names under it
+        "127.0.0.0/8",
+        "::1/128",
+    }
+
+
+def test_ca_and_leaf_are_valid_two_years_and_398_days_at_most(tmp_path: Path):
+    files = ensure_certificates(tmp_path, CONSTRAINED, now=NOW)
+    for path, most in ((files.ca_cert, 2 * 365), (files.leaf_cert, 398)):
+        cert = load(path)
+        assert cert.not_valid_after_utc - cert.not_valid_before_utc <= dt.timedelta(days=most)
+    assert load(files.leaf_cert).not_valid_after_utc <= load(files.ca_cert).not_valid_after_utc
+
+
+def leaf_signed_by_the_ca(files: CertificateFiles, name: str, key_path: Path) -> Path:
+    """A leaf for ``name`` signed with the CA's own key, as anyone holding ca-key.pem could."""
+    ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    address = ipaddress.ip_address(name) if name[0].isdigit() else None
+    san = x509.IPAddress(address) if address else x509.DNSName(name)
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test leaf")]))
+        .issuer_name(load(files.ca_cert).subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([san]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path = key_path.with_suffix(".cert.pem")
+    path.write_bytes(pem)
+    return path
+
+
+def verify_with_cryptography(files: CertificateFiles, leaf: Path, name: str) -> None:
+    address = ipaddress.ip_address(name) if name[0].isdigit() else None
+    subject = verification.IPAddress(address) if address else verification.DNSName(name)
+    store = verification.Store([load(files.ca_cert)])
+    verifier = verification.PolicyBuilder().store(store).build_server_verifier(subject)
+    verifier.verify(load(leaf), [])
+
+
+async def tls_handshake(files: CertificateFiles, leaf: Path, key: Path, name: str) -> None:
+    """A real TLS handshake: a server with ``leaf``, a client trusting only ca.pem."""
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(leaf, key)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    listening = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server)
+    port = listening.sockets[0].getsockname()[1]
+    client = ssl.create_default_context(cafile=files.ca_cert)
+    try:
+        _, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=client, server_hostname=name
+        )
+        writer.close()
+    finally:
+        listening.close()
+        await listening.wait_closed()
+
+
+@pytest.mark.parametrize("name", ["localhost", "www.example.com", "a.shop.example", "127.0.0.9"])
+async def test_a_leaf_within_the_constraints_verifies(tmp_path: Path, name: str):
+    files = ensure_certificates(tmp_path / "certs", CONSTRAINED, now=dt.datetime.now(dt.UTC))
+    leaf = leaf_signed_by_the_ca(files, name, tmp_path / "key.pem")
+    verify_with_cryptography(files, leaf, name)
+    await tls_handshake(files, leaf, tmp_path / "key.pem", name)
+
+
+@pytest.mark.parametrize(
+    "name", ["bank.example", "example.com", "evil.localhost.example", "10.0.0.1"]
+)
+async def test_a_leaf_outside_the_constraints_fails_verification(tmp_path: Path, name: str):
+    # Even with the CA's key in hand, no certificate it signs is trusted for other names
+    files = ensure_certificates(tmp_path / "certs", CONSTRAINED, now=dt.datetime.now(dt.UTC))
+    leaf = leaf_signed_by_the_ca(files, name, tmp_path / "key.pem")
+    with pytest.raises(verification.VerificationError):
+        verify_with_cryptography(files, leaf, name)
+    with pytest.raises(ssl.SSLCertVerificationError, match="subtree"):
+        await tls_handshake(files, leaf, tmp_path / "key.pem", name)
+
+
+def old_unconstrained_ca(files: CertificateFiles) -> None:
+    """What edgeproxy made before: no NameConstraints, valid ten years."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edgeproxy local CA 0ld0ca00")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    files.folder.mkdir(parents=True, exist_ok=True)
+    files.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.ca_key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def test_a_ca_without_constraints_from_an_older_version_is_replaced_loudly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    files = CertificateFiles(tmp_path)
+    old_unconstrained_ca(files)
+    with caplog.at_level(logging.WARNING, logger="edgeproxy.certs"):
+        ensure_certificates(tmp_path, CONSTRAINED, now=NOW)
+    ca = load(files.ca_cert)
+    assert "0ld0ca00" not in ca.subject.rfc4514_string()
+    assert "localhost" in permitted(ca)
+    load(files.leaf_cert).verify_directly_issued_by(ca)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "edgeproxy local CA 0ld0ca00" in warning  # which one to remove from trust stores
+    assert str(files.ca_cert) in warning and "edgeproxy cert" in warning
+
+
+def test_a_name_outside_the_cas_constraints_gets_a_new_ca_and_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    before = read(ensure_certificates(tmp_path, NAMES, now=NOW))
+    with caplog.at_level(logging.WARNING, logger="edgeproxy.certs"):
+        files = ensure_certificates(tmp_path, (*NAMES, "shop.example.net"), now=NOW)
+    assert read(files)["ca.pem"] != before["ca.pem"]
+    assert "shop.example.net" in permitted(load(files.ca_cert))
+    assert "shop.example.net" in caplog.text

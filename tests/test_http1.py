@@ -403,7 +403,7 @@ async def _uvloop_scenario(config_path: Path) -> list[bytes]:
             edge = running.edge
             async with serving(edge) as (_, port), serving(StreamingEdge(edge)) as (_, s_port):
                 viewer = await RawViewer.connect(port)
-                await viewer.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+                await viewer.send(b"GET /a HTTP/1.1\r\nHost: edge.test\r\n\r\n" * 2)
                 bodies += [(await viewer.response()).body, (await viewer.response()).body]
                 await viewer.request("POST", "/form", body=b"payload")
                 bodies.append((await viewer.response()).body)

@@ -8,11 +8,14 @@ import pytest
 from edgeproxy.errors import BodyNotAllowed, RequestTooLarge
 from edgeproxy.messages import EdgeRequest
 from edgeproxy.request_checks import (
+    ServedHosts,
     as_received,
     check_limits,
     names_cloudfront_header,
     needs_full_flow,
 )
+
+LOCAL = ServedHosts(())  # localhost and loopback addresses; the requests here send no Host
 
 
 def req(uri: str = "/", query: str = "", *headers: tuple[str, str], **kw: object) -> EdgeRequest:
@@ -20,18 +23,18 @@ def req(uri: str = "/", query: str = "", *headers: tuple[str, str], **kw: object
 
 
 def test_url_limit_counts_the_question_mark_only_with_a_query():
-    check_limits(req("/" + "a" * 8191))
-    check_limits(req("/" + "a" * 8189, "b"))
+    check_limits(req("/" + "a" * 8191), LOCAL)
+    check_limits(req("/" + "a" * 8189, "b"), LOCAL)
     with pytest.raises(RequestTooLarge):
-        check_limits(req("/" + "a" * 8192))
+        check_limits(req("/" + "a" * 8192), LOCAL)
     with pytest.raises(RequestTooLarge):
-        check_limits(req("/" + "a" * 8190, "b"))
+        check_limits(req("/" + "a" * 8190, "b"), LOCAL)
 
 
 def test_get_with_a_body_is_refused():
     with pytest.raises(BodyNotAllowed):
-        check_limits(req(body=b"x"))
-    check_limits(EdgeRequest("POST", "/", "", [], "127.0.0.1", body=b"x"))
+        check_limits(req(body=b"x"), LOCAL)
+    check_limits(EdgeRequest("POST", "/", "", [], "127.0.0.1", body=b"x"), LOCAL)
 
 
 @pytest.mark.parametrize(
@@ -64,3 +67,9 @@ def test_an_http10_viewer_loses_its_accept_encoding():
     new = req("/", "", *sent)
     assert as_received(new) is new
     assert not needs_full_flow(new)
+def test_the_answer_for_a_host_is_remembered_within_a_bound():
+    hosts = ServedHosts(["www.example.com"])
+    for n in range(5000):  # random Hosts: each decided, only the first ones remembered
+        assert not hosts.serves(f"n{n}.example")
+    assert hosts.serves("www.example.com:8080")  # decided even once the memory is full
+    assert not hosts.serves("n1.example")

@@ -108,7 +108,7 @@ async def test_a_body_arriving_steadily_is_read_past_the_header_bound(edge: Edge
     spy = SpyEdge(edge)
     async with serving(spy, header_timeout=TINY, idle_timeout=WAIT_S) as (_, port):
         viewer = await RawViewer.connect(port)
-        await viewer.send(b"POST /form HTTP/1.1\r\nHost: e\r\nContent-Length: 6\r\n\r\n")
+        await viewer.send(b"POST /form HTTP/1.1\r\nHost: edge.test\r\nContent-Length: 6\r\n\r\n")
         for piece in (b"ab", b"cd", b"ef"):  # 0.3 s in all, each gap under the idle bound
             await asyncio.sleep(0.1)
             await viewer.send(piece)
@@ -121,7 +121,7 @@ async def test_a_stalled_body_is_cut_off_at_the_idle_bound(edge: Edge):
     spy = SpyEdge(edge)
     async with serving(spy, header_timeout=WAIT_S * 2, idle_timeout=TINY) as (_, port):
         viewer = await RawViewer.connect(port)
-        await viewer.send(b"POST /form HTTP/1.1\r\nHost: e\r\nContent-Length: 6\r\n\r\nab")
+        await viewer.send(b"POST /form HTTP/1.1\r\nHost: edge.test\r\nContent-Length: 6\r\n\r\nab")
         assert await viewer.closed_by_server()
         await viewer.close()
     assert spy.requests == []
@@ -238,7 +238,7 @@ async def test_a_viewer_that_reads_nothing_is_dropped_after_the_idle_bound(edge:
     async with serving(streaming, idle_timeout=TINY) as (server, port):
         sock = socket.create_connection(("127.0.0.1", port))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.sendall(b"GET /x HTTP/1.1\r\nHost: e\r\n\r\n" * 30_000)
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: edge.test\r\n\r\n" * 30_000)
         await _until(lambda: len(streaming.streams) > 1, "answers under way")
         await _until(lambda: not server.context.connections, "stalled viewer dropped")
         sock.close()
@@ -249,7 +249,7 @@ async def test_a_viewer_that_half_closes_still_gets_its_answers(edge: Edge):
     async with serving(edge) as (_, port):
         viewer = await RawViewer.connect(port)
         await viewer.send(
-            b"GET /a HTTP/1.1\r\nHost: e\r\n\r\nGET /slow/b HTTP/1.1\r\nHost: e\r\n"
+            b"GET /a HTTP/1.1\r\nHost: edge.test\r\n\r\nGET /slow/b HTTP/1.1\r\nHost: edge.test\r\n"
             b"X-Sleep: 0.1\r\n\r\n"
         )
         viewer.writer.write_eof()  # all it will send
@@ -326,7 +326,7 @@ def _blocking_https_get(port: int, context: ssl.SSLContext, session: Any = None)
     """A viewer on a plain socket, so a TLS session can be offered again."""
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as raw:
         with context.wrap_socket(raw, server_hostname="127.0.0.1", session=session) as tls:
-            tls.sendall(b"GET /resumed HTTP/1.1\r\nHost: e\r\nConnection: close\r\n\r\n")
+            tls.sendall(b"GET /resumed HTTP/1.1\r\nHost: edge.test\r\nConnection: close\r\n\r\n")
             while tls.recv(65536):
                 pass
             return tls.session

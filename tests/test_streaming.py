@@ -59,7 +59,7 @@ def rss_bytes() -> int:
 async def read_all(port: int, path: str) -> tuple[bytes, int]:
     """GET ``path`` on a raw connection, discarding the body: (head, body bytes)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode())
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: edge.test\r\nConnection: close\r\n\r\n".encode())
     head = await reader.readuntil(b"\r\n\r\n")
     received = 0
     while chunk := await reader.read(1 << 20):
