@@ -83,8 +83,10 @@ class HeaderScan:
 PREFIX = "Lambda function result failed validation, "
 HEADERS_PREFIX = "The Lambda function returned an invalid entry in the headers object, "
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Lone surrogates (from a JSON "\\ud800" escape) cannot be sent as UTF-8: invalid too.
-_BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+# What a header value (and a reason phrase: RFC 9110 gives both *(HTAB / SP / VCHAR /
+# obs-text)) may not hold: control characters but HTAB, among them CR, LF and NUL, which would
+# split the message. Lone surrogates (from a JSON "\\ud800" escape) cannot be sent as UTF-8.
+BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
 
 def _find_header_maps(s: Subject) -> Iterator[tuple[str, Any]]:
@@ -104,7 +106,7 @@ def scan_headers(maps: Iterator[tuple[str, Any]], sent: HeaderMap | None = None)
     rules judge what a handler wrote); otherwise the common case, a valid entry, is checked
     inline and anything else goes to ``_scan_name`` / ``_scan_entry``, which word it."""
     found = HeaderScan()
-    token, bad_char = _TOKEN.fullmatch, _BAD_VALUE_CHAR.search
+    token, bad_char = _TOKEN.fullmatch, BAD_VALUE_CHAR.search
     for where, header_map in maps:
         if type(header_map) is not dict:
             found.not_object = found.not_object or (
@@ -176,7 +178,7 @@ def _scan_entry(found: HeaderScan, where: str, name: Any, entry: Any) -> str | N
             f"{PREFIX}the function returned an invalid header key in {where}.{name}: {key!r}"
         )
     if found.bad_char is None:
-        bad = _BAD_VALUE_CHAR.search(value)
+        bad = BAD_VALUE_CHAR.search(value)
         if bad:
             header = key if isinstance(key, str) and key else title_case(str(name))
             found.bad_char = (
