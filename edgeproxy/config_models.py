@@ -19,6 +19,8 @@ from .behavior_models import CacheBehavior
 from .config_types import (
     Country,
     FrozenModel,
+    HeaderName,
+    HeaderValue,
     NonEmpty,
     OriginPort,
     Seconds,
@@ -37,8 +39,8 @@ MAX_CUSTOM_HEADERS = 10
 
 
 class CustomHeader(FrozenModel):
-    name: NonEmpty
-    value: str
+    name: HeaderName
+    value: HeaderValue
 
 
 class CustomOriginConfig(FrozenModel):

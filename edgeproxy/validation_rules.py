@@ -22,9 +22,9 @@ from edgeproxy.events import (
     status_description,
     title_case,
 )
-from edgeproxy.messages import EdgeRequest, Headers
+from edgeproxy.messages import BAD_VALUE_CHAR, EdgeRequest, Headers
 from edgeproxy.stages import STAGE_RULES, Stage
-from edgeproxy.validation_subject import BAD_VALUE_CHAR, PREFIX, Kind, Subject
+from edgeproxy.validation_subject import PREFIX, Kind, Subject
 
 _BODY_PROBLEM = "The body is not a string, is not an object, or exceeds the maximum size"
 # What a written uri or query string may not hold [DG edge-functions-restrictions: spaces,

@@ -6,64 +6,21 @@ the real file tests/data/handlers/splits_response.py; the edge and origin are re
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from conftest import RecordingOrigin, StartEdge, distribution, handler
-from viewer_wire import WAIT_S
+from viewer_wire import exchange_bytes, single_response
 
 from edgeproxy.stages import Stage
 
 VALIDATION = "LambdaValidationError from cloudfront"
 REQUEST_STAGES = (Stage.VIEWER_REQUEST, Stage.ORIGIN_REQUEST)
-_STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) [\t\x20-\x7e\x80-\xff]*")
-_HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+): ([\t\x20-\x7e\x80-\xff]*)")
 
 
-@dataclass
-class WireResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-
-def single_response(data: bytes) -> WireResponse:
-    """``data`` (everything the edge wrote before closing) as exactly one well-formed
-    response: a status line, header lines that are each a token, ": " and a value free of
-    CR, LF and NUL, a blank line, and a body of exactly Content-Length bytes after which
-    nothing follows (no second response)."""
-    head, blank, body = data.partition(b"\r\n\r\n")
-    assert blank, f"no end of head in {data[:300]!r}"
-    status_line, *lines = head.split(b"\r\n")
-    status = _STATUS_LINE.fullmatch(status_line)
-    assert status is not None, f"malformed status line {status_line!r}"
-    headers = []
-    for line in lines:
-        header = _HEADER_LINE.fullmatch(line)
-        assert header is not None, f"malformed header line {line!r}"
-        headers.append((header[1].decode("latin-1"), header[2].decode("latin-1")))
-    found = WireResponse(int(status[1]), headers, body)
-    assert found.header("content-length") == str(len(body)), "bytes after the body"
-    return found
-
-
-async def exchange_bytes(port: int, path: str) -> bytes:
-    """One request on a fresh connection that the edge closes after answering; every byte
-    it wrote."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        request = f"GET {path} HTTP/1.1\r\nHost: edge.test\r\nConnection: close\r\n\r\n"
-        writer.write(request.encode())
-        return await asyncio.wait_for(reader.read(), WAIT_S * 2)
-    finally:
-        writer.close()
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: edge.test\r\nConnection: close\r\n\r\n".encode()
 
 
 def with_hook(origin: RecordingOrigin, stage: Stage) -> dict[str, Any]:
@@ -122,7 +79,7 @@ async def test_handler_cannot_split_the_response(
     viewer = await start_edge(with_hook(origin, stage))
     path = f"/split/{attack}"
     with caplog.at_level(logging.ERROR, logger="edgeproxy.handler"):
-        data = await exchange_bytes(viewer.running.ports["http"], path)
+        data = await exchange_bytes(viewer.running.ports["http"], get(path))
     answer = single_response(data)
     assert answer.status == 502
     assert answer.header("x-cache") == VALIDATION
@@ -140,7 +97,7 @@ async def test_reason_with_tab_and_non_ascii_is_kept(
 ) -> None:
     """What the rows still accept (RFC 9110 reason-phrase: HTAB, SP, VCHAR, obs-text)."""
     viewer = await start_edge(with_hook(origin, stage))
-    data = await exchange_bytes(viewer.running.ports["http"], "/split/reason-fine")
+    data = await exchange_bytes(viewer.running.ports["http"], get("/split/reason-fine"))
     status_line = data.split(b"\r\n", 1)[0]
     assert status_line == "HTTP/1.1 200 Tr\u00e8s\tbien".encode("latin-1")
     assert single_response(data).status == 200
