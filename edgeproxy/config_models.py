@@ -19,6 +19,8 @@ from .behavior_models import CacheBehavior
 from .config_types import (
     Country,
     FrozenModel,
+    HeaderName,
+    HeaderValue,
     NonEmpty,
     OriginPort,
     Seconds,
@@ -67,8 +69,8 @@ REFUSED_CUSTOM_HEADER_PREFIXES = ("x-amz-", "x-edge-")
 
 
 class CustomHeader(FrozenModel):
-    name: NonEmpty
-    value: str
+    name: HeaderName
+    value: HeaderValue
 
     @field_validator("name")
     @classmethod

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from .messages import BAD_VALUE_CHAR, HEADER_NAME
+
 # Lambda@Edge takes a numbered version of a function in us-east-1, never $LATEST or an alias.
 _LAMBDA_ARN = re.compile(r"arn:aws[a-z-]*:lambda:us-east-1:\d{12}:function:[\w-]{1,64}:\d+")
 _HANDLER_FUNC = re.compile(r"[A-Za-z_]\w*")
@@ -107,6 +109,25 @@ def _header_safe(value: str) -> str:
     return value
 
 
+NOT_A_HEADER_NAME = "must be a header name: letters, digits and !#$%&'*+-.^_`|~ only"
+
+
+def _header_name(value: str) -> str:
+    """A header name the edge will write or send: an RFC 9110 token."""
+    if not HEADER_NAME.fullmatch(value):
+        raise invalid(NOT_A_HEADER_NAME)
+    return value
+
+
+def _header_value(value: str) -> str:
+    """A header value the edge will write or send: no CR, LF, NUL or other control but tab
+    (the response would be split at them)."""
+    bad = BAD_VALUE_CHAR.search(value)
+    if bad:
+        raise invalid(f"must not hold control characters such as CR or LF (found {bad.group()!r})")
+    return value
+
+
 NonEmpty = Annotated[str, AfterValidator(_non_empty)]
 Port = Annotated[int, between(0, 65535)]
 OriginPort = Annotated[int, AfterValidator(_origin_port)]
@@ -116,6 +137,8 @@ LambdaArn = Annotated[str, AfterValidator(_lambda_arn)]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
 Country = Annotated[str, AfterValidator(_country)]
 HeaderSafe = Annotated[str, AfterValidator(_header_safe)]
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+HeaderValue = Annotated[str, AfterValidator(_header_value)]
 
 
 def context_of(info: ValidationInfo) -> Mapping[str, Any]:

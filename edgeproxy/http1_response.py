@@ -6,17 +6,27 @@ Content-Length, Transfer-Encoding, Connection or Keep-Alive among them is replac
 (a stream's Content-Length is kept as its declared length). ``Date`` and
 ``Server: CloudFront`` are added when missing (reference 6.3). One pass over the headers,
 one ``str.join``, one encode: this is on the path of every cache hit.
+
+Every head is checked here, whatever produced it (an origin, a handler, the config, the
+edge itself), because this is the one place all of them pass: a reason phrase or header
+value holding CR, LF or NUL, a header name that is not an RFC 9110 token, a status that is
+not three digits, or a character no byte stands for raises ``UnsafeHead`` and is never
+written. Cheap, as it runs on every hit: a name is proved a token by the lookup the loop
+makes anyway (``_KNOWN_NAMES``; a regex only for others), and CR, LF and NUL by three C
+scans of the joined head (``_check``): each line built here ends in the one CR LF put
+there, so any other CR or LF came from a field.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
 from enum import Enum
 from http import HTTPStatus
 
-from .messages import EdgeResponse
+from .messages import HEADER_NAME, EdgeResponse
 
 # Header names the head builder watches for, as bit flags.
 _LENGTH = 1  # a stream's declared length; replaced by ours
@@ -43,8 +53,29 @@ _STATUS_LINES = {
 
 _BODYLESS = frozenset({204, 304})  # and every 1xx
 
+# Names in the case they usually come in, each with its watched flags: one lookup proves it
+# a token and gives the flags, sparing the common name a regex and a lower().
+_COMMON_NAMES = (
+    "Accept-Ranges Access-Control-Allow-Credentials Access-Control-Allow-Origin "
+    "Access-Control-Expose-Headers Age Cache-Control Connection Content-Disposition "
+    "Content-Encoding Content-Language Content-Length Content-Range Content-Security-Policy "
+    "Content-Type Date ETag Expires Keep-Alive Last-Modified Location Referrer-Policy Server "
+    "Server-Timing Set-Cookie Strict-Transport-Security Transfer-Encoding Vary Via "
+    "WWW-Authenticate X-Amz-Cf-Id X-Amz-Cf-Pop X-Cache X-Content-Type-Options "
+    "X-Frame-Options X-XSS-Protection"
+).split()
+_KNOWN_NAMES = {
+    name: _WATCHED.get(name.lower(), 0) for name in _COMMON_NAMES if HEADER_NAME.fullmatch(name)
+}
+_SPLITTING = re.compile(r"[\r\n\x00]")
+
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
+
+
+class UnsafeHead(ValueError):
+    """A head that must never be written (CR, LF or NUL in a field, a name that is not a
+    token, ...): a defect upstream of the writer, whose message says which field."""
 
 
 class Framing(Enum):
@@ -102,8 +133,10 @@ def encode_head(
     declared: str | None = None
     seen = 0
     for name, value in response.headers:
-        # The length test spares most names a lower().
-        if len(name) in _WATCHED_LENGTHS and (watched := _WATCHED.get(name.lower(), 0)):
+        watched = _KNOWN_NAMES.get(name)
+        if watched is None:
+            watched = _name_flags(name)
+        if watched:
             if watched & (_LENGTH | _FRAMING):
                 if watched == _LENGTH:
                     declared = value
@@ -131,7 +164,37 @@ def encode_head(
     lines.append("\r\n")
     if head_only:
         framing = Framing.NONE
-    return Head(_encode("".join(lines)), framing, length, keep_alive)
+    text = "".join(lines)
+    _check(text, len(lines), response)
+    return Head(_encode(text), framing, length, keep_alive)
+
+
+def _name_flags(name: str) -> int:
+    """The watched flags of a name not in ``_KNOWN_NAMES``, once it is known to be a token."""
+    if not HEADER_NAME.fullmatch(name):
+        raise UnsafeHead(f"the header name {name[:200]!r} is not a token")
+    # The length test spares most names a lower().
+    return _WATCHED.get(name.lower(), 0) if len(name) in _WATCHED_LENGTHS else 0
+
+
+def _check(text: str, lines: int, response: EdgeResponse) -> None:
+    """Raise ``UnsafeHead`` unless ``text``, built of ``lines`` lines each ending in the
+    CR LF put there, holds no other CR or LF and no NUL. ``str.count`` of one character is
+    the cheapest scan there is (``in`` is cheaper still: NUL)."""
+    if text.count("\n") != lines or text.count("\r") != lines or "\x00" in text:
+        raise UnsafeHead(_culprit(response))
+
+
+def _culprit(response: EdgeResponse) -> str:
+    """Which field ``_check`` refused (the slow path: defects only)."""
+    bad = _SPLITTING.search(response.reason)
+    if bad:
+        return f"the reason {response.reason[:200]!r} holds {bad.group()!r}"
+    for name, value in response.headers:
+        bad = _SPLITTING.search(value)
+        if bad:
+            return f"the value of {name} {value[:200]!r} holds {bad.group()!r}"
+    return "a line break or NUL the edge added itself"
 
 
 def _framing(
@@ -162,14 +225,23 @@ def _status_line(status: int, reason: str) -> str:
     line = _STATUS_LINES.get((status, reason))
     if line is not None:
         return line
+    if not 100 <= status <= 999:
+        raise UnsafeHead(f"the status {status} is not three digits")
     return f"HTTP/1.1 {status} {reason or 'Unknown'}\r\n"
 
 
 def _encode(text: str) -> bytes:
     try:
         return text.encode("latin-1")
-    except UnicodeEncodeError:  # a handler's non-Latin-1 header value: sent as UTF-8
-        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:
+        # A handler's non-Latin-1 value goes as UTF-8; bytes an origin sent that were not
+        # UTF-8 (aiohttp's surrogate escapes, e.g. a Latin-1 reason) go back as they came.
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no byte stands for it
+        char = exc.object[exc.start : exc.end]
+        raise UnsafeHead(f"{char!r} cannot be encoded") from exc
 
 
 def chunk(data: bytes) -> bytes:

@@ -1,19 +1,37 @@
 """Writing answers on one viewer connection: a head and a small body in one write, a stream
 chunk by chunk as it arrives, pausing while the transport's buffer is full (its
-``pause_writing``/``resume_writing`` flow control)."""
+``pause_writing``/``resume_writing`` flow control).
+
+A head ``encode_head`` refuses as unsafe (a CR, LF or NUL that would split the response,
+...) is a defect upstream: it is logged, the viewer gets CloudFront's 502 page in its place
+(same request id, Via and PoP) and the connection closes; its bytes are never written.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 
-from .http1_response import LAST_CHUNK, DateHeader, Framing, Head, chunk, encode_head
-from .messages import EdgeResponse
+from .errorpage import error_response
+from .errors import InternalError
+from .exchange import new_request_id
+from .http1_response import (
+    LAST_CHUNK,
+    DateHeader,
+    Framing,
+    Head,
+    UnsafeHead,
+    chunk,
+    encode_head,
+)
+from .messages import EdgeResponse, header_value
 
 log = logging.getLogger("edgeproxy.server")
 
 _JOIN_LIMIT = 65536  # a body up to this size is copied behind its head: one write, one syscall
+_PRINTABLE = re.compile(r"[\x20-\x7e]+")
 
 
 class ResponseWriter:
@@ -64,9 +82,12 @@ class ResponseWriter:
 
     def send(self, response: EdgeResponse, head_only: bool, keep_alive: bool, http10: bool) -> bool:
         """Write ``response`` (no stream); whether the connection may carry another request."""
-        head = encode_head(
-            response, self._date, head_only=head_only, keep_alive=keep_alive, http10=http10
-        )
+        try:
+            head = encode_head(
+                response, self._date, head_only=head_only, keep_alive=keep_alive, http10=http10
+            )
+        except UnsafeHead as exc:  # the 502 page instead (made safe: never refused in turn)
+            return self.send(self._refused(response, exc), head_only, False, http10)
         body = response.body
         if head.framing is Framing.NONE or not body:
             self.write(head.data)
@@ -82,14 +103,30 @@ class ResponseWriter:
     ) -> bool:
         """Write ``response`` and its stream; the stream is closed whatever happens."""
         assert response.stream is not None
-        head = encode_head(
-            response, self._date, head_only=head_only, keep_alive=keep_alive, http10=http10
-        )
+        try:
+            head = encode_head(
+                response, self._date, head_only=head_only, keep_alive=keep_alive, http10=http10
+            )
+        except UnsafeHead as exc:
+            await aclose(response.stream)
+            return self.send(self._refused(response, exc), head_only, False, http10)
         if head.framing is Framing.NONE:
             self.write(head.data)
             await aclose(response.stream)
             return head.keep_alive
         return await self._send_stream(head, response.stream)
+
+    def _refused(self, response: EdgeResponse, problem: UnsafeHead) -> EdgeResponse:
+        """CloudFront's 502 page for ``response``, whose head is unsafe; logged."""
+        error = _unsafe_head_error(response)
+        request_id = header_value(error.headers, "X-Amz-Cf-Id")
+        log.error(
+            "%s viewer %s: unsafe response head (%s): sent CloudFront's 502 instead",
+            request_id,
+            self.peer,
+            problem,
+        )
+        return error
 
     async def _send_stream(self, head: Head, stream: AsyncIterator[bytes]) -> bool:
         """Chunks as they come. A stream that fails ends the connection without the last
@@ -118,6 +155,19 @@ class ResponseWriter:
         if chunked:
             self.write(LAST_CHUNK)
         return head.keep_alive and (head.framing is not Framing.LENGTH or sent == head.length)
+
+
+def _unsafe_head_error(response: EdgeResponse) -> EdgeResponse:
+    """CloudFront's 502 page for an answer whose head was unsafe, with the answer's request
+    id, Via and PoP when they are plain text (they are the edge's own; else fresh ones)."""
+    request_id, via, pop = (
+        value if value is not None and _PRINTABLE.fullmatch(value) else None
+        for value in (
+            header_value(response.headers, name) for name in ("X-Amz-Cf-Id", "Via", "X-Amz-Cf-Pop")
+        )
+    )
+    error = InternalError("unsafe response head")
+    return error_response(error, request_id or new_request_id(), via=via or "", pop=pop or "")
 
 
 async def aclose(stream: AsyncIterator[bytes]) -> None:

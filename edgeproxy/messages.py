@@ -2,10 +2,13 @@
 
 Headers are an ordered list of ``(name, value)`` pairs: the name keeps the case it had on
 the wire, repeated names stay repeated, in order, which is what Lambda@Edge events show.
+What a header name and value may hold (RFC 9110) is defined here once, for every place that
+judges one: the handler rules, the config and the writer.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -15,6 +18,13 @@ if TYPE_CHECKING:
 
 Header = tuple[str, str]
 Headers = list[Header]
+
+# RFC 9110 token: a header name.
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# What a header value or a reason phrase (both *(HTAB / SP / VCHAR / obs-text)) may not
+# hold: controls but HTAB, among them CR, LF and NUL, which would split the message; and
+# lone surrogates (from a JSON "\\ud800" escape), which cannot be sent as UTF-8.
+BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
 
 def header_value(headers: Iterable[Header], name: str) -> str | None:

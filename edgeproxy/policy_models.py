@@ -31,7 +31,17 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from .config_types import FrozenModel, NonEmpty, Seconds, between, invalid
+from .config_types import (
+    NOT_A_HEADER_NAME,
+    FrozenModel,
+    HeaderName,
+    HeaderValue,
+    NonEmpty,
+    Seconds,
+    between,
+    invalid,
+)
+from .messages import HEADER_NAME
 
 DEFAULT_TTL = 86_400
 MAX_TTL = 31_536_000
@@ -280,6 +290,14 @@ class CorsConfig(FrozenModel):
                 raise invalid(f"must be one of {', '.join(allowed)}", at=("items", index))
         return value
 
+    @field_validator("access_control_allow_headers", "access_control_expose_headers")
+    @classmethod
+    def _header_names(cls, value: Items | None) -> Items | None:
+        for index, name in enumerate(value.items if value is not None else ()):
+            if name != "*" and not HEADER_NAME.fullmatch(name):
+                raise invalid(NOT_A_HEADER_NAME, at=("items", index))
+        return value
+
     @field_validator("access_control_allow_origins")
     @classmethod
     def _origins(cls, value: Items) -> Items:
@@ -293,7 +311,7 @@ class CorsConfig(FrozenModel):
 
 
 class ContentSecurityPolicy(FrozenModel):
-    content_security_policy: Annotated[str, Field(max_length=MAX_CSP_LENGTH)]
+    content_security_policy: Annotated[HeaderValue, Field(max_length=MAX_CSP_LENGTH)]
     override: bool
 
 
@@ -321,7 +339,7 @@ class StrictTransportSecurity(FrozenModel):
 class XssProtection(FrozenModel):
     protection: bool
     mode_block: bool = False
-    report_uri: str | None = None
+    report_uri: HeaderValue | None = None
     override: bool
 
     @model_validator(mode="after")
@@ -341,8 +359,8 @@ class SecurityHeadersConfig(FrozenModel):
 
 
 class CustomHeaderItem(FrozenModel):
-    header: NonEmpty
-    value: str = ""  # CloudFront may add a header with no value (DG)
+    header: HeaderName
+    value: HeaderValue = ""  # CloudFront may add a header with no value (DG)
     override: bool
 
 
@@ -351,7 +369,7 @@ class CustomHeadersConfig(FrozenModel):
 
 
 class RemoveHeaderItem(FrozenModel):
-    header: NonEmpty
+    header: HeaderName
 
     @field_validator("header")
     @classmethod

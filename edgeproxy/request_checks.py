@@ -5,11 +5,12 @@ whether a request can take the quick hit path or needs the full flow."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 
 from .config import Config
-from .errors import BodyNotAllowed, RequestTooLarge, UnknownHost
+from .errors import BadRequest, BodyNotAllowed, RequestTooLarge, UnknownHost
 from .limits import MAX_URL_LENGTH
 from .messages import EdgeRequest, Headers, header_value, without_headers
 
@@ -73,14 +74,29 @@ def check_limits(request: EdgeRequest, hosts: ServedHosts) -> None:
     if request.method == "GET" and request.body:
         raise BodyNotAllowed("a GET request with a body")
     host = header_value(request.headers, "host") or ""
-    if not hosts.serves(host):
-        raise UnknownHost(
+    if hosts.serves(host):
+        return
+    if not well_formed_host(host):  # RFC 9112 3.2; never a Location or a key built from it
+        raise BadRequest(f"the Host header is not a host: {host[:100]!r}")
+    raise UnknownHost(
             f"Host {host[:100]!r} is not a name of this distribution; it serves "
             f"{hosts.describe()} (add a name under distribution.aliases)"
         )
 
 
 # -- the Host names served ------------------------------------------------------------------
+
+# RFC 9110 ``uri-host [":" port]``: a reg-name (unreserved, sub-delims, pct-encoded) or an
+# IP literal. The viewer parser refuses CR, LF and NUL; spaces, "/", "@", "#" or obs-text
+# would make a redirect's Location point elsewhere.
+_HOST = re.compile(
+    r"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)(?::[0-9]*)?"
+)
+
+
+def well_formed_host(host: str) -> bool:
+    return _HOST.fullmatch(host) is not None
+
 
 _WILDCARD_LISTENERS = frozenset({"0.0.0.0", "::", ""})
 _REMEMBERED = 1024  # Host values whose answer is kept: the hit path decides with one lookup

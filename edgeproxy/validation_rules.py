@@ -19,14 +19,18 @@ from typing import Any
 
 from edgeproxy.events import (
     BODY_ENCODINGS,
+    status_description,
     title_case,
 )
-from edgeproxy.messages import EdgeRequest, Headers
+from edgeproxy.messages import BAD_VALUE_CHAR, EdgeRequest, Headers
 from edgeproxy.stages import STAGE_RULES, Stage
 from edgeproxy.validation_subject import PREFIX, Kind, Subject
 
 _BODY_PROBLEM = "The body is not a string, is not an object, or exceeds the maximum size"
-_BAD_QUERY_CHAR = re.compile(r"[\x00-\x20\x7f#\ud800-\udfff]")
+# What a written uri or query string may not hold [DG edge-functions-restrictions: spaces,
+# control characters, "#"]: on the origin's request line a space or CR/LF would end the
+# target and start a header of the function's choosing. Lone surrogates cannot be UTF-8.
+_BAD_URL_CHAR = re.compile(r"[\x00-\x20\x7f#\ud800-\udfff]")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 # Read-only names per stage in a fixed order, so the same result always names the same header.
 _READ_ONLY_ORDER = {stage: tuple(sorted(r.read_only_headers)) for stage, r in STAGE_RULES.items()}
@@ -164,6 +168,27 @@ def status_description_string(s: Subject) -> str | None:
     return f"{PREFIX}statusDescription must be a string, not {type(description).__name__}"
 
 
+def status_description_chars(s: Subject) -> str | None:
+    """A written statusDescription goes on the viewer's status line: CR or LF there would
+    start a header (or a second response) of the function's choosing."""
+    description = s.result.get("statusDescription")
+    if description is None or description == _sent_description(s):
+        return None  # judged as written: the origin's own reason is the writer's to check
+    bad = BAD_VALUE_CHAR.search(description)
+    if bad is None:
+        return None
+    return (
+        f"{PREFIX}statusDescription contains an invalid character "
+        f"'%{ord(bad.group()):02X}': {description!r}"
+    )
+
+
+def _sent_description(s: Subject) -> str | None:
+    if s.response is None:
+        return None
+    return s.response.reason or status_description(s.response.status)
+
+
 def body_is_string(s: Subject) -> str | None:
     body = s.result.get("body")
     if body is None or (isinstance(body, str) and _utf8(body)):
@@ -222,13 +247,26 @@ def uri_valid(s: Subject) -> str | None:
     return f"{PREFIX}the uri must be a string that starts with '/', not {uri!r}"
 
 
+def uri_chars(s: Subject) -> str | None:
+    uri = s.result.get("uri")
+    if uri is None or (s.request is not None and uri == s.request.uri):
+        return None  # only a changed uri is checked, like the query string
+    bad = _BAD_URL_CHAR.search(uri)
+    if bad is None:
+        return None
+    return (
+        f"{PREFIX}the specified URI is in an invalid format: invalid character "
+        f"'%{ord(bad.group()):02X}' in {uri!r}"
+    )
+
+
 def querystring_valid(s: Subject) -> str | None:
     query = s.result.get("querystring", "")
     if not isinstance(query, str):
         return f"{PREFIX}the querystring must be a string, not {type(query).__name__}"
     if s.request is not None and query == s.request.querystring:
         return None  # only a created or changed querystring is checked
-    bad = _BAD_QUERY_CHAR.search(query)
+    bad = _BAD_URL_CHAR.search(query)
     if bad:
         return f"{PREFIX}the querystring contains an invalid character {bad.group()!r}"
     return None

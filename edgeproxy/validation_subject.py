@@ -9,14 +9,13 @@ a ``generated`` response (a request stage's result with a ``status`` key) or a `
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from edgeproxy.events import HeaderMap, headers_map, is_disallowed_header, title_case
-from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers
+from edgeproxy.messages import BAD_VALUE_CHAR, HEADER_NAME, EdgeRequest, EdgeResponse, Headers
 from edgeproxy.stages import Stage
 
 
@@ -82,9 +81,6 @@ class HeaderScan:
 
 PREFIX = "Lambda function result failed validation, "
 HEADERS_PREFIX = "The Lambda function returned an invalid entry in the headers object, "
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Lone surrogates (from a JSON "\\ud800" escape) cannot be sent as UTF-8: invalid too.
-_BAD_VALUE_CHAR = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
 
 def _find_header_maps(s: Subject) -> Iterator[tuple[str, Any]]:
@@ -104,7 +100,7 @@ def scan_headers(maps: Iterator[tuple[str, Any]], sent: HeaderMap | None = None)
     rules judge what a handler wrote); otherwise the common case, a valid entry, is checked
     inline and anything else goes to ``_scan_name`` / ``_scan_entry``, which word it."""
     found = HeaderScan()
-    token, bad_char = _TOKEN.fullmatch, _BAD_VALUE_CHAR.search
+    token, bad_char = HEADER_NAME.fullmatch, BAD_VALUE_CHAR.search
     for where, header_map in maps:
         if type(header_map) is not dict:
             found.not_object = found.not_object or (
@@ -147,7 +143,7 @@ def scan_headers(maps: Iterator[tuple[str, Any]], sent: HeaderMap | None = None)
 
 def _scan_name(found: HeaderScan, where: str, name: Any) -> bool:
     """Note what is wrong with a map key; True when it is a valid (if disallowed) name."""
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+    if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
         found.bad_name = found.bad_name or (
             f"{PREFIX}the function returned an invalid header name in {where}: {name!r}"
         )
@@ -171,12 +167,12 @@ def _scan_entry(found: HeaderScan, where: str, name: Any, entry: Any) -> str | N
         )
         return None
     key = entry.get("key")
-    if key is not None and (not isinstance(key, str) or not _TOKEN.fullmatch(key)):
+    if key is not None and (not isinstance(key, str) or not HEADER_NAME.fullmatch(key)):
         found.bad_key = found.bad_key or (
             f"{PREFIX}the function returned an invalid header key in {where}.{name}: {key!r}"
         )
     if found.bad_char is None:
-        bad = _BAD_VALUE_CHAR.search(value)
+        bad = BAD_VALUE_CHAR.search(value)
         if bad:
             header = key if isinstance(key, str) and key else title_case(str(name))
             found.bad_char = (

@@ -29,7 +29,9 @@ _REDIRECT_BODY = (
     b"</body>\r\n</html>\r\n"
 )
 _REDIRECT_STATUS = {301: b"301 Moved Permanently", 307: b"307 Temporary Redirect"}
-
+# RFC 9110 Host: uri-host [":" port], the host an IP-literal or a reg-name (RFC 3986:
+# unreserved, sub-delims, pct-encoded). The viewer parser lets more through (spaces, tabs,
+# "/", "@", obs-text), which would point a redirect's Location elsewhere or break it.
 
 @dataclass(frozen=True, slots=True)
 class ViewerFacts:
@@ -236,14 +238,16 @@ def viewer_cf_headers(names: Iterable[str], facts: ViewerFacts) -> Headers:
 
 def https_redirect(request: EdgeRequest, https_port: int | None) -> EdgeResponse:
     """CloudFront's redirect-to-https answer: 301 for GET/HEAD, 307 for other methods; an
-    HTTP/1.0 viewer, which may not know 307, gets 403 for those (reference 7.2)."""
+    HTTP/1.0 viewer, which may not know 307, gets 403 for those (reference 7.2). Only a
+    well-formed Host the distribution serves gets here (``request_checks.check_limits``)."""
     if request.method in ("GET", "HEAD"):
         status = 301
     elif request.http_version == "1.0":
         raise ProtocolNotAllowed(f"{request.method} over HTTP/1.0 to a redirect-to-https path")
     else:
         status = 307
-    host = host_without_port(header_value(request.headers, "host") or "localhost")
+    host = header_value(request.headers, "host") or "localhost"
+    host = host_without_port(host)
     port = "" if https_port in (None, 443) else f":{https_port}"
     location = f"https://{host}{port}{request.target}"
     body = _REDIRECT_BODY.replace(b"{status}", _REDIRECT_STATUS[status])

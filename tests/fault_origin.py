@@ -258,6 +258,19 @@ BEHAVIORS: dict[str, Behavior] = {
     "chunked_cut": _reply(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nabc"
     ),
+    # Reason phrases aiohttp accepts: one with NUL (the edge must never write it), one in
+    # Latin-1 (not UTF-8), each cacheable; the NUL one also with a body to stream.
+    "reason_nul": _reply(
+        b"HTTP/1.1 200 O\x00K\r\nCache-Control: max-age=60\r\nContent-Length: %d\r\n\r\n%b"
+        % (len(OK_BODY), OK_BODY)
+    ),
+    "reason_nul_stream": _reply(
+        b"HTTP/1.1 200 O\x00K\r\nContent-Length: %d\r\n\r\n%b" % (STREAM_SIZE, b"x" * STREAM_SIZE)
+    ),
+    "reason_latin1": _reply(
+        b"HTTP/1.1 200 R\xe9ussi\r\nCache-Control: max-age=60\r\nContent-Length: %d\r\n\r\n%b"
+        % (len(OK_BODY), OK_BODY)
+    ),
 }
 
 

@@ -173,6 +173,11 @@ CASES: list[tuple[str, Stage, Any, str]] = [
     ("status-valid", ORESP, {"headers": sent(ORESP)["headers"]}, "no status"),
     ("status-unchanged", VRESP, changed(VRESP, status=404), "from 200 to 404"),
     ("status-description-string", ORESP, changed(ORESP, statusDescription=5), "statusDescription"),
+    ("status-description-chars", VR, gen(statusDescription="OK\r\nX-A: 1"), "'%0D'"),
+    ("status-description-chars", OR, gen(statusDescription="OK\nX-A: 1"), "'%0A'"),
+    ("status-description-chars", ORESP, changed(ORESP, statusDescription="O\x00K"), "'%00'"),
+    ("status-description-chars", VRESP, changed(VRESP, statusDescription="\x1b[1m"), "'%1B'"),
+    ("status-description-chars", VRESP, changed(VRESP, statusDescription="\ud800"), "'%D800'"),
     ("body-is-string", VR, gen(body={"a": 1}), "The body is not a string"),
     ("body-is-string", ORESP, changed(ORESP, body=b"x"), "bytes"),
     ("body-is-string", VR, gen(body="\ud800"), "not valid UTF-8"),
@@ -196,6 +201,11 @@ CASES: list[tuple[str, Stage, Any, str]] = [
     ("uri-valid", VR, changed(VR, uri="path"), "start"),
     ("uri-valid", OR, changed(OR, uri=5), "5"),
     ("uri-valid", OR, changed(OR, uri="/\udc80"), "start"),
+    ("uri-chars", VR, changed(VR, uri="/a b"), "'%20'"),
+    ("uri-chars", VR, changed(VR, uri="/a\r\nX-A: 1"), "'%0D'"),
+    ("uri-chars", OR, changed(OR, uri="/a\x00"), "'%00'"),
+    ("uri-chars", OR, changed(OR, uri="/a#b"), "'%23'"),
+    ("uri-chars", OR, changed(OR, uri="/a\x7f"), "'%7F'"),
     ("querystring-valid", VR, changed(VR, querystring="a b"), "' '"),
     ("querystring-valid", VR, changed(VR, querystring="a#b"), "'#'"),
     ("querystring-valid", OR, changed(OR, querystring="a\x01"), "'\\x01'"),
@@ -313,6 +323,8 @@ def test_origin_rules_only_judge_what_the_handler_wrote() -> None:
         (VR, gen(body=None, statusDescription=None, bodyEncoding=None, headers=None)),
         (VR, changed(VR, uri="/a" * 10, querystring="x=a%20b")),
         (VR, changed(VR, querystring="a=1")),  # unchanged
+        (VR, changed(VR, uri="/caf\u00e9/a%20b%0D%0A")),  # UTF-8 and percent-encoding
+        (VR, gen(statusDescription="Tr\u00e8s\tbien")),  # HTAB and obs-text: RFC 9110
         (OR, with_header(OR, "cloudfront-viewer-country", h("US"))),
         (OR, with_header(OR, "host", h("other.example"))),  # Host is writable in origin-request
         (ORESP, with_header(ORESP, "x-amzn-trace-id", h("1"))),  # not on the list
@@ -327,6 +339,19 @@ def test_origin_rules_only_judge_what_the_handler_wrote() -> None:
 )
 def test_valid_results_pass(stage: Stage, result: Any) -> None:
     assert violation(stage, result) is None
+
+
+def test_character_rules_judge_only_what_the_handler_wrote() -> None:
+    """An origin's odd reason phrase or a viewer's odd uri, returned unchanged, is not the
+    handler's breach (the writer and the viewer parser judge those)."""
+    response = EdgeResponse(200, [("Content-Type", "text/html")], reason="O\x1bK")
+    event = response_event(ORESP, edge_request(), response, META, "rid")
+    result = copy.deepcopy(event["Records"][0]["cf"]["response"])
+    validate_response_result(ORESP, result, response)
+    request = edge_request()
+    request.uri = "/a\x0cb"
+    event = request_event(VR, request, META, "rid", False)
+    validate_request_result(VR, copy.deepcopy(event["Records"][0]["cf"]["request"]), request, False)
 
 
 def test_headers_none_in_viewer_request_deletes_host() -> None:

@@ -1,10 +1,13 @@
 """Test helpers for the viewer protocol: a raw-socket viewer that reads responses byte by
-byte off the wire, a spy that records the ``EdgeRequest`` values the server hands to the
-real edge, and ``serving`` to run a ``ViewerServer`` with chosen bounds on a free port."""
+byte off the wire, ``exchange_bytes`` and ``single_response`` to check that the edge wrote
+exactly one well-formed response, a spy that records the ``EdgeRequest`` values the server
+hands to the real edge, and ``serving`` to run a ``ViewerServer`` with chosen bounds on a
+free port."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +19,8 @@ from edgeproxy.pipeline import Edge
 from edgeproxy.server import Listener, ViewerServer
 
 WAIT_S = 5.0  # bound on every read: a test never hangs, it fails
+_STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ([\t\x20-\x7e\x80-\xff]*)")
+_HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+): ([\t\x20-\x7e\x80-\xff]*)")
 
 
 @dataclass
@@ -104,6 +109,37 @@ class RawViewer:
             await self.writer.wait_closed()
         except (ConnectionError, ssl.SSLError):
             pass
+
+
+async def exchange_bytes(port: int, request: bytes) -> bytes:
+    """Send ``request`` (which should ask for ``Connection: close``) on a fresh connection;
+    every byte the edge wrote until it closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        return await asyncio.wait_for(reader.read(), WAIT_S * 2)
+    finally:
+        writer.close()
+
+
+def single_response(data: bytes) -> RawResponse:
+    """``data`` (everything the edge wrote before closing) as exactly one well-formed
+    response: a status line, header lines that are each a token, ": " and a value free of
+    CR, LF, NUL and other controls but HTAB, a blank line, then exactly Content-Length bytes
+    of body and nothing after them (no second response)."""
+    head, blank, body = data.partition(b"\r\n\r\n")
+    assert blank, f"no end of head in {data[:300]!r}"
+    status_line, *lines = head.split(b"\r\n")
+    status = _STATUS_LINE.fullmatch(status_line)
+    assert status is not None, f"malformed status line {status_line!r}"
+    headers = []
+    for line in lines:
+        header = _HEADER_LINE.fullmatch(line)
+        assert header is not None, f"malformed header line {line!r}"
+        headers.append((header[1].decode("latin-1"), header[2].decode("latin-1")))
+    found = RawResponse(int(status[1]), status[2].decode("latin-1"), headers, body)
+    assert found.headers_named("content-length") == [str(len(body))], "bytes after the body"
+    return found
 
 
 @dataclass

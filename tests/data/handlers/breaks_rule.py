@@ -56,11 +56,15 @@ BREAKS = {
     "status-valid": lambda m, s, r: _response(m, r, status="600"),
     "status-unchanged": lambda m, s, r: _response(m, r, status="404"),
     "status-description-string": lambda m, s, r: _response(m, r, statusDescription=5),
+    "status-description-chars": lambda m, s, r: _response(
+        m, r, statusDescription="OK\r\nSet-Cookie: x=1"
+    ),
     "body-is-string": lambda m, s, r: _response(m, r, body={"not": "a string"}),
     "body-encoding": lambda m, s, r: _response(m, r, body="x", bodyEncoding="gzip"),
     "no-content-body": lambda m, s, r: _response(m, r, status="204", body="not empty"),
     "generated-size": _too_big,
     "uri-valid": lambda m, s, r: {**m, "uri": "no-leading-slash"},
+    "uri-chars": lambda m, s, r: {**m, "uri": "/a b"},
     "querystring-valid": lambda m, s, r: {**m, "querystring": "a b"},
     "url-length": lambda m, s, r: {**m, "uri": "/" + "a" * 8200},
     "request-body": lambda m, s, r: {**m, "body": "a string, not the body object"},
