@@ -56,7 +56,7 @@ def access_line(
         ex.request_id,
         header_value(headers, "host"),
         request.scheme,
-        str(len(request.body)),
+        str(request.body_size),
         f"{max(0.0, now - ex.started):.3f}",
         header_value(headers, "x-forwarded-for"),
         tls[0] if len(tls) == 3 else None,

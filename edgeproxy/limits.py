@@ -10,3 +10,7 @@ HEADER_TIMEOUT_S = 10.0  # request line + headers must arrive within this; else 
 IDLE_TIMEOUT_S = 60.0  # keep-alive connection with no request; also between body reads
 MAX_CONNECTIONS = 10_000  # concurrent viewer connections; more are closed at once
 MAX_PIPELINED = 32  # parsed requests waiting for their turn before reading pauses
+# After an answer to a viewer that may still be sending (a refusal, a body not read): the
+# connection is half-closed and its input dropped this long at most before it closes (as
+# nginx's lingering_time), so the viewer reads the answer instead of a reset.
+LINGER_S = 30.0

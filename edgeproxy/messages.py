@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from .errors import EdgeError
 
 Header = tuple[str, str]
 Headers = list[Header]
@@ -38,6 +41,29 @@ def replace_header(headers: Iterable[Header], name: str, value: str) -> Headers:
     return [*without_headers(headers, frozenset((name.lower(),))), (name, value)]
 
 
+class BodyStream(Protocol):
+    """A request body still arriving from the viewer, read once (``http1_body.ViewerBody``):
+    ``peek`` for a handler's copy, then its chunks for the origin."""
+
+    length: int | None  # its Content-Length; None when chunked
+    received: int  # bytes arrived so far
+
+    @property
+    def ended(self) -> bool: ...
+
+    @property
+    def started(self) -> bool: ...
+
+    @property
+    def error(self) -> EdgeError | None: ...
+
+    async def peek(self, size: int) -> bytes: ...
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def discard(self) -> None: ...
+
+
 @dataclass(slots=True)
 class OriginTarget:
     """Where an origin fetch goes: the ``origin.custom`` (or ``origin.s3``) object of a
@@ -60,7 +86,10 @@ class OriginTarget:
 
 @dataclass(slots=True)
 class EdgeRequest:
-    """A request as the edge holds it: from the viewer, then on its way to the origin."""
+    """A request as the edge holds it: from the viewer, then on its way to the origin.
+
+    A viewer's body comes as ``body_stream`` (streamed, never held whole); ``body`` holds a
+    body the edge has whole: one a handler replaced, or one built in tests and tools."""
 
     method: str
     uri: str  # path only, starts with "/"
@@ -73,6 +102,16 @@ class EdgeRequest:
     http_version: str = "1.1"
     origin: OriginTarget | None = None  # set once a behavior picked an origin
     tls: str = ""  # HTTPS viewers: "TLSv1.3:TLS_AES_128_GCM_SHA256:fullHandshake"
+    body_stream: BodyStream | None = None
+
+    @property
+    def has_body(self) -> bool:
+        return bool(self.body) or self.body_stream is not None
+
+    @property
+    def body_size(self) -> int:
+        """Bytes of the body: those held, or those of the stream that arrived so far."""
+        return len(self.body) if self.body_stream is None else self.body_stream.received
 
     @property
     def target(self) -> str:

@@ -111,7 +111,7 @@ class Edge:
         counters as ``handle`` gives the same hit: it is the same steps, minus the ones
         that cannot apply (see ``Route.fast_hits``)."""
         route = self.routes.select(request.uri)
-        if not (route.fast_hits and request.method in route.cached_methods) or request.body:
+        if not (route.fast_hits and request.method in route.cached_methods) or request.has_body:
             return None
         if needs_full_flow(request):
             return None
@@ -133,6 +133,7 @@ class Edge:
 
     def _record(self, ex: Exchange, request: EdgeRequest, response: EdgeResponse) -> None:
         """The exchange into the recent list, the counters and the access log."""
+        ex.viewer = None  # the history keeps what happened, never a request or its body
         self.recent.append(ex)
         self.counters[ex.x_cache] += 1
         if ex.origin_fetches:

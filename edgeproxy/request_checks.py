@@ -48,5 +48,5 @@ def check_limits(request: EdgeRequest) -> None:
     """CloudFront's refusals before anything runs (reference 1, step 1)."""
     if url_too_long(request):
         raise RequestTooLarge("URL over 8,192 bytes")
-    if request.method == "GET" and request.body:
+    if request.method == "GET" and request.has_body:
         raise BodyNotAllowed("a GET request with a body")
