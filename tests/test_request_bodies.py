@@ -456,3 +456,28 @@ async def test_a_body_after_connection_close_is_never_read(
         assert (await viewer.response()).body == b"origin body for /last"
         assert await viewer.closed_by_server()
     assert [r.path for r in origin.seen] == ["/last"]
+
+
+async def test_pipelined_bodies_over_the_buffer_each_reach_their_request(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    # Two 600 KB bodies sent at once: the second waits (reading paused) while the first is
+    # answered, then streams to its own request; nothing is mixed up or lost.
+    running = await start_edge(distribution(origin.port))
+    first, second = os.urandom(600_000), os.urandom(600_000)
+    async with serving(running.running.edge) as (_, port):
+        viewer = await RawViewer.connect(port)
+        sending = asyncio.ensure_future(
+            viewer.send(
+                b"POST /one HTTP/1.1\r\nHost: edge.test\r\nContent-Length: 600000\r\n\r\n"
+                + first
+                + b"PUT /two HTTP/1.1\r\nHost: edge.test\r\nContent-Length: 600000\r\n\r\n"
+                + second
+            )
+        )
+        assert (await viewer.response()).body == b"origin body for /one"
+        assert (await viewer.response()).body == b"origin body for /two"
+        await sending
+        await viewer.close()
+    assert await origin.requests_for("/one")[0].read() == first
+    assert await origin.requests_for("/two")[0].read() == second
