@@ -70,7 +70,7 @@ def access_line(
     a WebSocket's line, written when it closed at ``now``."""
     headers = request.headers
     tls = request.tls.split(":")
-    size, received, when, protocol = len(response.body), len(request.body), ex.started, ""
+    size, received, when, protocol = len(response.body), request.body_size, ex.started, ""
     if tunnel is not None:
         size, received, when = tunnel.sent, tunnel.received, now
         protocol = WEBSOCKET_PROTOCOLS.get(request.scheme, "")

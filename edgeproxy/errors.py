@@ -3,7 +3,8 @@ so rendering needs no ``isinstance`` ladder.
 
     EdgeError                      viewer-facing; .status, .x_cache, .page_message
     ├── ViewerError                the viewer's request is refused before anything runs
-    │   ├── BadRequest             400  malformed request
+    │   ├── BadRequest             400  malformed request (or request framing)
+    │   ├── CodingNotImplemented   501  a transfer coding other than chunked
     │   ├── RequestTooLarge        413  request line + headers or URL over the limit
     │   ├── MethodNotAllowed       403  method outside the behavior's allowed_methods
     │   ├── BodyNotAllowed         403  a GET that carries a body
@@ -62,6 +63,12 @@ class ViewerError(EdgeError):
 
 class BadRequest(ViewerError):
     status = 400
+
+
+class CodingNotImplemented(ViewerError):
+    """A Transfer-Encoding with a coding the edge does not decode (RFC 9112 6.1)."""
+
+    status = 501
 
 
 class RequestTooLarge(ViewerError):

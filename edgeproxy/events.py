@@ -258,10 +258,10 @@ def decode_body(data: Any, encoding: Any) -> bytes:
     return str(data).encode("utf-8")
 
 
-def _replaced_request_body(body: Any, original: bytes) -> bytes:
+def _replaced_request_body(body: Any) -> bytes | None:
     # read-only (or anything but replace) sends the full original body, not the truncated copy.
     if not isinstance(body, dict) or body.get("action") != "replace":
-        return original
+        return None
     return decode_body(body.get("data", ""), body.get("encoding", "base64"))
 
 
@@ -334,11 +334,11 @@ def request_from_result(
         if headers_unchanged
         else merge_headers(request.headers, headers_from_map(result.get("headers") or {}))
     )
-    body = request.body
-    if include_body and "body" in result:
-        body = _replaced_request_body(result["body"], request.body)
-        if body is not request.body:
-            headers = _framed(headers, body)
+    body, stream = request.body, request.body_stream
+    replaced = _replaced_request_body(result["body"]) if include_body and "body" in result else None
+    if replaced is not None:  # the viewer's body (held or streamed) is not sent
+        body, stream = replaced, None
+        headers = _framed(headers, body)
     origin = request.origin
     if STAGE_RULES[stage].has_origin and "origin" in result:
         origin = _origin_from_result(result["origin"], request.origin)
@@ -348,6 +348,7 @@ def request_from_result(
         querystring=result.get("querystring", request.querystring),
         headers=headers,
         body=body,
+        body_stream=stream,
         origin=origin,
     )
 

@@ -41,7 +41,7 @@ class Exchange:
     origin_fetches: int = 0
     error: str = ""
     route: Route | None = None  # the behavior that served it, once selected
-    viewer: EdgeRequest | None = None  # the request after viewer-request
+    viewer: EdgeRequest | None = None  # the request after viewer-request, until recorded
 
     def record(self) -> dict[str, object]:
         """A plain dict for the admin API and logs."""

@@ -31,7 +31,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -137,7 +137,8 @@ class HookRunner:
         self, hook: Hook, request: EdgeRequest, meta: EventMeta, request_id: str
     ) -> EdgeRequest | EdgeResponse:
         """viewer-request / origin-request: the request to go on with, or a generated response."""
-        event = events.request_event(hook.stage, request, meta, request_id, hook.include_body)
+        shown = await _body_shown(hook.stage, request) if hook.include_body else request
+        event = events.request_event(hook.stage, shown, meta, request_id, hook.include_body)
         result = await self.invoke(hook, event)
         same = _validated(
             hook, validate_request_result, hook.stage, result, request, hook.include_body
@@ -387,3 +388,14 @@ def _check_association(
         problems.append((f"{where}.isolation", f"must be one of {', '.join(ISOLATIONS)}"))
     if problems:
         raise ConfigError(problems)
+
+
+async def _body_shown(stage: Stage, request: EdgeRequest) -> EdgeRequest:
+    """The request as an include_body event shows it: a streamed viewer body is read as far
+    as the stage's cut and one byte more (for ``inputTruncated``), never further; the rest
+    stays in the stream for the origin (reference 4.5)."""
+    stream = request.body_stream
+    if stream is None:
+        return request
+    cut = STAGE_RULES[stage].body_truncate_at
+    return replace(request, body=await stream.peek(cut + 1), body_stream=None)

@@ -4,10 +4,20 @@
 Theory of operation
 -------------------
 Bytes go to the parser as they arrive; its callbacks collect one request at a time (request
-line, headers as on the wire, body) into an ``EdgeRequest``. A finished request is answered
-at once when the connection is free, otherwise queued: pipelined requests are answered in
-the order they came. Answering runs ``_serve`` for the request and then for every request
-queued behind it, in one task per busy spell of the connection.
+line, headers as on the wire) into an ``EdgeRequest``. A finished request is answered at
+once when the connection is free, otherwise queued: pipelined requests are answered in the
+order they came. Answering runs ``_serve`` for the request and then for every request queued
+behind it, in one task per busy spell of the connection.
+
+A request with a body is handed over as soon as its head is complete, its body streaming in
+behind it as ``EdgeRequest.body_stream`` (``http1_body``): it is never held whole, reading
+pauses while the pipeline does not take it, and ``100 Continue`` goes out only when the
+pipeline first reads it, after every check that could refuse the request. A body not read
+to its end when its answer is ready is dropped and the connection closes after the answer;
+so it does after any refusal, half-closed first and read (and dropped) for up to
+``LINGER_S``, so that the viewer still sending gets the answer rather than a reset
+(RFC 9112 9.6). Trailers of a chunked body are dropped, never merged into the headers;
+the head's framing is checked by ``http1_framing`` (Transfer-Encoding, Host).
 
 Input the edge refuses (limits and malformed requests, reference 1 and 5) is queued as the
 ``EdgeError`` to answer, behind the requests before it; nothing after it is read and the
@@ -40,10 +50,13 @@ import httptools
 from .errorpage import error_response
 from .errors import BadRequest, EdgeError, InternalError, MethodNotAllowed, RequestTooLarge
 from .exchange import new_request_id
+from .http1_body import ViewerBody
+from .http1_facts import origin_form, tls_facts
+from .http1_framing import request_framing
 from .http1_response import CONTINUE, DateHeader
 from .http1_writer import ResponseWriter
-from .limits import MAX_PIPELINED, MAX_REQUEST_HEAD, MAX_URL_LENGTH, TUNNEL_IDLE_TIMEOUT_S
-from .messages import EdgeRequest, EdgeResponse
+from .limits import LINGER_S, MAX_PIPELINED, MAX_REQUEST_HEAD, MAX_URL_LENGTH, TUNNEL_IDLE_TIMEOUT_S
+from .messages import BodyStream, EdgeRequest, EdgeResponse
 from .pipeline import Edge
 from .websocket import Tunnel, is_websocket, plain_head, switch_head
 
@@ -134,7 +147,7 @@ class ViewerProtocol(asyncio.Protocol):
         # the request being parsed
         self._url = b""
         self._headers: list[tuple[str, str]] = []
-        self._body: list[bytes] = []
+        self._body: ViewerBody | None = None  # its body, while it arrives
         self._head_size = 0  # bytes of the head seen by the callbacks
         self._head_bytes = 0  # bytes received while a head was incomplete
         self._in_head = True  # False from headers complete to message complete
@@ -144,13 +157,19 @@ class ViewerProtocol(asyncio.Protocol):
         self._upgrade: tuple[bytes, str] | None = None  # an Upgrade head: method, version
         self._early = b""  # bytes behind a WebSocket handshake, for its tunnel
         self._tunnel: Tunnel | None = None  # after a 101: the connection is the origin's
+        self._awaiting_tunnel = False  # a WebSocket handshake waits for the origin's answer
         # answering
         self._busy = False
         self._pending: deque[Job] = deque()
         self._task: asyncio.Task[None] | None = None
         self._stopped = False  # no more requests are read
-        self._reading_paused = False
-        self._continue_owed = False
+        self._refused = False  # input refused: nothing more is read
+        self._linger = False  # the viewer may still be sending when the connection closes
+        self._lingering = False
+        # reading: paused while any of these holds (``_sync_reading``)
+        self._queue_full = False
+        self._body_held = False
+        self._paused = False
         self.deadline = 0.0
 
     # -- connection events ---------------------------------------------------------------
@@ -168,12 +187,13 @@ class ViewerProtocol(asyncio.Protocol):
         if peer:
             self._client_ip, self._client_port = peer[0], peer[1]
             self._out.peer = self._client_ip
-        self._tls_first, self._tls_later = _tls_facts(transport)
+        self._tls_first, self._tls_later = tls_facts(transport)
         self.deadline = context.now + context.header_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stopped = self._out.closed = True
         self._context.connections.discard(self)
+        self._fail_body("the viewer closed the connection before the body ended")
         self._pending.clear()
         if self._task is not None:
             self._task.cancel()  # an answer under way: its stream is closed on the way out
@@ -181,6 +201,7 @@ class ViewerProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         """The viewer sent all it will send: answer what is queued, then close."""
         self._stopped = True
+        self._fail_body("the viewer ended its input before the body ended")
         if self._tunnel is not None:
             self._tunnel.viewer_eof()
         if not self._busy or self._transport is None:
@@ -253,23 +274,28 @@ class ViewerProtocol(asyncio.Protocol):
         method, version = upgrade
         if not is_websocket(method, version, self._headers):
             return plain_head(method, self._url, version, self._headers) + rest
-        request = self._request("GET", version)
+        request = self._request("GET", version, None)
         if request is None:
             self._refuse(BadRequest("request target is not a path"))
             return b""
         request.websocket = True
         self._stopped, self._early = True, rest  # what follows is the tunnel's, if any
-        if self._transport is not None:
-            self._transport.pause_reading()  # until the origin's answer
+        self._awaiting_tunnel = True  # nothing is read until the origin's answer
+        self._sync_reading()
         self._dispatch((request, False))  # any answer but a 101 closes the connection
         return b""
 
     def _refuse(self, error: EdgeError) -> None:
-        """Answer ``error`` after the requests before it, read nothing more, then close."""
-        self._stopped = True
-        if self._transport is not None and not self._out.closed:
-            self._transport.pause_reading()
+        """Answer ``error`` after the requests before it, read nothing more, then close. In
+        the middle of a body, its request is already handed over: the body fails with
+        ``error``, which that request answers."""
+        self._stopped = self._refused = self._linger = True
+        self._sync_reading()
         log.info("viewer %s refused: %s %s", self._client_ip, error.status, error.detail)
+        body, self._body = self._body, None
+        if body is not None:
+            body.fail(error)
+            return
         self._dispatch((error, False))
 
     def _reject(self, error: EdgeError) -> _Refused:
@@ -282,7 +308,6 @@ class ViewerProtocol(asyncio.Protocol):
         self._started = True
         self._url = b""
         self._headers = []
-        self._body = []
         self._head_size = 0
         self._expect_continue = False
         self.deadline = self._context.now + self._context.header_timeout
@@ -296,6 +321,8 @@ class ViewerProtocol(asyncio.Protocol):
         self._head_size += len(name) + len(value) + 4  # ": " and CRLF
         if self._head_size > MAX_REQUEST_HEAD:
             raise self._reject(RequestTooLarge("request line and headers over 20,480 bytes"))
+        if not self._in_head:
+            return  # a trailer of a chunked body: counted, never a header, never forwarded
         if len(name) == 6 and name.lower() == b"expect":
             self._expect_continue = value.lower() == b"100-continue"
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
@@ -308,47 +335,117 @@ class ViewerProtocol(asyncio.Protocol):
             raise self._reject(RequestTooLarge("request line and headers over 20,480 bytes"))
         self.deadline = self._context.now + self._context.idle_timeout  # the body's reads
         if self._parser.should_upgrade():
-            return  # parsed again without the upgrade (or a WebSocket): 100 Continue then
-        if self._expect_continue and self._parser.get_http_version() == "1.1":
-            if self._busy:
-                self._continue_owed = True  # after the answers before this request
-            else:
-                self._out.write(CONTINUE)
+            return  # parsed again without the upgrade (or a WebSocket): its body then
+        try:
+            framing = request_framing(self._headers, self._parser.get_http_version())
+        except EdgeError as error:
+            raise self._reject(error) from None
+        if framing.has_body and not self._stopped:
+            self._start_body(None if framing.chunked else framing.length)
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        if self._body is not None:
+            self._body.feed(body)
 
     def on_message_complete(self) -> None:
         self._in_head = True
         self._started = False
+        body, self._body = self._body, None
+        if body is not None:
+            body.end()
         if self._stopped:
             return
         self.deadline = 0.0
+        if body is None:
+            self._ready(None)
+        elif not self._parser.should_keep_alive():
+            self._stopped = True  # "Connection: close": whatever follows is not read
+
+    def _start_body(self, length: int | None) -> None:
+        """A request with a body is handed over now; its body streams in behind it."""
+        expect = self._expect_continue and self._parser.get_http_version() == "1.1"
+        body = ViewerBody(self, length, expect_continue=expect)
+        if expect:
+            self.deadline = 0.0  # the viewer waits for our 100 Continue: no deadline
+        if self._ready(body):
+            self._body = body
+
+    def _ready(self, body: ViewerBody | None) -> bool:
+        """Hand over the request whose head is complete, with ``body`` streaming behind it
+        (or none); False when it is refused instead."""
         parser = self._parser
         raw_method = parser.get_method()
         keep_alive = parser.should_keep_alive()
         if parser.should_upgrade() and raw_method != b"CONNECT":
             self._upgrade = (raw_method, parser.get_http_version())
-            return  # decided by _after_upgrade, with the bytes after the head
+            return False  # decided by _after_upgrade, with the bytes after the head
         if raw_method == b"CONNECT":
             self._refuse(MethodNotAllowed("CONNECT: the edge is not a proxy"))
-            return
+            return False
         version = parser.get_http_version()
         if version not in _VERSIONS:
             self._refuse(BadRequest(f"HTTP/{version} is not served"))
-            return
-        request = self._request(_METHODS.get(raw_method) or raw_method.decode("ascii"), version)
+            return False
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        request = self._request(method, version, body)
         if request is None:
             self._refuse(BadRequest("request target is not a path"))
-            return
-        if not keep_alive:
+            return False
+        if not keep_alive and body is None:
             self._stopped = True  # "Connection: close": whatever follows is not read
         self._dispatch((request, keep_alive))
+        return True
 
-    def _request(self, method: str, version: str) -> EdgeRequest | None:
+    # -- the body in progress (``http1_body.BodyConnection``) ---------------------------------
+
+    def hold_body(self, hold: bool) -> None:
+        """The body waits for the pipeline to take it (True), or takes more (False). While
+        it waits, the edge is the one stalling: no deadline runs."""
+        self._body_held = hold
+        self._sync_reading()
+        self.deadline = 0.0 if hold else self._context.now + self._context.idle_timeout
+
+    def send_continue(self) -> None:
+        """The pipeline reads the body: the viewer waiting for ``100 Continue`` may send it."""
+        self._out.write(CONTINUE)
+        self.deadline = self._context.now + self._context.idle_timeout
+
+    def _fail_body(self, reason: str) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.fail(BadRequest(reason))
+
+    def _body_answered(self, body: BodyStream) -> bool:
+        """The answer to a request with a body is ready: the body is dropped (what the
+        pipeline did not read is never kept). False when it had not all arrived: the
+        connection then closes after the answer, lingering."""
+        ended = body.ended
+        body.discard()
+        if not ended:
+            self._stopped = self._linger = True
+            if self._body is body:
+                self._body = None
+        return ended
+
+    def _sync_reading(self) -> None:
+        """Read from the viewer unless parsed requests queue up, a body waits for the
+        pipeline, or the input was refused; a lingering close reads (and drops) again."""
+        transport = self._transport
+        if transport is None or self._out.closed:
+            return
+        held = self._queue_full or self._body_held or self._refused or self._awaiting_tunnel
+        pause = not self._lingering and held
+        if pause != self._paused:
+            self._paused = pause
+            if pause:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+
+    def _request(self, method: str, version: str, body: ViewerBody | None) -> EdgeRequest | None:
         target = self._url
         if target[:1] != b"/" or b"#" in target:  # the usual origin-form needs no more
-            found = _origin_form(target)
+            found = origin_form(target)
             if found is None:
                 return None
             target = found
@@ -361,7 +458,7 @@ class ViewerProtocol(asyncio.Protocol):
             headers=self._headers,
             client_ip=self._client_ip,
             client_port=self._client_port,
-            body=b"".join(self._body) if self._body else b"",
+            body_stream=body,
             scheme=self._scheme,
             http_version=version,
             tls=self._tls_first if self._requests == 1 else self._tls_later,
@@ -373,9 +470,9 @@ class ViewerProtocol(asyncio.Protocol):
         """Answer ``job`` now if the connection is free, else queue it behind the others."""
         if self._busy:
             self._pending.append(job)
-            if len(self._pending) >= MAX_PIPELINED and self._transport is not None:
-                self._reading_paused = True
-                self._transport.pause_reading()
+            if len(self._pending) >= MAX_PIPELINED:
+                self._queue_full = True
+                self._sync_reading()
             return
         if self._answered_at_once(job):
             return
@@ -401,7 +498,7 @@ class ViewerProtocol(asyncio.Protocol):
             response, item.method == "HEAD", keep_alive, item.http_version == "1.0"
         )
         if not keep_alive:
-            out.close()
+            self._close()
             return True
         self._idle()
         return True
@@ -423,6 +520,8 @@ class ViewerProtocol(asyncio.Protocol):
                         log.exception("edge.handle failed for %s %s", item.method, item.uri)
                         response = context.error(InternalError(repr(exc)))
                     head_only, http10 = item.method == "HEAD", item.http_version == "1.0"
+                    if item.body_stream is not None:
+                        keep_alive = self._body_answered(item.body_stream) and keep_alive
                 if response.tunnel is not None:
                     await self._relay(response, response.tunnel)
                     return
@@ -431,17 +530,16 @@ class ViewerProtocol(asyncio.Protocol):
                 else:
                     keep_alive = await out.send_stream(response, head_only, keep_alive, http10)
                 if not keep_alive:
-                    out.close()
+                    self._close()
                     return
                 if out.paused:
                     await out.drain()
                 if not self._pending:
                     break
                 job = self._pending.popleft()
-                if self._reading_paused and len(self._pending) < MAX_PIPELINED // 2:
-                    self._reading_paused = False
-                    if self._transport is not None and not self._stopped:
-                        self._transport.resume_reading()
+                if self._queue_full and len(self._pending) < MAX_PIPELINED // 2:
+                    self._queue_full = False
+                    self._sync_reading()
         finally:
             self._busy = False
             self._task = None
@@ -452,6 +550,7 @@ class ViewerProtocol(asyncio.Protocol):
         either side closes (the connection keeps counting against the cap meanwhile)."""
         assert self._transport is not None  # set when the connection was made
         self._tunnel = tunnel
+        self._awaiting_tunnel = self._paused = False  # the tunnel reads from here on
         early, self._early = self._early, b""
         idle = self._context.tunnel_idle_timeout
         try:
@@ -462,38 +561,26 @@ class ViewerProtocol(asyncio.Protocol):
     def _idle(self) -> None:
         """Every queued request answered: close, or wait for the next request."""
         if self._stopped:
-            self._out.close()
+            self._close()
             return
         if not self._started:
             self.deadline = self._context.now + self._context.idle_timeout
-        if self._continue_owed:
-            self._continue_owed = False
-            self._out.write(CONTINUE)
 
-
-def _origin_form(url: bytes) -> bytes | None:
-    """The path and query of a request target. An absolute-form target gives only its path
-    and query: the host it names never selects an origin (the config does; no open proxy)."""
-    if not url.startswith(b"/"):
-        if url[:7].lower() != b"http://" and url[:8].lower() != b"https://":
-            return None  # "*", authority-form, anything else
-        try:
-            parsed = httptools.parse_url(url)
-        except httptools.HttpParserInvalidURLError:
-            return None
-        path = parsed.path or b"/"
-        url = path + b"?" + parsed.query if parsed.query else path
-    if b"#" in url:
-        url = url.partition(b"#")[0]
-    return url
-
-
-def _tls_facts(transport: asyncio.BaseTransport) -> tuple[str, str]:
-    """``EdgeRequest.tls`` for the first request and for later ones on this connection."""
-    ssl_object = transport.get_extra_info("ssl_object")
-    if ssl_object is None:
-        return "", ""
-    cipher = ssl_object.cipher()
-    prefix = f"{ssl_object.version()}:{cipher[0] if cipher else ''}"
-    first = "sessionResumed" if ssl_object.session_reused else "fullHandshake"
-    return f"{prefix}:{first}", f"{prefix}:connectionReused"
+    def _close(self) -> None:
+        """Close once the answers are written. A viewer that may still be sending (refused
+        input, a body not read to its end) is half-closed first and read, its bytes dropped,
+        until it closes or ``LINGER_S`` pass: closing on unread input would reset the
+        connection, and the viewer could lose the answer (RFC 9112 9.6). TLS cannot
+        half-close: there the connection closes at once."""
+        transport = self._transport
+        if not self._linger or transport is None or self._out.closed:
+            self._out.close()
+            return
+        if not transport.can_write_eof():
+            self._out.close()
+            return
+        self._linger = False
+        self._lingering = True
+        transport.write_eof()
+        self._sync_reading()
+        self.deadline = self._context.now + LINGER_S

@@ -13,3 +13,7 @@ MAX_PIPELINED = 32  # parsed requests waiting for their turn before reading paus
 # A WebSocket whose origin sends nothing this long is closed: CloudFront's WebSocket idle
 # quota, not adjustable (service quotas, "Origin response timeout (idle timeout)": 10 min).
 TUNNEL_IDLE_TIMEOUT_S = 600.0
+# After an answer to a viewer that may still be sending (a refusal, a body not read): the
+# connection is half-closed and its input dropped this long at most before it closes (as
+# nginx's lingering_time), so the viewer reads the answer instead of a reset.
+LINGER_S = 30.0

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import EdgeError
 
 if TYPE_CHECKING:
     from .websocket import Tunnel
@@ -65,6 +67,29 @@ def replace_header(headers: Iterable[Header], name: str, value: str) -> Headers:
     return [*without_headers(headers, frozenset((name.lower(),))), (name, value)]
 
 
+class BodyStream(Protocol):
+    """A request body still arriving from the viewer, read once (``http1_body.ViewerBody``):
+    ``peek`` for a handler's copy, then its chunks for the origin."""
+
+    length: int | None  # its Content-Length; None when chunked
+    received: int  # bytes arrived so far
+
+    @property
+    def ended(self) -> bool: ...
+
+    @property
+    def started(self) -> bool: ...
+
+    @property
+    def error(self) -> EdgeError | None: ...
+
+    async def peek(self, size: int) -> bytes: ...
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def discard(self) -> None: ...
+
+
 @dataclass(slots=True)
 class OriginTarget:
     """Where an origin fetch goes: the ``origin.custom`` (or ``origin.s3``) object of a
@@ -87,7 +112,10 @@ class OriginTarget:
 
 @dataclass(slots=True)
 class EdgeRequest:
-    """A request as the edge holds it: from the viewer, then on its way to the origin."""
+    """A request as the edge holds it: from the viewer, then on its way to the origin.
+
+    A viewer's body comes as ``body_stream`` (streamed, never held whole); ``body`` holds a
+    body the edge has whole: one a handler replaced, or one built in tests and tools."""
 
     method: str
     uri: str  # path only, starts with "/"
@@ -103,6 +131,16 @@ class EdgeRequest:
     # A WebSocket handshake (websocket.py): set by the viewer protocol from Upgrade, a header
     # functions never see, so no handler can turn a request into a tunnel or back.
     websocket: bool = False
+    body_stream: BodyStream | None = None
+
+    @property
+    def has_body(self) -> bool:
+        return bool(self.body) or self.body_stream is not None
+
+    @property
+    def body_size(self) -> int:
+        """Bytes of the body: those held, or those of the stream that arrived so far."""
+        return len(self.body) if self.body_stream is None else self.body_stream.received
 
     @property
     def target(self) -> str:

@@ -78,7 +78,9 @@ class Misses:
     ) -> Fetched:
         """Fetch for ``viewer``; ``key`` None means nothing is stored; ``stale`` is an expired
         object under ``key`` that may be revalidated or served if the origin fails."""
-        targets = route.origin_chain(viewer.scheme, viewer.method in FAILOVER_METHODS)
+        # A streamed viewer body can go to one origin only: its bytes are not kept.
+        failover = viewer.method in FAILOVER_METHODS and viewer.body_stream is None
+        targets = route.origin_chain(viewer.scheme, failover)
         for position, target in enumerate(targets):
             last = position == len(targets) - 1
             try:

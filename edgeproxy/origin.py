@@ -53,9 +53,10 @@ HOP_BY_HOP = frozenset(
     }
 )
 
-# Toward the origin the body is framed by us, always with a Content-Length (aiohttp sets it
-# from the bytes; a forwarded Transfer-Encoding would make it announce chunked and send raw),
-# and Expect is dropped: the edge holds the whole body before it connects.
+# Toward the origin the body is framed by us: a viewer's body streams on as it came, with its
+# Content-Length or chunked (CloudFront forwards both headers), a body the edge holds goes
+# with its own length (aiohttp sets both). Expect is dropped, as CloudFront does: the edge
+# answers the viewer's 100-continue itself, once the body is needed.
 _DROP_TO_ORIGIN = HOP_BY_HOP | {"content-length", "expect"}
 
 # Names the edge writes itself: a viewer's ``Connection: <name>`` never removes them.
@@ -204,6 +205,8 @@ class OriginClient:
             try:
                 return await self._attempt(self._session, request, target, headers, trace)
             except AttemptFailed as failed:
+                if not _sendable_again(request):
+                    raise failed.error from failed.__cause__
                 if stale_retry and is_stale(failed, trace, request.method):
                     stale_retry = False
                     continue
@@ -223,18 +226,24 @@ class OriginClient:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=target.connection_timeout, sock_read=target.read_timeout
         )
+        sent = outgoing_headers(headers, target)
+        stream = request.body_stream
+        if stream is not None and stream.length is not None:
+            sent["Content-Length"] = str(stream.length)  # else aiohttp sends it chunked
         try:
             resp = await session.request(
                 request.method,
                 origin_url(request, target, protocol, port),
-                headers=outgoing_headers(headers, target),
-                data=request.body or None,
+                headers=sent,
+                data=stream if stream is not None else request.body or None,
                 allow_redirects=False,
                 timeout=timeout,
                 ssl=_ssl_setting(target),
                 trace_request_ctx=trace,
             )
         except (aiohttp.ClientError, OSError) as exc:
+            if stream is not None and stream.error is not None:
+                raise stream.error from exc  # the viewer's body failed, not the origin
             raise AttemptFailed(*converted(exc, target.domain_name)) from exc
         return await self._answer(resp, request.method, target.domain_name)
 
@@ -404,6 +413,12 @@ def with_length(headers: Headers, length: int) -> Headers:
         elif not any(n.lower() == "content-length" for n, _ in out):
             out.append((name, str(length)))
     return out
+
+
+def _sendable_again(request: EdgeRequest) -> bool:
+    """Whether another attempt can send the same request: not once a streamed viewer body
+    began to go out (its bytes are gone)."""
+    return request.body_stream is None or not request.body_stream.started
 
 
 def _ssl_setting(target: OriginTarget) -> bool:

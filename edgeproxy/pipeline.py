@@ -115,7 +115,7 @@ class Edge:
         counters as ``handle`` gives the same hit: it is the same steps, minus the ones
         that cannot apply (see ``Route.fast_hits``)."""
         route = self.routes.select(request.uri)
-        fast = route.fast_hits and request.method in route.cached_methods and not request.body
+        fast = route.fast_hits and request.method in route.cached_methods and not request.has_body
         if not fast or needs_full_flow(request):  # HTTP/1.0 too: ``as_received`` changes it
             return None
         host = header_value(request.headers, "host") or ""
@@ -138,6 +138,7 @@ class Edge:
 
     def _record(self, ex: Exchange, request: EdgeRequest, response: EdgeResponse) -> None:
         """The exchange into the recent list, the counters and the access log."""
+        ex.viewer = None  # the history keeps what happened, never a request or its body
         self.recent.append(ex)
         self.counters[ex.x_cache] += 1
         if ex.origin_fetches:

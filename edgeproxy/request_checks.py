@@ -71,7 +71,7 @@ def check_limits(request: EdgeRequest, hosts: ServedHosts) -> None:
     Host the distribution does not serve (the quick hit path asks ``hosts.serves`` too)."""
     if url_too_long(request):
         raise RequestTooLarge("URL over 8,192 bytes")
-    if request.method == "GET" and request.body:
+    if request.method == "GET" and request.has_body:
         raise BodyNotAllowed("a GET request with a body")
     host = header_value(request.headers, "host") or ""
     if hosts.serves(host):

@@ -79,13 +79,24 @@ class FaultOrigin:
         except asyncio.IncompleteReadError:
             return b""
         self.heads.append(head)
-        length = 0
+        length, chunked = 0, False
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
-        self.bodies.append(await reader.readexactly(length))
+            elif name.strip().lower() == b"transfer-encoding":
+                chunked = value.strip().lower() == b"chunked"
+        self.bodies.append(await _chunked(reader) if chunked else await reader.readexactly(length))
         return head
+
+
+async def _chunked(reader: asyncio.StreamReader) -> bytes:
+    """A chunked request body (no trailers), decoded."""
+    body = b""
+    while size := int((await reader.readline()).split(b";")[0], 16):
+        body += (await reader.readexactly(size + 2))[:-2]
+    await reader.readline()  # the empty line after the last chunk
+    return body
 
 
 Behavior = Callable[[FaultOrigin, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

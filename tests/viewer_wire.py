@@ -153,6 +153,9 @@ class SpyEdge:
     def identity(self) -> Any:
         return self.edge.identity
 
+    def hit(self, request: EdgeRequest) -> EdgeResponse | None:
+        return None  # every request through ``handle``, where it is recorded
+
     async def handle(self, request: EdgeRequest) -> EdgeResponse:
         self.requests.append(replace(request, headers=list(request.headers)))
         return await self.edge.handle(request)
