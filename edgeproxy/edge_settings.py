@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from .concurrency import DEFAULT_CONCURRENCY
 from .config_types import (
     Country,
     FrozenModel,
@@ -23,11 +24,13 @@ from .config_types import (
     NonEmpty,
     Port,
     Seconds,
+    at_least,
     between,
     cidr,
     context_of,
     invalid,
 )
+from .loader import INIT_TIMEOUT_S
 
 
 class Listeners(FrozenModel):
@@ -123,6 +126,11 @@ class CacheSettings(FrozenModel):
 
 class HandlerSettings(FrozenModel):
     isolation: Isolation = "thread"
+    # Calls of one function running at once (thread isolation: threads; process: workers);
+    # past it, calls wait within their timeout, or are throttled when all are stuck.
+    concurrency: Annotated[int, at_least(1)] = DEFAULT_CONCURRENCY
+    # Lambda's init phase limit: a handler module whose top-level code runs longer is refused.
+    init_timeout: Annotated[float, between(0.001, 900)] = INIT_TIMEOUT_S
 
 
 class GeoLocation(FrozenModel):

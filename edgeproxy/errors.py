@@ -21,7 +21,9 @@ so rendering needs no ``isinstance`` ladder.
     └── HandlerError               a Lambda@Edge handler failed (.stage, .handler, .detail)
         ├── HandlerValidationError 502  LambdaValidationError: the result broke a rule
         ├── HandlerExecutionError  503  LambdaExecutionError: the handler raised
-        └── HandlerTimeout         503  LambdaLimitExceeded: the handler ran too long
+        ├── HandlerTimeout         503  LambdaLimitExceeded: the handler ran too long
+        └── HandlerThrottled       503  LambdaLimitExceeded: every concurrency slot of the
+                                        function is held by a stuck call
 
     ConfigError                    startup only: every problem of a config, with key paths
     HandlerLoadError               startup only: a handler file missing or not importable
@@ -173,6 +175,15 @@ class HandlerTimeout(HandlerError):
     status = 503
     x_cache = "LambdaLimitExceeded from cloudfront"
     page_message = "The Lambda function associated with the CloudFront distribution timed out."
+
+
+class HandlerThrottled(HandlerError):
+    """Refused before it ran: the function is at its concurrency limit (``concurrency``), as
+    Lambda throttles it; CloudFront's answer for a throttled function (reference 4.7)."""
+
+    status = 503
+    x_cache = "LambdaLimitExceeded from cloudfront"
+    page_message = "The Lambda function associated with the CloudFront distribution was throttled."
 
 
 class ConfigError(Exception):

@@ -1,10 +1,12 @@
 """Where a handler call runs, and how it is stopped: the isolation modes of a hook.
 
 * ``thread`` (default): a sync handler runs on a daemon thread (``HandlerThreads``), so a slow
-  handler never stalls the event loop. A thread cannot be killed: at the timeout the viewer
-  gets its 503 at once and the thread is abandoned, left to finish (or hang) on its own; being
-  a daemon it never keeps the process alive, and it no longer counts against the pool's
-  ``max_threads`` while it is stuck.
+  handler never stalls the event loop. At the timeout the viewer gets its 503 at once and
+  ``Stopped`` is raised in the thread (``stopping``): a handler running Python code ends there;
+  one blocked in C (a sleep, a lock) goes on until it returns, holding one of its function's
+  concurrency slots (``concurrency``) meanwhile, so stuck calls of one function stay few.
+  While it runs, a handler computing in Python shares the GIL, and so the CPU of the event
+  loop, with every viewer: only ``process`` isolation gives it a CPU of its own.
 * ``inline``: called on the event loop itself: the cheapest call, but the loop waits for it.
   A watchdog (``call_inline``: ``SIGALRM`` on the main thread) interrupts the handler at its
   timeout, so even ``while True: pass`` ends with a 503 then; while it runs, every other
@@ -30,6 +32,9 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Literal
+
+from edgeproxy.concurrency import Slot
+from edgeproxy.stopping import Stoppable, Stopped
 
 Isolation = Literal["thread", "inline", "process"]
 ISOLATIONS: tuple[Isolation, ...] = ("thread", "inline", "process")
@@ -129,13 +134,8 @@ async def call_async(fn: Callable[..., Any], event: Any, context: LambdaContext)
         raise Raised(exc) from exc
 
 
-class _Alarm(BaseException):
-    """Raised into an inline handler at its timeout; a BaseException so that a handler's own
-    ``except Exception`` cannot swallow it."""
-
-
 def _alarm(signum: int, frame: object) -> None:
-    raise _Alarm
+    raise Stopped
 
 
 # signal.signal wraps its C implementation, _signal.signal, in enum conversions that cost about
@@ -163,28 +163,36 @@ def call_inline(fn: Callable[..., Any], event: Any, context: LambdaContext, time
             return call_sync(fn, event, context)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    except _Alarm:
+    except Stopped:
         raise TimeoutError from None
     finally:
         _RAW_SIGNAL.signal(_SIGALRM, previous)
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():  # timed out and cancelled meanwhile
+def _finish(job: _Job, result: Any, error: BaseException | None) -> None:
+    """On the loop, once the handler has returned (or never ran): settle and free its slot."""
+    if job.slot is not None:
+        job.slot.release()
+    if job.future.done():  # timed out and cancelled meanwhile
         return
     if error is None:
-        future.set_result(result)
+        job.future.set_result(result)
     else:
-        future.set_exception(error)
+        job.future.set_exception(error)
 
 
 class _Job:
-    __slots__ = ("future", "loop", "call", "running", "abandoned")
+    __slots__ = ("future", "loop", "call", "slot", "stoppable", "running", "abandoned")
 
     def __init__(
-        self, future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop, call: Callable[[], Any]
+        self,
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+        call: Callable[[], Any],
+        slot: Slot | None,
     ) -> None:
-        self.future, self.loop, self.call = future, loop, call
+        self.future, self.loop, self.call, self.slot = future, loop, call, slot
+        self.stoppable = Stoppable()
         self.running = False
         self.abandoned = False  # given up at its timeout while its handler still runs
 
@@ -193,9 +201,11 @@ class HandlerThreads:
     """Daemon threads running sync handlers; grows while every thread is busy, up to
     ``max_threads`` working ones.
 
-    A call given up at its timeout leaves its thread inside the handler: that thread stops
-    counting as working (so stuck handlers never use up the pool for everyone else) and
-    counts again once its handler returns. ``hard_max`` bounds the threads in all.
+    A call given up at its timeout is stopped (``Stopped`` raised in its thread): a handler
+    running Python code ends there. One blocked in C stays (``stopping``): its thread stops
+    counting as working, so stuck handlers never use up the pool for everyone else, and its
+    ``slot`` is marked stuck until the handler returns. ``hard_max`` bounds the threads in all;
+    the function's slots already bound its stuck calls.
     """
 
     def __init__(self, max_threads: int = 64, hard_max: int = 1024) -> None:
@@ -207,10 +217,12 @@ class HandlerThreads:
         self._max = max_threads
         self._hard_max = hard_max
 
-    def submit(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
+    def submit(self, call: Callable[[], Any], slot: Slot | None = None) -> asyncio.Future[Any]:
+        """Run ``call`` on a thread; ``slot`` (the function's) is released, on the loop, when
+        the call has returned."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        job = _Job(future, loop, call)
+        job = _Job(future, loop, call, slot)
         future.add_done_callback(lambda done: self._given_up(job, done))
         self._jobs.put(job)
         with self._lock:
@@ -225,9 +237,13 @@ class HandlerThreads:
         if not future.cancelled():
             return
         with self._lock:
-            if job.running and not job.abandoned:
-                job.abandoned = True
-                self._abandoned += 1
+            if not job.running or job.abandoned:
+                return  # not started (it never will be) or already over
+            job.abandoned = True
+            self._abandoned += 1
+        job.stoppable.stop()
+        if job.slot is not None:
+            job.slot.stuck()  # until _finish, if the handler ever returns
 
     def _start_thread(self) -> None:
         thread = threading.Thread(
@@ -240,29 +256,19 @@ class HandlerThreads:
         while (job := self._jobs.get()) is not None:
             with self._lock:
                 job.running = not job.future.cancelled()
-            if job.running:
-                self._run(job)
+            result, error = job.stoppable.run(job.call) if job.running else (None, None)
             with self._lock:
                 job.running = False
                 if job.abandoned:
                     self._abandoned -= 1
                 self._idle += 1
-
-    @staticmethod
-    def _run(job: _Job) -> None:
-        result: Any = None
-        error: BaseException | None = None
-        try:
-            result = job.call()
-        except BaseException as exc:  # handed to the loop, which decides
-            error = exc
-        try:
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
-        except RuntimeError:  # the loop is closed: nobody waits for this result any more
-            pass
+            try:
+                job.loop.call_soon_threadsafe(_finish, job, result, error)
+            except RuntimeError:  # the loop is closed: nobody waits for this result any more
+                pass
 
     def close(self) -> None:
-        """Let idle threads end; busy (or stuck) ones end when their handler returns."""
+        """Let idle threads end; busy ones end when their handler returns or is stopped."""
         for _ in self._threads:
             self._jobs.put(None)
         self._threads.clear()

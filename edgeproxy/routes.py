@@ -107,6 +107,8 @@ def _route(
             config.base_dir,
             config.edge.handlers.isolation,
             loaded=loaded,
+            concurrency=config.edge.handlers.concurrency,
+            init_timeout=config.edge.handlers.init_timeout,
         ),
         cf_header_names=tuple(h for h in header_names if h in VIEWER_HEADERS),
         allowed_methods=frozenset(behavior.allowed_methods),

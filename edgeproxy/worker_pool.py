@@ -3,10 +3,11 @@ Lambda container.
 
 A worker (``python -m edgeproxy.worker_pool SPEC``) loads the handler itself, then answers
 calls one at a time over its stdin/stdout pipes (length-prefixed pickles). Its start-up is
-Lambda's init phase: it has its own limit (``INIT_TIMEOUT_S``) and does not count against a
-handler's timeout. The result crosses back as the JSON text Lambda's runtime would send, with
-the worker's peak memory. At a timeout, a crash or too much memory the worker is killed and
-the next call starts a fresh one (globals reset, as after a Lambda timeout).
+Lambda's init phase: it has its own limit (the handler's ``init_timeout``) and does not count
+against a handler's timeout. The result crosses back as the JSON text Lambda's runtime would
+send, with the worker's peak memory. At a timeout, a crash or too much memory the worker is
+killed and the next call starts a fresh one (globals reset, as after a Lambda timeout). A pool
+has as many workers as the function's concurrency (``edge.handlers.concurrency``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from typing import IO, Any
 
 from edgeproxy.errors import HandlerLoadError
 from edgeproxy.isolation import LambdaContext, detail_of, peak_memory_mb
-from edgeproxy.loader import format_user_traceback, load_handler
-
-INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase (loading the handler's module)
+from edgeproxy.loader import INIT_TIMEOUT_S, LoadedHandler, Version, load_handler
+from edgeproxy.user_traceback import format_user_traceback
 
 
 class WorkerFailure(Exception):
@@ -93,9 +93,10 @@ class Worker:
         self.process = process
 
     @classmethod
-    async def spawn(cls, spec: str) -> Worker:
+    async def spawn(cls, spec: str, init_timeout: float = INIT_TIMEOUT_S) -> Worker:
         """Start a worker for ``spec`` (an absolute spec) and wait until its handler loaded;
-        WorkerFailure carrying the user's traceback when it does not load."""
+        WorkerFailure carrying the user's traceback when it does not load, TimeoutError when
+        it takes over ``init_timeout`` seconds."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -107,7 +108,7 @@ class Worker:
         )
         worker = cls(process)
         try:
-            kind, text = await asyncio.wait_for(worker._receive(), INIT_TIMEOUT_S)
+            kind, text = await asyncio.wait_for(worker._receive(), init_timeout)
         except BaseException:
             await worker.kill()
             raise
@@ -146,8 +147,10 @@ class WorkerPool:
     """The worker processes of one handler: idle ones are reused (most recent first, the
     warmest container), more start while all are busy, up to ``max_workers``."""
 
-    def __init__(self, spec: str, max_workers: int) -> None:
+    def __init__(self, spec: str, max_workers: int, init_timeout: float = INIT_TIMEOUT_S) -> None:
         self.spec = spec
+        self.init_timeout = init_timeout
+        self.version: Version | None = None  # the handler's code the workers loaded
         self._slots = asyncio.Semaphore(max_workers)
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
@@ -167,7 +170,7 @@ class WorkerPool:
                 worker = self._idle.pop()
             else:
                 start = time.perf_counter()
-                worker = await Worker.spawn(self.spec)
+                worker = await Worker.spawn(self.spec, self.init_timeout)
                 init_ms = (time.perf_counter() - start) * 1000
             generation = self._generation
             self._busy.add(worker)
@@ -214,20 +217,20 @@ class WorkerPool:
 class WorkerPools:
     """A ``WorkerPool`` per handler spec."""
 
-    def __init__(self, max_workers: int = 4) -> None:
-        self._max = max_workers
+    def __init__(self) -> None:
         self._pools: dict[str, WorkerPool] = {}
 
-    def pool(self, spec: str) -> WorkerPool:
+    async def pool(self, spec: str, handler: LoadedHandler, max_workers: int) -> WorkerPool:
+        """The pool for ``spec``: ``max_workers`` workers (the function's concurrency) loading
+        ``handler``'s current version; workers of an older version are retired first."""
         pool = self._pools.get(spec)
         if pool is None:
-            pool = self._pools[spec] = WorkerPool(spec, self._max)
-        return pool
-
-    async def retire(self, spec: str) -> None:
-        pool = self._pools.get(spec)
-        if pool is not None:
+            init_timeout = handler.init_timeout or INIT_TIMEOUT_S
+            pool = self._pools[spec] = WorkerPool(spec, max_workers, init_timeout)
+        if pool.version is not handler.current:
+            pool.version = handler.current
             await pool.retire()
+        return pool
 
     async def close(self) -> None:
         pools, self._pools = list(self._pools.values()), {}
@@ -295,7 +298,9 @@ def worker_main(spec: str) -> None:
         os.dup2(null.fileno(), 0)
     sys.stdout = sys.stderr
     try:
-        handler = load_handler(spec, Path("/"))
+        # On the main thread, as Lambda's runtime does; the edge kills a worker whose init
+        # runs past its limit.
+        handler = load_handler(spec, Path("/"), init_timeout=None)
     except HandlerLoadError as exc:
         _send(channel_out, ("load-error", str(exc)))
         return

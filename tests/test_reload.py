@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ import yaml
 from conftest import RecordingOrigin, StartEdge, distribution, handler
 
 from edgeproxy.config import load_config
+from edgeproxy.errors import HandlerLoadError
 from edgeproxy.reload import config_source
 from edgeproxy.runtime import RunningEdge, running_edge
 
@@ -86,6 +88,101 @@ async def test_syntax_error_is_503_until_fixed(
     fixed = await viewer.get("/a")
     assert (fixed.status_code, fixed.text) == (200, "v3 call 1")
     assert origin.seen == []
+
+
+# --- a module's code never runs on the event loop ---------------------------------------------
+
+
+def live_and_other(origin: RecordingOrigin, spec: str, **edge_handlers: Any) -> dict[str, Any]:
+    """``/live/*`` runs ``spec`` on viewer-request; ``/other/…`` has no handler."""
+    document = distribution(origin.port)
+    base = dict(document["distribution"]["default_cache_behavior"])
+    association = {"event_type": "viewer-request", "handler": spec}
+    document["distribution"]["ordered_cache_behavior"] = [
+        {**base, "path_pattern": "/live/*", "lambda_function_association": [association]}
+    ]
+    document["edge"]["handlers"] = edge_handlers
+    return document
+
+
+async def hits_meanwhile(viewer: Any, pending: asyncio.Task[Any]) -> list[float]:
+    """Seconds each hit on ``/other/object`` took while ``pending`` ran (bounded)."""
+    seconds: list[float] = []
+    while not pending.done() and len(seconds) < 10_000:
+        sent = time.perf_counter()
+        answer = await viewer.get("/other/object")
+        seconds.append(time.perf_counter() - sent)
+        assert answer.headers["x-cache"] == "Hit from cloudfront"
+    return seconds
+
+
+async def test_a_slow_hot_reload_holds_up_no_other_viewer(
+    origin: RecordingOrigin, start_edge: StartEdge, tmp_path: Path
+) -> None:
+    """A save whose top-level code takes 2 s: the module loads on a thread; hits on another
+    path are answered at once meanwhile, and the request that found the save gets the new
+    code once it has loaded."""
+    live = tmp_path / "live.py"
+    save(live, GENERATE.format(version="v1"), 1)
+    viewer = await start_edge(live_and_other(origin, f"{live}:handler"))
+    assert (await viewer.get("/live/a")).text == "v1 call 1"
+    assert (await viewer.get("/other/object")).status_code == 200  # cached from now on
+    save(live, "import time\ntime.sleep(2)\n" + GENERATE.format(version="v2"), 2)
+    started = time.perf_counter()
+    reloading = asyncio.create_task(viewer.get("/live/a"))
+    seconds = await hits_meanwhile(viewer, reloading)
+    answer = await reloading
+    assert answer.text == "v2 call 1"
+    assert time.perf_counter() - started >= 2.0  # it did wait for the new code
+    assert len(seconds) >= 10, seconds
+    assert max(seconds) < 0.5, f"slowest hit during the reload: {max(seconds):.2f} s"
+
+
+HANGS = "while True:\n    pass\n"  # top-level code that never ends
+
+
+async def test_a_module_that_never_loads_is_refused_and_stopped(
+    origin: RecordingOrigin, start_edge: StartEdge, tmp_path: Path
+) -> None:
+    """A save whose top-level code never ends: after ``init_timeout`` the stage answers 503
+    (the save does not load), other viewers were served meanwhile, its loading thread is
+    stopped (no CPU burnt), and the next good save is served."""
+    live = tmp_path / "live.py"
+    save(live, GENERATE.format(version="v1"), 1)
+    viewer = await start_edge(live_and_other(origin, f"{live}:handler", init_timeout=1))
+    assert (await viewer.get("/live/a")).text == "v1 call 1"
+    assert (await viewer.get("/other/object")).status_code == 200
+    save(live, HANGS + GENERATE.format(version="v2"), 2)
+    reloading = asyncio.create_task(viewer.get("/live/a"))
+    seconds = await hits_meanwhile(viewer, reloading)
+    refused = await reloading
+    assert (refused.status_code, refused.headers["x-cache"]) == (
+        503,
+        "LambdaExecutionError from cloudfront",
+    )
+    assert max(seconds) < 0.5, f"slowest hit during the reload: {max(seconds):.2f} s"
+    cpu = time.process_time()
+    await asyncio.sleep(0.5)
+    assert time.process_time() - cpu < 0.25  # the loading thread no longer spins
+    save(live, GENERATE.format(version="v3"), 3)
+    assert (await viewer.get("/live/a")).text == "v3 call 1"
+
+
+async def test_a_module_that_never_loads_stops_the_start_naming_its_file(
+    origin: RecordingOrigin, write_config: Callable[[dict[str, Any]], Path], tmp_path: Path
+) -> None:
+    hangs = tmp_path / "hangs.py"
+    hangs.write_text(HANGS + "def handler(event, context):\n    return {'status': 200}\n")
+    config = load_config(
+        write_config(live_and_other(origin, f"{hangs}:handler", init_timeout=0.5))
+    ).config
+    started = time.perf_counter()
+    with pytest.raises(HandlerLoadError) as info:
+        async with running_edge(config, use_dns=False):
+            pass
+    assert time.perf_counter() - started < 5.0
+    assert str(hangs) in str(info.value)
+    assert "did not finish within 0.5 s" in str(info.value)
 
 
 # --- the config file ---------------------------------------------------------------------------
