@@ -5,13 +5,14 @@ never re-reads config on the hot path."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .behaviors import BehaviorSelector
 from .cachekey import KeyPolicy
 from .compression import CompressionPolicy
 from .config import CacheBehavior, Config, Origin, OriginGroup
+from .geo import GeoGate
 from .hooks import Hook, build_hooks
 from .loader import LoadedHandler
 from .messages import OriginTarget
@@ -45,20 +46,15 @@ class Route:
     response_headers: ResponseHeaders | None = None  # response_headers.apply_response_headers
     compression: CompressionPolicy = CompressionPolicy()  # compression.maybe_compress
 
-    # Nothing runs for a fresh hit on this behavior but the cache lookup: no viewer handler,
-    # no response headers policy, no CloudFront-* header, no protocol redirect. ``Edge.hit``
-    # serves such hits without a task or an await. Derived once, in __post_init__.
+    # restrictions.geo_restriction is the distribution's, judged on every request.
+    geo_restricted: bool = False
+
+    # Nothing but the cache lookup runs for a fresh hit on this behavior (``steps_on_a_hit``
+    # is empty): ``Edge.hit`` serves such hits without a task or an await. Derived once.
     fast_hits: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        fast = (
-            Stage.VIEWER_REQUEST not in self.hooks
-            and Stage.VIEWER_RESPONSE not in self.hooks
-            and self.response_headers is None
-            and not self.cf_header_names
-            and self.viewer_protocol_policy == "allow-all"
-        )
-        object.__setattr__(self, "fast_hits", fast)  # frozen: set once, here
+        object.__setattr__(self, "fast_hits", not steps_on_a_hit(self))  # frozen: set once
 
     def origin_chain(self, scheme: str, may_fail_over: bool) -> tuple[OriginTarget, ...]:
         """The origins to try in order: the primary, then an origin group's secondary for
@@ -66,6 +62,23 @@ class Route:
         if self.secondary is None or not may_fail_over:
             return (self.origins[scheme],)
         return (self.origins[scheme], self.secondary[scheme])
+
+
+# What may run for a fresh hit besides the lookup, each read from the behavior (or the
+# distribution): the one predicate that sends a hit down the full flow.
+HIT_STEPS: tuple[tuple[str, Callable[[Route], bool]], ...] = (
+    ("viewer protocol policy", lambda r: r.viewer_protocol_policy != "allow-all"),
+    ("geo restriction", lambda r: r.geo_restricted),
+    ("viewer-request", lambda r: Stage.VIEWER_REQUEST in r.hooks),
+    ("CloudFront-* headers", lambda r: bool(r.cf_header_names)),
+    ("viewer-response", lambda r: Stage.VIEWER_RESPONSE in r.hooks),
+    ("response headers policy", lambda r: r.response_headers is not None),
+)
+
+
+def steps_on_a_hit(route: Route) -> tuple[str, ...]:
+    """The steps a fresh hit on ``route`` takes besides the cache lookup."""
+    return tuple(name for name, runs in HIT_STEPS if runs(route))
 
 
 class Routes:
@@ -118,6 +131,7 @@ def _route(
         policies=policies,
         response_headers=ResponseHeaders.from_policy(rhp) if rhp is not None else None,
         compression=CompressionPolicy.of(behavior, key_policy, ttl_policy),
+        geo_restricted=GeoGate.from_restriction(dist.restrictions.geo_restriction).active,
     )
 
 
