@@ -32,13 +32,13 @@ from typing import Any
 
 import uvloop
 
-from edgeproxy import events
-from edgeproxy.events import EventMeta
-from edgeproxy.hooks import Hook, HookRunner
-from edgeproxy.loader import load_handler
+from edgeproxy.functions import events
+from edgeproxy.functions.events import EventMeta
+from edgeproxy.functions.hooks import Hook, HookRunner
+from edgeproxy.functions.loader import load_handler
+from edgeproxy.functions.validation import validate_request_result
 from edgeproxy.messages import EdgeRequest
 from edgeproxy.stages import Stage
-from edgeproxy.validation import validate_request_result
 
 HANDLERS = """
 def handler(event, context):

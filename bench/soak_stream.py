@@ -19,7 +19,7 @@ import uvloop
 from aiohttp import web
 
 from edgeproxy.messages import EdgeRequest, OriginTarget
-from edgeproxy.origin import OriginClient
+from edgeproxy.origin.client import OriginClient
 
 from .procs import free_port, rss_of, start, stopping, wait_for_port
 

@@ -16,8 +16,8 @@ The matching itself (``wildcards.Glob``) is linear in the path; no pattern becom
 
 from __future__ import annotations
 
-from edgeproxy.config import CacheBehavior, Distribution
-from edgeproxy.pathnorm import normalise_path
+from edgeproxy.config.loading import CacheBehavior, Distribution
+from edgeproxy.paths import normalise_path
 from edgeproxy.wildcards import Glob
 
 # Paths remembered per selector; enough for a site's hot set, bounded so that a scan of

@@ -14,9 +14,9 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import invoke
-from .config import ConfigOverrides, LoadedConfig, load_config
-from .errors import ConfigError, HandlerLoadError
+from edgeproxy.config.loading import ConfigOverrides, LoadedConfig, load_config
+from edgeproxy.errors import ConfigError, HandlerLoadError
+from edgeproxy.functions import invoke
 
 DEFAULT_CONFIG = Path("config/distribution.yaml")
 
@@ -110,8 +110,8 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .reload import ConfigSource
-    from .runtime import serve_forever
+    from edgeproxy.reload import ConfigSource
+    from edgeproxy.runtime import serve_forever
 
     loaded = _load(args)
     if args.workers > 1:
@@ -123,8 +123,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_workers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    from .routes import Routes
-    from .workers import serve_workers
+    from edgeproxy.routes import Routes
+    from edgeproxy.supervisor import serve_workers
 
     Routes(loaded.config)  # a broken handler is reported here, before any worker starts
     with _runner() as runner:
@@ -133,7 +133,7 @@ def _serve_workers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def _cert(args: argparse.Namespace) -> int:
-    from .certs import cert_folder, describe, ensure_certificates, leaf_names
+    from edgeproxy.viewer.certs import cert_folder, describe, ensure_certificates, leaf_names
 
     config = _load(args).config
     files = ensure_certificates(cert_folder(config), leaf_names(config))
@@ -143,7 +143,7 @@ def _cert(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .routes import Routes
+    from edgeproxy.routes import Routes
 
     loaded = _load(args)
     Routes(loaded.config)  # loads every handler: a missing or broken file fails here
@@ -154,7 +154,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _demo_origin(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from .demo_origin import demo_origin_app
+    from edgeproxy.origin.demo import demo_origin_app
 
     with _runner() as runner:
         web.run_app(

@@ -42,9 +42,9 @@ from collections.abc import Awaitable, Callable, Hashable
 from functools import partial
 from typing import Generic, TypeVar
 
-from .cache import CachedObject
-from .messages import Headers
-from .routes import Route
+from edgeproxy.cache.store import CachedObject
+from edgeproxy.messages import Headers
+from edgeproxy.routes import Route
 
 
 def may_collapse(route: Route) -> bool:

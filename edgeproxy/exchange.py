@@ -8,11 +8,11 @@ import os
 import random
 from dataclasses import dataclass, field
 
-from .events import EventMeta
-from .hooks import HookRunner
-from .messages import EdgeRequest, EdgeResponse
-from .routes import Route
-from .stages import Source, Stage
+from edgeproxy.functions.events import EventMeta
+from edgeproxy.functions.hooks import HookRunner
+from edgeproxy.messages import EdgeRequest, EdgeResponse
+from edgeproxy.routes import Route
+from edgeproxy.stages import Source, Stage
 
 # Headers the edge owns toward the viewer (reference 6.3): whatever an origin sent under
 # these names is dropped where its answer enters the edge, so hits need no filtering.

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from .errors import EdgeError
+from edgeproxy.errors import EdgeError
 
 if TYPE_CHECKING:
-    from .websocket import Tunnel
+    from edgeproxy.server.websocket import Tunnel
 
 Header = tuple[str, str]
 Headers = list[Header]
@@ -128,7 +128,7 @@ class EdgeRequest:
     http_version: str = "1.1"
     origin: OriginTarget | None = None  # set once a behavior picked an origin
     tls: str = ""  # HTTPS viewers: "TLSv1.3:TLS_AES_128_GCM_SHA256:fullHandshake"
-    # A WebSocket handshake (websocket.py): set by the viewer protocol from Upgrade, a header
+    # A WebSocket handshake (server/websocket.py): set by the viewer protocol from Upgrade, a header
     # functions never see, so no handler can turn a request into a tunnel or back.
     websocket: bool = False
     body_stream: BodyStream | None = None

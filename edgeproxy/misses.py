@@ -19,21 +19,27 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
-from .cache import CachedObject, CacheStore
-from .cachekey import CacheKey
-from .compression import Compressor
-from .conditional import revalidation_headers
-from .errors import OriginError
-from .exchange import EDGE_OWNED_HEADERS, Exchange, StageCalls
-from .forwarding import origin_request, wire_headers
-from .httpdate import initial_age
-from .messages import EdgeRequest, EdgeResponse, OriginTarget, header_value, without_headers
-from .origin import OriginClient
-from .routes import Route
-from .stages import Source, Stage, response_stages_run
-from .ttl import freshness, parse_cache_control
-from .vary import selecting, vary_names
-from .websocket import open_tunnel
+from edgeproxy.cache.compression import Compressor
+from edgeproxy.cache.conditional import revalidation_headers
+from edgeproxy.cache.httpdate import initial_age
+from edgeproxy.cache.key import CacheKey
+from edgeproxy.cache.store import CachedObject, CacheStore
+from edgeproxy.cache.ttl import freshness, parse_cache_control
+from edgeproxy.cache.vary import selecting, vary_names
+from edgeproxy.errors import OriginError
+from edgeproxy.exchange import EDGE_OWNED_HEADERS, Exchange, StageCalls
+from edgeproxy.messages import (
+    EdgeRequest,
+    EdgeResponse,
+    OriginTarget,
+    header_value,
+    without_headers,
+)
+from edgeproxy.origin.client import OriginClient
+from edgeproxy.origin.forwarding import origin_request, wire_headers
+from edgeproxy.routes import Route
+from edgeproxy.server.websocket import open_tunnel
+from edgeproxy.stages import Source, Stage, response_stages_run
 
 FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STALE_ON_ERROR_STATUSES = frozenset({500, 502, 503, 504})

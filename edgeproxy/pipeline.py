@@ -14,14 +14,13 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from .accesslog import log_access
-from .cache import CacheStore
-from .cachekey import CacheKey, cache_key
-from .collapsing import Collapser, may_collapse, shared_object
-from .conditional import answer_conditional
-from .custom_errors import ErrorPages
-from .errorpage import render_error_page
-from .errors import (
+from edgeproxy.cache.conditional import answer_conditional
+from edgeproxy.cache.key import CacheKey, cache_key
+from edgeproxy.cache.ranges import apply_range
+from edgeproxy.cache.store import CacheStore
+from edgeproxy.collapsing import Collapser, may_collapse, shared_object
+from edgeproxy.config.custom_error_pages import ErrorPages
+from edgeproxy.errors import (
     EdgeError,
     GeoBlocked,
     HandlerError,
@@ -29,14 +28,29 @@ from .errors import (
     MethodNotAllowed,
     ProtocolNotAllowed,
 )
-from .exchange import EDGE_OWNED_HEADERS, EdgeIdentity, Exchange, StageCalls, new_request_id
-from .geo import GeoLocator
-from .hooks import HookRunner
-from .messages import EdgeRequest, EdgeResponse, Headers, header_value, without_headers
-from .misses import Fetched, Misses
-from .origin import OriginClient
-from .ranges import apply_range
-from .request_checks import (
+from edgeproxy.exchange import (
+    EDGE_OWNED_HEADERS,
+    EdgeIdentity,
+    Exchange,
+    StageCalls,
+    new_request_id,
+)
+from edgeproxy.functions.hooks import HookRunner
+from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, header_value, without_headers
+from edgeproxy.misses import Fetched, Misses
+from edgeproxy.origin.client import OriginClient
+from edgeproxy.routes import Route, Routes
+from edgeproxy.stages import Source, Stage, viewer_response_runs, x_cache_for
+from edgeproxy.viewer.access_log import log_access
+from edgeproxy.viewer.cloudfront_headers import (
+    ViewerFacts,
+    https_redirect,
+    split_viewer_cf_headers,
+    viewer_cf_headers,
+)
+from edgeproxy.viewer.error_page import render_error_page
+from edgeproxy.viewer.geo import GeoLocator
+from edgeproxy.viewer.request_checks import (
     NOTHING_TRUSTED,
     ServedHosts,
     as_received,
@@ -44,14 +58,10 @@ from .request_checks import (
     names_cloudfront_header,
     needs_full_flow,
 )
-from .response_headers import ServerTiming, apply_response_headers, preflight_response
-from .routes import Route, Routes
-from .stages import Source, Stage, viewer_response_runs, x_cache_for
-from .viewer import (
-    ViewerFacts,
-    https_redirect,
-    split_viewer_cf_headers,
-    viewer_cf_headers,
+from edgeproxy.viewer.response_headers import (
+    ServerTiming,
+    apply_response_headers,
+    preflight_response,
 )
 
 __all__ = ["Edge", "EdgeIdentity", "Exchange"]

@@ -26,13 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, ConfigOverrides, LoadedConfig, load_config
-from .custom_errors import ErrorPages
-from .errors import ConfigError, HandlerLoadError
-from .loader import FileStamp, file_stamp
-from .pipeline import Edge
-from .request_checks import ServedHosts
-from .routes import Routes
+from edgeproxy.config.custom_error_pages import ErrorPages
+from edgeproxy.config.loading import Config, ConfigOverrides, LoadedConfig, load_config
+from edgeproxy.errors import ConfigError, HandlerLoadError
+from edgeproxy.functions.loader import FileStamp, file_stamp
+from edgeproxy.pipeline import Edge
+from edgeproxy.routes import Routes
+from edgeproxy.viewer.request_checks import ServedHosts
 
 log = logging.getLogger("edgeproxy.reload")
 

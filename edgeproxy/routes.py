@@ -8,19 +8,19 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .behaviors import BehaviorSelector
-from .cachekey import KeyPolicy
-from .compression import CompressionPolicy
-from .config import CacheBehavior, Config, Origin, OriginGroup
-from .geo import GeoGate
-from .hooks import Hook, build_hooks
-from .loader import LoadedHandler
-from .messages import OriginTarget
-from .policies import BehaviorPolicies
-from .response_headers import ResponseHeaders
-from .stages import Stage
-from .ttl import TtlPolicy
-from .viewer import ORIGIN_REQUEST_POLICY_ONLY, VIEWER_HEADERS
+from edgeproxy.behaviors import BehaviorSelector
+from edgeproxy.cache.compression import CompressionPolicy
+from edgeproxy.cache.key import KeyPolicy
+from edgeproxy.cache.ttl import TtlPolicy
+from edgeproxy.config.loading import CacheBehavior, Config, Origin, OriginGroup
+from edgeproxy.config.policies import BehaviorPolicies
+from edgeproxy.functions.hooks import Hook, build_hooks
+from edgeproxy.functions.loader import LoadedHandler
+from edgeproxy.messages import OriginTarget
+from edgeproxy.stages import Stage
+from edgeproxy.viewer.cloudfront_headers import ORIGIN_REQUEST_POLICY_ONLY, VIEWER_HEADERS
+from edgeproxy.viewer.geo import GeoGate
+from edgeproxy.viewer.response_headers import ResponseHeaders
 
 _PROTOCOL_FOR_POLICY = {"http-only": "http", "https-only": "https"}
 

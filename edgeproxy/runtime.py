@@ -14,22 +14,22 @@ from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
-from .admin import admin_app
-from .cache import CacheStore
-from .certs import cert_folder, listener_context
-from .config import Config, ConfigOverrides, apply_overrides
-from .custom_errors import ErrorPages
-from .demo_origin import demo_origin_app
-from .events import EventMeta
-from .geo import GeoLocator
-from .hooks import HookRunner
-from .origin import OriginClient
-from .pipeline import Edge, EdgeIdentity
-from .reload import ConfigReloader, ConfigSource
-from .request_checks import ServedHosts
-from .routes import Routes
-from .server import Listener, ViewerServer
-from .viewer import names_device_headers, warm_device_parser
+from edgeproxy.admin.api import admin_app
+from edgeproxy.cache.store import CacheStore
+from edgeproxy.config.custom_error_pages import ErrorPages
+from edgeproxy.config.loading import Config, ConfigOverrides, apply_overrides
+from edgeproxy.functions.events import EventMeta
+from edgeproxy.functions.hooks import HookRunner
+from edgeproxy.origin.client import OriginClient
+from edgeproxy.origin.demo import demo_origin_app
+from edgeproxy.pipeline import Edge, EdgeIdentity
+from edgeproxy.reload import ConfigReloader, ConfigSource
+from edgeproxy.routes import Routes
+from edgeproxy.server.listeners import Listener, ViewerServer
+from edgeproxy.viewer.certs import cert_folder, listener_context
+from edgeproxy.viewer.cloudfront_headers import names_device_headers, warm_device_parser
+from edgeproxy.viewer.geo import GeoLocator
+from edgeproxy.viewer.request_checks import ServedHosts
 
 log = logging.getLogger("edgeproxy")
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from edgeproxy.config import load_config
+from edgeproxy.config.loading import load_config
 from edgeproxy.runtime import RunningEdge, running_edge
 
 HANDLERS = Path(__file__).parent / "data" / "handlers"

@@ -14,10 +14,11 @@ from aiohttp import web
 from conftest import RecordingOrigin, StartEdge, WriteConfig, distribution
 from fault_origin import refused_port
 
-from edgeproxy import admin, cli
-from edgeproxy.admin import admin_app
-from edgeproxy.config import load_config
-from edgeproxy.edge_settings import is_loopback_host
+from edgeproxy import cli
+from edgeproxy.admin import api as admin
+from edgeproxy.admin.api import admin_app
+from edgeproxy.config.edge_settings import is_loopback_host
+from edgeproxy.config.loading import load_config
 from edgeproxy.errors import ConfigError
 from edgeproxy.pipeline import Edge
 

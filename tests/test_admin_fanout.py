@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from edgeproxy.admin_fanout import fanout_app
+from edgeproxy.admin.fanout import fanout_app
 
 
 async def test_token_required_on_every_call():

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from conftest import RecordingOrigin, StartEdge, Viewer, distribution
 
-from edgeproxy.cache import CachedObject
-from edgeproxy.cachekey import CacheKey
+from edgeproxy.cache.key import CacheKey
+from edgeproxy.cache.store import CachedObject
 
 JSON = {"Content-Type": "application/json"}
 INVALIDATE = b'{"paths": ["/a"]}'

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgeproxy.behaviors import BehaviorSelector, matches
-from edgeproxy.config import CacheBehavior, Distribution, Origin, load_config
-from edgeproxy.pathnorm import normalise_path
+from edgeproxy.config.loading import CacheBehavior, Distribution, Origin, load_config
+from edgeproxy.paths import normalise_path
 
 DEMO = Path(__file__).resolve().parent.parent / "config" / "distribution.yaml"
 

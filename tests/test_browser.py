@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from playwright.async_api import BrowserContext, async_playwright
 from test_demo import demo_copy
 
-from edgeproxy.config import load_config
+from edgeproxy.config.loading import load_config
 from edgeproxy.runtime import RunningEdge, running_edge
 
 CHROMIUM = Path("/usr/bin/chromium")

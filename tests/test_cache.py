@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgeproxy.cache import (
+from edgeproxy.cache.key import CacheKey
+from edgeproxy.cache.store import (
     BYTES_OVERHEAD,
     HEADER_OVERHEAD,
     OBJECT_OVERHEAD,
@@ -18,10 +19,9 @@ from edgeproxy.cache import (
     CacheStore,
     object_size,
 )
-from edgeproxy.cachekey import CacheKey
+from edgeproxy.cache.ttl import Freshness
 from edgeproxy.collapsing import Collapser
 from edgeproxy.messages import EdgeResponse
-from edgeproxy.ttl import Freshness
 
 
 class Clock:

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from edgeproxy.cachekey import (
+from edgeproxy.cache.key import (
     ALL,
     ALL_EXCEPT,
     NONE,
@@ -21,10 +21,10 @@ from edgeproxy.cachekey import (
     origin_querystring,
     parse_cookies,
 )
+from edgeproxy.cache.ttl import TtlPolicy
+from edgeproxy.config.policies import MANAGED_CACHE_POLICIES, MANAGED_ORIGIN_REQUEST_POLICIES
 from edgeproxy.messages import EdgeRequest, Headers
-from edgeproxy.policies import MANAGED_CACHE_POLICIES, MANAGED_ORIGIN_REQUEST_POLICIES
-from edgeproxy.request_checks import as_received
-from edgeproxy.ttl import TtlPolicy
+from edgeproxy.viewer.request_checks import as_received
 
 HOST = "d111111abcdef8.cloudfront.net"
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"

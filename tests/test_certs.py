@@ -22,7 +22,8 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from edgeproxy import cli
-from edgeproxy.certs import (
+from edgeproxy.config.loading import load_config
+from edgeproxy.viewer.certs import (
     LEAF_LIFETIME,
     CertificateFiles,
     cert_folder,
@@ -32,7 +33,6 @@ from edgeproxy.certs import (
     not_valid_after,
     server_context,
 )
-from edgeproxy.config import load_config
 
 NAMES = ("localhost", "127.0.0.1", "::1", "www.example.com")
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)

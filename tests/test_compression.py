@@ -10,8 +10,7 @@ from typing import Any
 import brotli
 import pytest
 
-from edgeproxy.cachekey import KeyPolicy
-from edgeproxy.compression import (
+from edgeproxy.cache.compression import (
     OFF_LOOP_BYTES,
     CompressionPolicy,
     Compressor,
@@ -19,10 +18,11 @@ from edgeproxy.compression import (
     maybe_compress,
     why_not,
 )
+from edgeproxy.cache.key import KeyPolicy
+from edgeproxy.cache.ttl import TtlPolicy
+from edgeproxy.config.policies import CACHE_POLICY_IDS
 from edgeproxy.messages import EdgeRequest, Headers, header_value, header_values
-from edgeproxy.policies import CACHE_POLICY_IDS
-from edgeproxy.request_checks import as_received
-from edgeproxy.ttl import TtlPolicy
+from edgeproxy.viewer.request_checks import as_received
 
 BODY = b"<html>" + b"hello compression " * 200 + b"</html>"  # 3,613 bytes
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from edgeproxy.concurrency import Slots, Throttled
+from edgeproxy.functions.concurrency import Slots, Throttled
 
 
 async def test_a_call_past_the_slots_waits_for_a_live_one() -> None:

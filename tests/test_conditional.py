@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from edgeproxy.cache import CachedObject
-from edgeproxy.conditional import (
+from edgeproxy.cache.conditional import (
     answer_conditional,
     merge_304_headers,
     none_match,
     refresh,
     revalidation_headers,
 )
+from edgeproxy.cache.store import CachedObject
 from edgeproxy.messages import EdgeResponse, Headers, header_value, header_values
 
 LM = "Wed, 21 Oct 2015 07:28:00 GMT"

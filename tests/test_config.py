@@ -10,8 +10,8 @@ import pydantic
 import pytest
 import yaml
 
-from edgeproxy import tfschema
-from edgeproxy.config import (
+from edgeproxy.config import tfschema
+from edgeproxy.config.loading import (
     INCLUDE_BODY_TEXT,
     CacheBehavior,
     Config,
@@ -641,7 +641,7 @@ def test_bad_overrides_name_their_flag(overrides: ConfigOverrides, flag: str) ->
 def test_names_stay_importable_from_edgeproxy_config() -> None:
     """The models moved to config_models, behavior_models, policy_models and edge_settings;
     every name other modules import from edgeproxy.config still resolves there."""
-    import edgeproxy.config as config_module
+    import edgeproxy.config.loading as config_module
 
     for name in config_module.__all__:
         assert getattr(config_module, name) is not None, name

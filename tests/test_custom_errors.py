@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from edgeproxy.custom_errors import ErrorPageRule, ErrorPages
+from edgeproxy.config.custom_error_pages import ErrorPageRule, ErrorPages
 
 
 def rule(code: int, path: str | None, response: int | None) -> SimpleNamespace:

@@ -18,8 +18,8 @@ import httpx
 import pytest
 import yaml
 
-from edgeproxy.config import load_config
-from edgeproxy.demo_origin import REQUESTS
+from edgeproxy.config.loading import load_config
+from edgeproxy.origin.demo import REQUESTS
 from edgeproxy.runtime import RunningEdge, running_edge
 
 ROOT = Path(__file__).resolve().parent.parent

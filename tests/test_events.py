@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from edgeproxy.events import (
+from edgeproxy.functions.events import (
     EventMeta,
     generated_response,
     headers_from_map,

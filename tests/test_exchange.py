@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from edgeproxy.events import EventMeta
 from edgeproxy.exchange import EdgeIdentity, Exchange, new_request_id
+from edgeproxy.functions.events import EventMeta
 from edgeproxy.stages import Source
 
 

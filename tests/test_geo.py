@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from conftest import RecordingOrigin, StartEdge, distribution
 
-from edgeproxy.config import GeoLocation, GeoRange, GeoRestriction, GeoSettings
-from edgeproxy.geo import (
+from edgeproxy.config.loading import GeoLocation, GeoRange, GeoRestriction, GeoSettings
+from edgeproxy.messages import EdgeRequest
+from edgeproxy.viewer.geo import (
     CountryDatabase,
     GeoGate,
     GeoLocator,
@@ -18,7 +19,6 @@ from edgeproxy.geo import (
     header_safe,
     location_from_settings,
 )
-from edgeproxy.messages import EdgeRequest
 
 BERLIN = {
     "cidr": "127.0.0.2/32",

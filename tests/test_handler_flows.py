@@ -25,8 +25,8 @@ from conftest import (
     start_recording_origin,
 )
 
+from edgeproxy.functions.validation import RULES, Kind
 from edgeproxy.stages import Stage
-from edgeproxy.validation import RULES, Kind
 
 VALIDATION = "LambdaValidationError from cloudfront"
 REQUEST_STAGES = (Stage.VIEWER_REQUEST, Stage.ORIGIN_REQUEST)

@@ -18,9 +18,9 @@ from edgeproxy.errors import (
     HandlerTimeout,
     HandlerValidationError,
 )
-from edgeproxy.events import EventMeta
-from edgeproxy.hooks import Hook, HookRunner, Isolation, LambdaContext, build_hooks
-from edgeproxy.loader import LoadedHandler, load_handler
+from edgeproxy.functions.events import EventMeta
+from edgeproxy.functions.hooks import Hook, HookRunner, Isolation, LambdaContext, build_hooks
+from edgeproxy.functions.loader import LoadedHandler, load_handler
 from edgeproxy.messages import EdgeRequest, EdgeResponse, OriginTarget, header_value
 from edgeproxy.stages import Stage
 
@@ -117,7 +117,8 @@ async def test_handler_exception_is_execution_error_with_user_traceback(
         text = "\n".join(record.getMessage() for record in caplog.records)
         assert 'raises.py", line' in text and "in _parse" in text
         assert f"in {spec.partition(':')[2]}" in text
-        assert "hooks.py" not in text and "asyncio" not in text and "threading" not in text
+        assert "functions/hooks.py" not in text
+        assert "asyncio" not in text and "threading" not in text
 
 
 async def test_users_own_timeout_error_is_an_execution_error(runner: HookRunner) -> None:

@@ -17,7 +17,7 @@ from conftest import RecordingOrigin, StartEdge, distribution
 from test_reload import eventually, reloading_edge, save
 
 from edgeproxy.messages import EdgeRequest
-from edgeproxy.request_checks import ServedHosts
+from edgeproxy.viewer.request_checks import ServedHosts
 
 DOMAIN = "d111111abcdef8.cloudfront.net"  # edge.distribution_domain_name's default
 REFUSED_PAGE = (

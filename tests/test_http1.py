@@ -18,12 +18,12 @@ from aiohttp import web
 from conftest import RecordingOrigin, StartEdge, distribution, handler
 from viewer_wire import RawViewer, SpyEdge, serving
 
-from edgeproxy.config import load_config
+from edgeproxy.config.loading import load_config
 from edgeproxy.errors import OriginResponseError
-from edgeproxy.http1_response import DateHeader, Framing, encode_head
 from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.pipeline import Edge
 from edgeproxy.runtime import running_edge
+from edgeproxy.server.head import DateHeader, Framing, encode_head
 
 
 @dataclass

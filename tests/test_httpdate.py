@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeproxy.httpdate import MAX_AGE_VALUE, age_value, initial_age, parse_http_date
+from edgeproxy.cache.httpdate import MAX_AGE_VALUE, age_value, initial_age, parse_http_date
 
 EPOCH_1994 = 784111777.0  # Sun, 06 Nov 1994 08:49:37 GMT
 

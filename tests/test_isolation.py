@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from edgeproxy.errors import HandlerExecutionError, HandlerTimeout
-from edgeproxy.events import EventMeta
-from edgeproxy.hooks import Hook, HookRunner
-from edgeproxy.isolation import HandlerThreads, LambdaContext, Raised, call_inline
-from edgeproxy.loader import load_handler
+from edgeproxy.functions.events import EventMeta
+from edgeproxy.functions.hooks import Hook, HookRunner
+from edgeproxy.functions.isolation import HandlerThreads, LambdaContext, Raised, call_inline
+from edgeproxy.functions.loader import load_handler
+from edgeproxy.functions.processes import Worker, WorkerFailure, marshal
 from edgeproxy.messages import EdgeRequest, EdgeResponse, header_value
 from edgeproxy.stages import Stage
-from edgeproxy.worker_pool import Worker, WorkerFailure, marshal
 
 META = EventMeta("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE")
 RID = "ErBax5417C_eI5vdOk6h384wAGWb4VPsg1r-9O_qe2EoeGER8BwR-g=="
@@ -312,8 +312,8 @@ async def test_busy_threads_queue_calls_up_to_the_limit() -> None:
 
 EDGE_THAT_DIES = """
 import asyncio, sys
-from edgeproxy.isolation import LambdaContext
-from edgeproxy.worker_pool import Worker
+from edgeproxy.functions.isolation import LambdaContext
+from edgeproxy.functions.processes import Worker
 
 async def main():
     worker = await Worker.spawn(sys.argv[1])

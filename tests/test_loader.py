@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edgeproxy.errors import HandlerLoadError
-from edgeproxy.loader import MODULE_PREFIX, load_handler, runtime_error_detail
+from edgeproxy.functions.loader import MODULE_PREFIX, load_handler, runtime_error_detail
 
 HANDLERS = Path(__file__).parent / "data" / "handlers"
 
@@ -84,7 +84,7 @@ def test_syntax_error_shows_the_users_line_only() -> None:
     text = str(info.value)
     assert f"cannot load handler file {(HANDLERS / 'syntax_error.py').resolve()}" in text
     assert "SyntaxError" in text and "def handler(event, context)" in text
-    assert "importlib" not in text and "loader.py" not in text
+    assert "importlib" not in text and "functions/loader.py" not in text
 
 
 def test_import_error_traceback_is_trimmed_to_user_frames() -> None:
@@ -93,7 +93,7 @@ def test_import_error_traceback_is_trimmed_to_user_frames() -> None:
     text = str(info.value)
     assert "ModuleNotFoundError: No module named 'edgeproxy_no_such_module'" in text
     assert 'import_error.py", line 3' in text
-    assert "importlib" not in text and "loader.py" not in text
+    assert "importlib" not in text and "functions/loader.py" not in text
     assert not [name for name in sys.modules if name.startswith(f"{MODULE_PREFIX}.import_error")]
 
 

@@ -27,11 +27,11 @@ from hypothesis import strategies as st
 from test_origin_faults import fast
 from viewer_wire import RawResponse, RawViewer
 
-from edgeproxy.conditional import answer_conditional
-from edgeproxy.httpdate import MAX_AGE_VALUE, age_value
+from edgeproxy.cache.conditional import answer_conditional
+from edgeproxy.cache.httpdate import MAX_AGE_VALUE, age_value
+from edgeproxy.cache.ranges import apply_range
+from edgeproxy.cache.ttl import MAX_LIFETIME, TtlPolicy, ttl_for
 from edgeproxy.messages import header_value
-from edgeproxy.ranges import apply_range
-from edgeproxy.ttl import MAX_LIFETIME, TtlPolicy, ttl_for
 
 BODY = b"0123456789" * 10
 LAST_MODIFIED = b"Mon, 01 Jan 2024 00:00:00 GMT"

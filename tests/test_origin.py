@@ -18,7 +18,7 @@ from edgeproxy.errors import (
     OriginTimeout,
 )
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginTarget, header_value
-from edgeproxy.origin import OriginClient, OriginStream, with_length
+from edgeproxy.origin.client import OriginClient, OriginStream, with_length
 
 BLOCK = bytes(range(256)) * 256  # 64 KiB
 

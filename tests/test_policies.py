@@ -12,19 +12,19 @@ import pytest
 import yaml
 from conftest import RecordingOrigin, StartEdge, distribution
 
-from edgeproxy.cachekey import KeyPolicy, cache_key, origin_headers, origin_querystring
-from edgeproxy.config import CacheBehavior, load_config
-from edgeproxy.errors import ConfigError
-from edgeproxy.messages import EdgeRequest
-from edgeproxy.policies import (
+from edgeproxy.cache.key import KeyPolicy, cache_key, origin_headers, origin_querystring
+from edgeproxy.cache.ttl import TtlPolicy
+from edgeproxy.config.loading import CacheBehavior, load_config
+from edgeproxy.config.policies import (
     MANAGED_CACHE_POLICIES,
     MANAGED_ORIGIN_REQUEST_POLICIES,
     MANAGED_RESPONSE_HEADERS_POLICIES,
     BehaviorPolicies,
     managed_id,
 )
+from edgeproxy.errors import ConfigError
+from edgeproxy.messages import EdgeRequest
 from edgeproxy.routes import Routes
-from edgeproxy.ttl import TtlPolicy
 
 B = "distribution.default_cache_behavior"
 

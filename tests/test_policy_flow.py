@@ -13,7 +13,7 @@ import brotli
 from conftest import OriginResponse, RecordingOrigin, StartEdge, distribution
 from viewer_wire import RawViewer
 
-from edgeproxy.compression import CODERS, MAX_BYTES
+from edgeproxy.cache.compression import CODERS, MAX_BYTES
 
 PAGE = "<html>" + "edgeproxy compresses this page. " * 80 + "</html>"
 

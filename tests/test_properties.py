@@ -25,10 +25,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgeproxy import tfschema
-from edgeproxy.config import load_config
+from edgeproxy.config import tfschema
+from edgeproxy.config.loading import load_config
 from edgeproxy.errors import ConfigError, HandlerValidationError
-from edgeproxy.events import (
+from edgeproxy.functions.events import (
     EventMeta,
     request_event,
     request_stage_result,
@@ -36,9 +36,9 @@ from edgeproxy.events import (
     response_from_result,
     status_description,
 )
+from edgeproxy.functions.validation import validate_request_result, validate_response_result
 from edgeproxy.messages import EdgeRequest, EdgeResponse, OriginTarget
 from edgeproxy.stages import Stage
-from edgeproxy.validation import validate_request_result, validate_response_result
 
 META = EventMeta("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE")
 REQUEST_STAGES = [Stage.VIEWER_REQUEST, Stage.ORIGIN_REQUEST]

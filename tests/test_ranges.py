@@ -1,12 +1,12 @@
 """Range requests cut from a cached object (reference 7.10, RFC 9110 14): one test per row
-of the table in ranges.py."""
+of the table in cache/ranges.py."""
 
 from __future__ import annotations
 
 import pytest
 
+from edgeproxy.cache.ranges import apply_range, if_range_matches, parse_range
 from edgeproxy.messages import Headers, header_value
-from edgeproxy.ranges import apply_range, if_range_matches, parse_range
 
 BODY = bytes(range(256)) * 4  # 1,024 bytes
 STORED: Headers = [

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from conftest import RecordingOrigin, StartEdge, distribution, handler
 
-from edgeproxy.config import load_config
+from edgeproxy.config.loading import load_config
 from edgeproxy.errors import HandlerLoadError
 from edgeproxy.reload import config_source
 from edgeproxy.runtime import RunningEdge, running_edge

@@ -30,8 +30,8 @@ from conftest import RecordingOrigin, StartEdge, distribution, handler
 from test_demo import free_port
 from viewer_wire import RawViewer, serving
 
-from edgeproxy.http1 import ViewerContext
 from edgeproxy.routes import Route
+from edgeproxy.server.protocol import ViewerContext
 
 ROOT = Path(__file__).parent.parent
 MIB = 1 << 20

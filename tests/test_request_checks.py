@@ -7,7 +7,7 @@ import pytest
 
 from edgeproxy.errors import BodyNotAllowed, RequestTooLarge
 from edgeproxy.messages import EdgeRequest
-from edgeproxy.request_checks import (
+from edgeproxy.viewer.request_checks import (
     ServedHosts,
     as_received,
     check_limits,

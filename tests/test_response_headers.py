@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from edgeproxy.config.policies import MANAGED_RESPONSE_HEADERS_POLICIES, RESPONSE_HEADERS_POLICY_IDS
+from edgeproxy.config.policy_models import ResponseHeadersPolicyConfig
 from edgeproxy.messages import EdgeRequest, Headers, header_value, header_values
-from edgeproxy.policies import MANAGED_RESPONSE_HEADERS_POLICIES, RESPONSE_HEADERS_POLICY_IDS
-from edgeproxy.policy_models import ResponseHeadersPolicyConfig
-from edgeproxy.response_headers import (
+from edgeproxy.viewer.response_headers import (
     ResponseHeaders,
     ServerTiming,
     apply_response_headers,

@@ -22,7 +22,7 @@ from viewer_wire import WAIT_S, RawViewer, SpyEdge, serving
 
 from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.pipeline import Edge
-from edgeproxy.server import Listener, ViewerServer
+from edgeproxy.server.listeners import Listener, ViewerServer
 
 TINY = 0.2
 

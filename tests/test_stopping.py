@@ -7,7 +7,7 @@ import random
 import threading
 import time
 
-from edgeproxy.stopping import Stoppable, Stopped, run_in_thread
+from edgeproxy.functions.stopping import Stoppable, Stopped, run_in_thread
 
 
 def count(n: int) -> None:

@@ -19,7 +19,7 @@ import yaml
 from conftest import RecordingOrigin, StartEdge, distribution, start_recording_origin
 from viewer_wire import WAIT_S, RawViewer, serving
 
-from edgeproxy.config import load_config
+from edgeproxy.config.loading import load_config
 from edgeproxy.pipeline import Edge
 from edgeproxy.runtime import running_edge
 

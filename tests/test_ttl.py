@@ -7,8 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from edgeproxy.messages import Headers
-from edgeproxy.ttl import (
+from edgeproxy.cache.ttl import (
     DEFAULT_ERROR_CACHING_MIN_TTL,
     MAX_LIFETIME,
     STATUS_RULES,
@@ -20,6 +19,7 @@ from edgeproxy.ttl import (
     ttl_for,
     uncached_fields,
 )
+from edgeproxy.messages import Headers
 
 NOW = 1_700_000_000.0
 DEFAULT = TtlPolicy()  # 0 / 86400 / 31536000
@@ -291,7 +291,7 @@ def test_from_behavior_without_forwarded_values() -> None:
 
 
 def test_from_behavior_inline_cache_policy() -> None:
-    from edgeproxy.policy_models import CachePolicyConfig
+    from edgeproxy.config.policy_models import CachePolicyConfig
 
     inline = CachePolicyConfig.model_validate(
         {

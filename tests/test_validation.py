@@ -9,16 +9,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgeproxy.errors import HandlerValidationError
-from edgeproxy.events import (
+from edgeproxy.functions.events import (
     EventMeta,
     request_event,
     request_stage_result,
     response_event,
     response_from_result,
 )
-from edgeproxy.messages import EdgeRequest, EdgeResponse, OriginTarget
-from edgeproxy.stages import Stage
-from edgeproxy.validation import (
+from edgeproxy.functions.validation import (
     RULES,
     Kind,
     Subject,
@@ -27,6 +25,8 @@ from edgeproxy.validation import (
     validate_request_result,
     validate_response_result,
 )
+from edgeproxy.messages import EdgeRequest, EdgeResponse, OriginTarget
+from edgeproxy.stages import Stage
 
 META = EventMeta("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE")
 VR, OR, ORESP, VRESP = (

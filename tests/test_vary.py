@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeproxy.vary import NEVER, matches, selecting, vary_names
+from edgeproxy.cache.vary import NEVER, matches, selecting, vary_names
 
 
 def test_names_are_lower_case_unique_and_in_order():

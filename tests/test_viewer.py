@@ -12,9 +12,8 @@ import httpx
 import pytest
 from conftest import RecordingOrigin, StartEdge, distribution
 
-from edgeproxy.geo import Location
 from edgeproxy.messages import EdgeRequest
-from edgeproxy.viewer import (
+from edgeproxy.viewer.cloudfront_headers import (
     VIEWER_HEADERS,
     ViewerFacts,
     device_of,
@@ -23,6 +22,7 @@ from edgeproxy.viewer import (
     title_case,
     viewer_cf_headers,
 )
+from edgeproxy.viewer.geo import Location
 
 # -- device classes --------------------------------------------------------------------------
 

@@ -18,10 +18,10 @@ from conftest import StartEdge, distribution
 from fault_origin import OK_BODY, FaultOrigin, running
 from viewer_wire import exchange_bytes, single_response
 
-from edgeproxy.config import load_config
+from edgeproxy.config.loading import load_config
 from edgeproxy.errors import ConfigError
-from edgeproxy.http1_response import DateHeader, UnsafeHead, encode_head
 from edgeproxy.messages import EdgeResponse
+from edgeproxy.server.head import DateHeader, UnsafeHead, encode_head
 
 EDGE_ERROR = "Error from cloudfront"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.pipeline import Edge
-from edgeproxy.server import Listener, ViewerServer
+from edgeproxy.server.listeners import Listener, ViewerServer
 
 WAIT_S = 5.0  # bound on every read: a test never hangs, it fails
 _STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ([\t\x20-\x7e\x80-\xff]*)")

@@ -1,0 +1,1 @@
+"""The admin API and its fan-out to worker processes."""

@@ -1,0 +1,128 @@
+"""The parent's admin API when the edge runs several workers: every call goes to each
+worker's own admin listener and the answers are merged (counters summed, lists joined), so
+an invalidation reaches every worker's cache."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+# The invalidation history is kept here as the single edge's admin API keeps it.
+from edgeproxy.admin.api import INVALIDATIONS, get_invalidation, guard, list_invalidations
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerAdmin:
+    pid: int
+    port: int
+    token: str | None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+WORKERS = web.AppKey("workers", list[WorkerAdmin])
+
+
+def fanout_app(workers: list[WorkerAdmin], token: str | None = None) -> web.Application:
+    """The parent's admin API, behind the single edge's gate (``admin.guard``)."""
+    app = web.Application(middlewares=[guard(token)])
+    app[WORKERS] = workers
+    app[INVALIDATIONS] = {}
+    app.router.add_get("/stats", stats)
+    app.router.add_get("/exchanges", exchanges)
+    app.router.add_get("/cache", cache_entries)
+    app.router.add_post("/invalidations", create_invalidation)
+    app.router.add_get("/invalidations", list_invalidations)
+    app.router.add_get("/invalidations/{id}", get_invalidation)
+    return app
+
+
+async def _each(
+    request: web.Request, method: str, path: str, body: Any = None
+) -> list[tuple[int, Any]]:
+    """(status, JSON) from every worker, in worker order."""
+    workers = request.app[WORKERS]
+    auth = request.headers.get("Authorization")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+
+        async def one(worker: WorkerAdmin) -> tuple[int, Any]:
+            headers = {"Authorization": auth} if auth else worker.headers
+            async with session.request(
+                method, worker.url + path, json=body, headers=headers
+            ) as resp:
+                return resp.status, await resp.json()
+
+        return list(await asyncio.gather(*(one(w) for w in workers)))
+
+
+def _failure(answers: list[tuple[int, Any]]) -> web.Response | None:
+    for status, payload in answers:
+        if status >= 400:
+            return web.json_response(payload, status=status)
+    return None
+
+
+async def stats(request: web.Request) -> web.Response:
+    answers = await _each(request, "GET", "/stats")
+    failed = _failure(answers)
+    if failed is not None:
+        return failed
+    cache: Counter[str] = Counter()
+    responses: Counter[str] = Counter()
+    for _, payload in answers:
+        cache.update(payload["cache"])
+        responses.update(payload["responses"])
+    workers: list[WorkerAdmin] = request.app[WORKERS]
+    per_worker = [
+        {"pid": w.pid, **payload} for w, (_, payload) in zip(workers, answers, strict=True)
+    ]
+    return web.json_response(
+        {"cache": dict(cache), "responses": dict(responses), "workers": per_worker}
+    )
+
+
+async def exchanges(request: web.Request) -> web.Response:
+    answers = await _each(request, "GET", "/exchanges" + _query(request))
+    failed = _failure(answers)
+    return failed or web.json_response(list(itertools.chain(*(p for _, p in answers))))
+
+
+async def cache_entries(request: web.Request) -> web.Response:
+    answers = await _each(request, "GET", "/cache")
+    failed = _failure(answers)
+    return failed or web.json_response(list(itertools.chain(*(p for _, p in answers))))
+
+
+async def create_invalidation(request: web.Request) -> web.Response:
+    answers = await _each(request, "POST", "/invalidations", await request.json())
+    failed = _failure(answers)
+    if failed is not None:
+        return failed
+    store = request.app[INVALIDATIONS]
+    first = answers[0][1]
+    inv_id = f"I{len(store) + 1:013d}"
+    store[inv_id] = {
+        **first,
+        "id": inv_id,
+        "create_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "removed": sum(int(p.get("removed", 0)) for _, p in answers),
+        "workers": len(answers),
+    }
+    return web.json_response(store[inv_id], status=201)
+
+
+def _query(request: web.Request) -> str:
+    return f"?{request.query_string}" if request.query_string else ""

@@ -1,0 +1,490 @@
+"""The cache key, and what of the viewer's request reaches the origin (reference 6.2, 7.5-7.7).
+
+Theory of operation
+-------------------
+A ``KeyPolicy`` is built once per cache behaviour (``KeyPolicy.from_behavior``) and says,
+for query strings, headers and cookies, which go in the cache key and which are forwarded
+to the origin. Each of those is a ``Selection``: a mode (``none``, ``all``, ``whitelist``,
+``allExcept``; Terraform's words) and names, with lookups prepared at construction so the
+per-request work is a set lookup.
+
+``cache_key`` builds a ``CacheKey`` (a named tuple: cheap to hash, and its ``uri`` lets the
+store find every variant of a path for invalidation):
+
+    host (distribution) · method (only for OPTIONS, 7.3) · uri · query string per policy ·
+    named header values · cookies per policy, sorted by name · normalised Accept-Encoding
+
+``origin_headers`` / ``origin_querystring`` say what goes to the origin. Two modes:
+
+* legacy ``forwarded_values`` (reference 6.2 table, DG RequestAndResponseBehaviorCustomOrigin):
+  every viewer header is forwarded except the removed ones (``LEGACY_REMOVED``) unless the
+  behaviour names them; Authorization is removed for GET/HEAD (and OPTIONS when OPTIONS is
+  cached) unless named; User-Agent becomes ``Amazon CloudFront`` unless named; Host is left
+  out unless named (the origin client sets the origin's domain). ``headers = ["*"]`` forwards
+  everything and caches nothing. All query strings are forwarded whenever ``query_string``
+  is true, even with ``query_string_cache_keys`` (those only narrow the key).
+* cache policy (+ origin request policy): only the selected headers, plus the framing
+  headers a body needs (``POLICY_ALWAYS_FORWARDED``, our choice [inf]).
+
+In both, the Cookie header is rebuilt from the allowed cookies sorted by name (only
+well-formed ``name=value`` pairs) and dropped when none is allowed, and Accept-Encoding is
+normalised (``br,gzip``/``gzip``/``br``; ``identity`` when the key normalises it but the
+viewer's accepts neither; dropped when the viewer sent none, or otherwise). Hop-by-hop
+headers, Via, X-Forwarded-For and X-Amz-Cf-Id are the origin client's business.
+
+Choices: legacy behaviours put the normalised Accept-Encoding (br and gzip) in the key
+whatever ``compress`` says, because CloudFront forwards the normalised header to the origin
+in legacy mode and the origin may compress [inf]. Query parameter names are compared raw
+(not percent-decoded), case-sensitively.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from edgeproxy.config.policies import BehaviorPolicies
+from edgeproxy.config.policy_models import CachePolicyConfig, OriginRequestPolicyConfig
+from edgeproxy.messages import EdgeRequest, Header, Headers
+from edgeproxy.wildcards import Glob
+
+NONE, ALL, WHITELIST, ALL_EXCEPT = "none", "all", "whitelist", "allExcept"
+_MODES = frozenset({NONE, ALL, WHITELIST, ALL_EXCEPT})
+
+USER_AGENT = "Amazon CloudFront"
+
+# Removed from origin requests in legacy mode unless the behaviour names them (6.2).
+LEGACY_REMOVED = frozenset(
+    {
+        "accept",
+        "accept-charset",
+        "accept-language",
+        "referer",
+        "expect",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "x-forwarded-proto",
+        "x-http-method-override",
+        "x-real-ip",
+    }
+)
+LEGACY_REMOVED_PREFIX = "x-edge-"
+# Headers this module rebuilds or leaves to the origin client, whatever the mode.
+_REBUILT = frozenset({"cookie", "accept-encoding", "host", "user-agent", "authorization"})
+# Policy mode: what a body needs to reach the origin intact [inf].
+POLICY_ALWAYS_FORWARDED = frozenset({"content-length", "content-type", "transfer-encoding"})
+# Methods whose Authorization is dropped in legacy mode unless forwarded (DG Authorization).
+_AUTH_STRIPPED = frozenset({"GET", "HEAD"})
+_ENCODINGS = ("br", "gzip")  # normalised order, as CloudFront writes it
+# (accepts br, accepts gzip) → the normalised value
+_NORMALISED: Mapping[tuple[bool, bool], str] = {
+    (True, True): "br,gzip",
+    (True, False): "br",
+    (False, True): "gzip",
+    (False, False): "",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which names a policy selects: ``mode`` plus ``names``.
+
+    ``fold_case`` for header names; ``wildcards`` for legacy cookie allow-lists, where
+    ``*`` is any run of characters and ``?`` exactly one (reference 7.5).
+    """
+
+    mode: str = NONE
+    names: tuple[str, ...] = ()
+    fold_case: bool = False
+    wildcards: bool = False
+    _exact: frozenset[str] = field(init=False, repr=False, compare=False)
+    _globs: tuple[Glob, ...] = field(init=False, repr=False, compare=False)
+    empty: bool = field(init=False, repr=False, compare=False)  # selects nothing
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise ValueError(f"unknown selection mode {self.mode!r}")
+        names = tuple(n.lower() for n in self.names) if self.fold_case else self.names
+        object.__setattr__(self, "names", names)
+        globbed = [n for n in names if self.wildcards and ("*" in n or "?" in n)]
+        object.__setattr__(self, "_exact", frozenset(names).difference(globbed))
+        object.__setattr__(self, "_globs", tuple(Glob.of(g) for g in globbed))
+        object.__setattr__(
+            self, "empty", self.mode == NONE or (self.mode == WHITELIST and not names)
+        )
+
+    @property
+    def exact_names(self) -> frozenset[str] | None:
+        """The selected names when the selection is a plain allow-list, else None."""
+        return self._exact if self.mode == WHITELIST and not self._globs else None
+
+    def selects(self, name: str) -> bool:
+        """Whether ``name`` is selected (lower-case it first when ``fold_case``)."""
+        if self.mode == ALL or self.mode == NONE:
+            return self.mode == ALL
+        # Wildcards are matched linearly (a viewer picks the names), never as a regex.
+        listed = name in self._exact or any(glob.matches(name) for glob in self._globs)
+        return listed if self.mode == WHITELIST else not listed
+
+    def union(self, other: Selection) -> Selection:
+        """What either selects (cache policy ∪ origin request policy, reference 7.6)."""
+        if self.mode == ALL or other.empty:
+            return self
+        if other.mode == ALL or self.empty:
+            return other
+        if self.mode == WHITELIST and other.mode == WHITELIST:
+            return _with(self, WHITELIST, _merge(self.names, other.names))
+        if self.mode == ALL_EXCEPT and other.mode == ALL_EXCEPT:
+            return _with(self, ALL_EXCEPT, tuple(n for n in self.names if n in other.names))
+        allow, deny = (self, other) if self.mode == WHITELIST else (other, self)
+        return _with(self, ALL_EXCEPT, tuple(n for n in deny.names if n not in allow.names))
+
+
+def _with(base: Selection, mode: str, names: tuple[str, ...]) -> Selection:
+    return Selection(mode, names, base.fold_case, base.wildcards)
+
+
+def _merge(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    return first + tuple(n for n in second if n not in first)
+
+
+def headers_selection(mode: str, names: Iterable[str] = ()) -> Selection:
+    return Selection(mode, tuple(names), fold_case=True)
+
+
+_NO_SELECTION = Selection()
+_NO_HEADERS = headers_selection(NONE)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPolicy:
+    """What goes in the cache key, and what is forwarded to the origin, for one behaviour."""
+
+    query: Selection = _NO_SELECTION  # key
+    headers: Selection = _NO_HEADERS  # key (none | whitelist)
+    cookies: Selection = _NO_SELECTION  # key
+    encodings: tuple[str, ...] = ()  # normalised Accept-Encoding in the key: ⊆ ("br", "gzip")
+    legacy: bool = True  # origin headers by the legacy table (else: selected ones only)
+    origin_query: Selection = _NO_SELECTION
+    origin_headers: Selection = _NO_HEADERS  # legacy: names forwarded beyond the defaults
+    origin_cookies: Selection = _NO_SELECTION
+    auth_stripped_methods: frozenset[str] = _AUTH_STRIPPED  # legacy only
+
+    @property
+    def forward_all_headers(self) -> bool:
+        """Legacy ``headers = ["*"]``: everything to the origin and nothing cached (7.5)."""
+        return self.legacy and self.origin_headers.mode == ALL
+
+    @property
+    def collapsible(self) -> bool:
+        """What forwarding says about request collapsing (read by ``collapsing.py``): off when
+        the origin gets cookies (7.7, 7.13) or Authorization, from which it may make each
+        viewer its own answer while the key does not tell the viewers apart. (Legacy
+        behaviors forward Authorization on GET, the only collapsed method, only when named;
+        "forward all headers" names it.)"""
+        return self.origin_cookies.empty and not self.origin_headers.selects("authorization")
+
+    @classmethod
+    def from_behavior(cls, behavior: Any) -> KeyPolicy:
+        """Read a ``CacheBehavior``-like object (Terraform argument names, duck typed): its
+        cache policy (inline or managed ID) if it has one, else ``forwarded_values``."""
+        policies = BehaviorPolicies.of(behavior)
+        if policies.cache is not None:
+            return _from_policies(policies.cache, policies.origin_request)
+        return _from_forwarded_values(behavior)
+
+    @classmethod
+    def from_policies(
+        cls, cache: CachePolicyConfig, origin_request: OriginRequestPolicyConfig | None = None
+    ) -> KeyPolicy:
+        """The key and forwarding of a cache policy plus an optional origin request policy
+        (managed or inline, ``config/policies.py``), combined as reference 7.6 says."""
+        return _from_policies(cache, origin_request)
+
+
+# Legacy cache settings know gzip only (Brotli needs a cache policy, cache/compression.py), so
+# their key holds a gzip-or-nothing Accept-Encoding: a viewer asking "gzip, br" and one
+# asking "gzip" share the stored object.
+_LEGACY_ENCODINGS = ("gzip",)
+
+
+def _from_forwarded_values(behavior: Any) -> KeyPolicy:
+    fv = getattr(behavior, "forwarded_values", None)
+    if fv is None:
+        return KeyPolicy(encodings=_LEGACY_ENCODINGS)
+    query, origin_query = _legacy_query(fv)
+    cookies = _legacy_cookies(getattr(fv, "cookies", None))
+    names = tuple(getattr(fv, "headers", ()) or ())
+    origin = headers_selection(ALL if "*" in names else WHITELIST, () if "*" in names else names)
+    cached = {m.upper() for m in getattr(behavior, "cached_methods", ()) or ()}
+    return KeyPolicy(
+        query=query,
+        headers=headers_selection(WHITELIST, () if "*" in names else names),
+        cookies=cookies,
+        encodings=_LEGACY_ENCODINGS,
+        origin_query=origin_query,
+        origin_headers=origin,
+        origin_cookies=cookies,
+        auth_stripped_methods=_AUTH_STRIPPED | ({"OPTIONS"} & cached),
+    )
+
+
+def _legacy_query(fv: Any) -> tuple[Selection, Selection]:
+    """(key, origin): all forwarded when ``query_string``; cache keys only narrow the key."""
+    if not getattr(fv, "query_string", False):
+        return _NO_SELECTION, _NO_SELECTION
+    keys = tuple(getattr(fv, "query_string_cache_keys", ()) or ())
+    return (Selection(WHITELIST, keys) if keys else Selection(ALL)), Selection(ALL)
+
+
+def _legacy_cookies(cookies: Any) -> Selection:
+    mode = getattr(cookies, "forward", NONE) if cookies is not None else NONE
+    names = tuple(getattr(cookies, "whitelisted_names", ()) or ())
+    return Selection(mode, names if mode == WHITELIST else (), wildcards=True)
+
+
+# Terraform's header behaviors of an origin request policy → a Selection mode. The
+# CloudFront-* headers of allViewerAndWhitelistCloudFront are added by
+# viewer/cloudfront_headers.py (routes names them), so for forwarding it is "all viewer headers".
+_ORIGIN_HEADER_MODES: Mapping[str, str] = {
+    "none": NONE,
+    "whitelist": WHITELIST,
+    "allViewer": ALL,
+    "allViewerAndWhitelistCloudFront": ALL,
+    "allExcept": ALL_EXCEPT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """Header, cookie and query selections of one policy."""
+
+    headers: Selection = _NO_HEADERS
+    cookies: Selection = _NO_SELECTION
+    query: Selection = _NO_SELECTION
+
+
+def _cache_parts(policy: CachePolicyConfig) -> _Parts:
+    key = policy.key
+    return _Parts(
+        headers_selection(key.headers_config.header_behavior, key.headers_config.names),
+        Selection(key.cookies_config.cookie_behavior, key.cookies_config.names),
+        Selection(key.query_strings_config.query_string_behavior, key.query_strings_config.names),
+    )
+
+
+def _origin_parts(policy: OriginRequestPolicyConfig | None) -> _Parts:
+    if policy is None:
+        return _Parts()
+    headers = policy.headers_config
+    mode = _ORIGIN_HEADER_MODES[headers.header_behavior]
+    return _Parts(
+        headers_selection(mode, () if mode == ALL else headers.names),
+        Selection(policy.cookies_config.cookie_behavior, policy.cookies_config.names),
+        Selection(
+            policy.query_strings_config.query_string_behavior, policy.query_strings_config.names
+        ),
+    )
+
+
+def _from_policies(cache: CachePolicyConfig, orp: OriginRequestPolicyConfig | None) -> KeyPolicy:
+    key, extra = _cache_parts(cache), _origin_parts(orp)
+    return KeyPolicy(
+        query=key.query,
+        headers=key.headers,
+        cookies=key.cookies,
+        encodings=cache.key.encodings,
+        legacy=False,
+        origin_query=key.query.union(extra.query),
+        origin_headers=key.headers.union(extra.headers),
+        origin_cookies=key.cookies.union(extra.cookies),
+    )
+
+
+class CacheKey(NamedTuple):
+    """One cache entry's identity. ``uri`` and ``query`` also serve invalidation."""
+
+    host: str
+    method: str  # "OPTIONS" or "" (only OPTIONS is keyed by method, 7.3)
+    uri: str
+    query: str  # the key's query string ("" when none)
+    headers: tuple[str | None, ...]  # values of the key's named headers, in policy order
+    cookies: str  # "a=1; b=2", sorted by name
+    encoding: str  # normalised Accept-Encoding ("br,gzip", "gzip", "br" or "")
+
+    @property
+    def target(self) -> str:
+        """Path plus query string, what an invalidation path is matched against."""
+        return f"{self.uri}?{self.query}" if self.query else self.uri
+
+
+def cache_key(policy: KeyPolicy, request: EdgeRequest, host: str) -> CacheKey:
+    """The cache key of ``request`` under ``policy`` for the distribution ``host``."""
+    headers = request.headers
+    values, accept_encoding = _scan_headers(policy, headers)
+    return CacheKey(
+        host,
+        "OPTIONS" if request.method == "OPTIONS" else "",
+        request.uri,
+        select_query(policy.query, request.querystring),
+        values,
+        "" if policy.cookies.empty else "; ".join(_cookie_pairs(policy.cookies, headers)),
+        _key_encoding(policy, accept_encoding),
+    )
+
+
+def _scan_headers(policy: KeyPolicy, headers: Headers) -> tuple[tuple[str | None, ...], str | None]:
+    """One pass over the viewer headers: the key's named header values (repeated ones joined
+    with ","; None when absent) and the first Accept-Encoding."""
+    selection = policy.headers
+    if selection.empty and not policy.encodings:
+        return (), None
+    found: dict[str, str] = {}
+    accept_encoding = None
+    exact = frozenset[str]() if selection.empty else selection.exact_names
+    for name, value in headers:
+        lname = name.lower()
+        if lname == "accept-encoding" and accept_encoding is None:
+            accept_encoding = value
+        if lname in exact if exact is not None else selection.selects(lname):
+            found[lname] = f"{found[lname]},{value}" if lname in found else value
+    if selection.empty:
+        return (), accept_encoding
+    return tuple(found.get(n) for n in selection.names), accept_encoding
+
+
+def select_query(selection: Selection, querystring: str) -> str:
+    """The query string restricted to ``selection``: raw, in the viewer's order (7.5)."""
+    if selection.mode == ALL or not querystring:
+        return querystring
+    if selection.empty:
+        return ""
+    kept = (p for p in querystring.split("&") if selection.selects(p.partition("=")[0]))
+    return "&".join(kept)
+
+
+def parse_cookies(headers: Iterable[Header]) -> list[tuple[str, str]]:
+    """Well-formed ``name=value`` pairs of every Cookie header, in order."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in headers:
+        if name.lower() != "cookie":
+            continue
+        for part in value.split(";"):
+            cname, eq, cvalue = part.strip().partition("=")
+            if eq and cname:
+                pairs.append((cname, cvalue))
+    return pairs
+
+
+def _cookie_pairs(selection: Selection, headers: Iterable[Header]) -> list[str]:
+    """Selected cookies as ``name=value``, sorted by name (stable for repeated names)."""
+    chosen = [(n, v) for n, v in parse_cookies(headers) if selection.selects(n)]
+    chosen.sort(key=lambda pair: pair[0])
+    return [f"{n}={v}" for n, v in chosen]
+
+
+@lru_cache(maxsize=512)  # viewers send few distinct values; this is on every hit
+def accepted_encodings(accept_encoding: str | None) -> str:
+    """Normalised Accept-Encoding: ``br,gzip``, ``gzip``, ``br`` or "" (7.9)."""
+    if not accept_encoding:
+        return ""
+    lowered = accept_encoding.lower()
+    if ";" in lowered:  # parameters: drop codings refused with q=0
+        items = (item.partition(";") for item in lowered.split(","))
+        tokens = [coding.strip() for coding, _, params in items if not _zero_q(params)]
+    else:
+        tokens = [item.strip() for item in lowered.split(",")]
+    return _NORMALISED["br" in tokens, "gzip" in tokens]
+
+
+def _zero_q(params: str) -> bool:
+    name, _, value = params.strip().partition("=")
+    if name.strip() != "q":
+        return False
+    try:
+        return float(value) == 0.0
+    except ValueError:
+        return False
+
+
+def _key_encoding(policy: KeyPolicy, accept_encoding: str | None) -> str:
+    # An HTTP/1.0 viewer's Accept-Encoding is gone already (request_checks.as_received).
+    if not policy.encodings:
+        return ""
+    accepted = accepted_encodings(accept_encoding)
+    if len(policy.encodings) == len(_ENCODINGS):
+        return accepted
+    return ",".join(e for e in accepted.split(",") if e in policy.encodings)
+
+
+def _first(headers: Iterable[Header], lname: str) -> str | None:
+    for name, value in headers:
+        if name.lower() == lname:
+            return value
+    return None
+
+
+def origin_querystring(policy: KeyPolicy, querystring: str) -> str:
+    """The query string sent to the origin."""
+    return select_query(policy.origin_query, querystring)
+
+
+def origin_headers(
+    policy: KeyPolicy, request_headers: Iterable[Header], method: str = "GET"
+) -> Headers:
+    """Viewer headers as forwarded to the origin (see module docstring); Host is left out
+    unless selected, because the origin client sets it to the origin's domain."""
+    request_headers = list(request_headers)
+    keep = _keep_legacy if policy.legacy else _keep_policy
+    out = [(k, v) for k, v in request_headers if keep(policy, k.lower(), v, method)]
+    if not policy.origin_headers.selects("user-agent"):
+        out.append(("User-Agent", USER_AGENT))
+    return out + _rebuilt_headers(policy, request_headers)
+
+
+def _keep_legacy(policy: KeyPolicy, lname: str, value: str, method: str) -> bool:
+    if lname in ("cookie", "accept-encoding"):
+        return False
+    if policy.origin_headers.selects(lname):
+        return True
+    if lname in _REBUILT:
+        return lname == "authorization" and method not in policy.auth_stripped_methods
+    if lname == "upgrade":
+        return value.strip().lower() == "websocket"  # removed, except for WebSocket
+    return lname not in LEGACY_REMOVED and not lname.startswith(LEGACY_REMOVED_PREFIX)
+
+
+def _keep_policy(policy: KeyPolicy, lname: str, value: str, method: str) -> bool:
+    if lname in ("cookie", "accept-encoding"):
+        return False
+    return lname in POLICY_ALWAYS_FORWARDED or policy.origin_headers.selects(lname)
+
+
+def _rebuilt_headers(policy: KeyPolicy, request_headers: Headers) -> Headers:
+    out: Headers = []
+    if not policy.origin_cookies.empty:
+        pairs = _cookie_pairs(policy.origin_cookies, request_headers)
+        if pairs:
+            out.append(("Cookie", "; ".join(pairs)))
+    encoding = _origin_encoding(policy, request_headers)
+    if encoding:
+        out.append(("Accept-Encoding", encoding))
+    return out
+
+
+def _origin_encoding(policy: KeyPolicy, request_headers: Headers) -> str:
+    viewer = _first(request_headers, "accept-encoding")
+    if viewer is None:
+        return ""  # none sent (or removed: an HTTP/1.0 viewer's), none forwarded (7.9)
+    if policy.origin_headers.selects("accept-encoding") and not policy.encodings:
+        return viewer  # explicitly forwarded and not normalised: as the viewer sent it
+    accepted = accepted_encodings(viewer)
+    if policy.encodings:
+        accepted = ",".join(e for e in accepted.split(",") if e in policy.encodings)
+        return accepted or "identity"
+    return accepted

@@ -1,0 +1,210 @@
+"""The ``edge:`` section: what only a local edge location needs (listeners, admin API,
+PoP name, cache size, handler isolation, geo simulation, TLS, the demo origin).
+
+CloudFront has no equivalent of these keys, so they are plain edgeproxy names; the reference
+for each is DESIGN section 3.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+
+from edgeproxy.config.types import (
+    Country,
+    FrozenModel,
+    HandlerSpec,
+    HeaderSafe,
+    Isolation,
+    LambdaArn,
+    NonEmpty,
+    Port,
+    Seconds,
+    at_least,
+    between,
+    cidr,
+    context_of,
+    invalid,
+)
+from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY
+from edgeproxy.functions.loader import INIT_TIMEOUT_S
+
+
+class Listeners(FrozenModel):
+    host: NonEmpty = "127.0.0.1"
+    http_port: Port | None = None
+    https_port: Port | None = None
+
+
+def resolve_address(value: str) -> tuple[str, int | None]:
+    """An ``edge.resolve`` value: ``"ip"``, ``"ip:port"`` or ``"[ipv6]:port"`` → (ip, port or
+    None). ValueError when it is none of these."""
+    host, port = value, None
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(value)
+        port = _port(rest[1:]) if rest else None
+    elif value.count(":") == 1:
+        host, _, digits = value.partition(":")
+        port = _port(digits)
+    ipaddress.ip_address(host)
+    return host, port
+
+
+def _port(digits: str) -> int:
+    if not (digits.isascii() and digits.isdigit() and 1 <= int(digits) <= 65535):
+        raise ValueError(digits)
+    return int(digits)
+
+
+def _resolve_target(value: str) -> str:
+    try:
+        resolve_address(value)
+    except ValueError:
+        raise invalid(
+            "must be an IP address, optionally with a port: 10.0.0.5, 127.0.0.1:8081, [::1]:8081"
+        ) from None
+    return value
+
+
+# A name resolved locally; with a port, the origin is fetched there over plain HTTP.
+ResolveTarget = Annotated[str, AfterValidator(_resolve_target)]
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address; any other name may reach beyond this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _token(value: str | None) -> str | None:
+    # Sent in an Authorization header: visible ASCII only, nothing a header could not carry.
+    if value is None or (
+        value.isascii() and value.isprintable() and value != "" and " " not in value
+    ):
+        return value
+    raise invalid("must be non-empty visible ASCII without spaces")
+
+
+class AdminListener(FrozenModel):
+    """The admin API: loopback by default; anywhere else only with a bearer token."""
+
+    host: NonEmpty = "127.0.0.1"
+    port: Port | None = None
+    token: Annotated[str | None, AfterValidator(_token)] = None
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> AdminListener:
+        if self.token is None and not is_loopback_host(self.host):
+            raise invalid(
+                f"required when the admin API listens on {self.host} (not loopback): every "
+                "call must then carry Authorization: Bearer <token>",
+                at=("token",),
+            )
+        return self
+
+
+class CacheSettings(FrozenModel):
+    max_bytes: Seconds = 256 * 1024 * 1024
+    max_object_bytes: Seconds = 64 * 1024 * 1024
+
+    @field_validator("max_object_bytes")
+    @classmethod
+    def _fits(cls, value: int, info: ValidationInfo) -> int:
+        if value > info.data.get("max_bytes", value):
+            raise invalid("must not exceed max_bytes")
+        return value
+
+
+class HandlerSettings(FrozenModel):
+    isolation: Isolation = "thread"
+    # Calls of one function running at once (thread isolation: threads; process: workers);
+    # past it, calls wait within their timeout, or are throttled when all are stuck.
+    concurrency: Annotated[int, at_least(1)] = DEFAULT_CONCURRENCY
+    # Lambda's init phase limit: a handler module whose top-level code runs longer is refused.
+    init_timeout: Annotated[float, between(0.001, 900)] = INIT_TIMEOUT_S
+
+
+class GeoLocation(FrozenModel):
+    """What CloudFront's CloudFront-Viewer-* geo headers say about a viewer."""
+
+    country: Country
+    country_name: str | None = None
+    region: str | None = None
+    region_name: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    time_zone: str | None = None
+    latitude: Annotated[float, between(-90, 90)] | None = None
+    longitude: Annotated[float, between(-180, 180)] | None = None
+    metro_code: str | None = None
+    asn: int | None = None
+
+
+class GeoRange(GeoLocation):
+    """Viewers whose address is in ``cidr`` are located here."""
+
+    cidr: str
+
+    @field_validator("cidr")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        return cidr(value)
+
+
+class GeoSettings(FrozenModel):
+    trust_viewer_headers: bool = False  # take viewer-sent CloudFront-Viewer-* as simulated
+    default: GeoLocation | None = None
+    ranges: tuple[GeoRange, ...] = ()
+
+
+class TlsSettings(FrozenModel):
+    cert_dir: NonEmpty = ".edgeproxy/certs"
+
+
+class DemoOrigin(FrozenModel):
+    """The built-in static origin that serves ``root`` for the origin ``origin_id``."""
+
+    origin_id: NonEmpty
+    root: NonEmpty
+    host: NonEmpty = "127.0.0.1"
+    port: Port = 0
+
+    @field_validator("origin_id")
+    @classmethod
+    def _names_origin(cls, value: str, info: ValidationInfo) -> str:
+        origins = context_of(info).get("origin_ids")
+        if origins and value not in origins:
+            raise invalid(f"names no origin (origins: {', '.join(sorted(origins))})")
+        return value
+
+    @field_validator("root")
+    @classmethod
+    def _folder_exists(cls, value: str, info: ValidationInfo) -> str:
+        base_dir = context_of(info).get("base_dir")
+        if base_dir is not None and not (base_dir / value).is_dir():
+            raise invalid(f"no such folder: {base_dir / value}")
+        return value
+
+
+class EdgeSettings(FrozenModel):
+    listeners: Listeners = Listeners()
+    admin: AdminListener = AdminListener()
+    pop: HeaderSafe = "LHR50-C1"
+    distribution_domain_name: HeaderSafe = "d111111abcdef8.cloudfront.net"
+    distribution_id: HeaderSafe = "EDFDVBD6EXAMPLE"
+    resolve: Mapping[str, ResolveTarget] = Field(default_factory=dict)
+    cache: CacheSettings = CacheSettings()
+    handlers: HandlerSettings = HandlerSettings()
+    functions: Mapping[LambdaArn, HandlerSpec] = Field(default_factory=dict)
+    geo: GeoSettings = GeoSettings()
+    tls: TlsSettings = TlsSettings()
+    demo_origin: DemoOrigin | None = None

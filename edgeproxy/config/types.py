@@ -1,0 +1,161 @@
+"""Building blocks shared by the config models: annotated types with CloudFront's value
+rules, the validation error that carries a key path, and the frozen base model.
+
+Every model in ``config_models``, ``policy_models`` and ``edge_settings`` derives from
+``FrozenModel`` (frozen, unknown keys refused) and reports a problem with ``invalid``, whose
+``at`` extends the key path below the field that raised it (``config._problem`` reads it).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from edgeproxy.messages import BAD_VALUE_CHAR, HEADER_NAME
+
+# Lambda@Edge takes a numbered version of a function in us-east-1, never $LATEST or an alias.
+_LAMBDA_ARN = re.compile(r"arn:aws[a-z-]*:lambda:us-east-1:\d{12}:function:[\w-]{1,64}:\d+")
+_HANDLER_FUNC = re.compile(r"[A-Za-z_]\w*")
+_MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_HEADER_SAFE = re.compile(r"[A-Za-z0-9._-]+")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+
+Method = Literal["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+Isolation = Literal["thread", "process", "inline"]
+
+
+def invalid(message: str, *, at: tuple[int | str, ...] = ()) -> PydanticCustomError:
+    """A validation error; ``at`` extends the key path below the field that raised it."""
+    return PydanticCustomError("edgeproxy", message, {"at": at} if at else None)
+
+
+def between(lo: float, hi: float) -> AfterValidator:
+    def check(value: float) -> float:
+        if not lo <= value <= hi:
+            raise invalid(f"must be between {lo:g} and {hi:g}")
+        return value
+
+    return AfterValidator(check)
+
+
+def at_least(lo: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if value < lo:
+            raise invalid(f"must be {lo} or more")
+        return value
+
+    return AfterValidator(check)
+
+
+def _non_empty(value: str) -> str:
+    if not value:
+        raise invalid("must not be empty")
+    return value
+
+
+def _origin_port(value: int) -> int:
+    if value not in (80, 443) and not 1024 <= value <= 65535:
+        raise invalid("must be 80, 443 or between 1024 and 65535")
+    return value
+
+
+def _handler_spec(value: str) -> str:
+    target, _, func = value.rpartition(":")
+    is_file = target.endswith(".py")
+    if not (_HANDLER_FUNC.fullmatch(func) and (is_file or _MODULE.fullmatch(target))):
+        raise invalid('must be "path/file.py:function" or "package.module:function"')
+    return value
+
+
+def _lambda_arn(value: str) -> str:
+    if not _LAMBDA_ARN.fullmatch(value):
+        raise invalid(
+            "must be a numbered version of a Lambda function in us-east-1, "
+            "e.g. arn:aws:lambda:us-east-1:123456789012:function:name:1"
+        )
+    return value
+
+
+def _ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise invalid("must be an IP address") from None
+    return value
+
+
+def cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise invalid("must be an IP network such as 203.0.113.0/24") from None
+    return value
+
+
+def _country(value: str) -> str:
+    if not _COUNTRY.fullmatch(value):
+        raise invalid("must be a two-letter country code in capitals, e.g. US")
+    return value
+
+
+def _header_safe(value: str) -> str:
+    if not _HEADER_SAFE.fullmatch(value):
+        raise invalid("may contain only letters, digits, '.', '_' and '-'")
+    return value
+
+
+NOT_A_HEADER_NAME = "must be a header name: letters, digits and !#$%&'*+-.^_`|~ only"
+
+
+def _header_name(value: str) -> str:
+    """A header name the edge will write or send: an RFC 9110 token."""
+    if not HEADER_NAME.fullmatch(value):
+        raise invalid(NOT_A_HEADER_NAME)
+    return value
+
+
+def _header_value(value: str) -> str:
+    """A header value the edge will write or send: no CR, LF, NUL or other control but tab
+    (the response would be split at them)."""
+    bad = BAD_VALUE_CHAR.search(value)
+    if bad:
+        raise invalid(f"must not hold control characters such as CR or LF (found {bad.group()!r})")
+    return value
+
+
+NonEmpty = Annotated[str, AfterValidator(_non_empty)]
+Port = Annotated[int, between(0, 65535)]
+OriginPort = Annotated[int, AfterValidator(_origin_port)]
+Seconds = Annotated[int, at_least(0)]
+HandlerSpec = Annotated[str, AfterValidator(_handler_spec)]
+LambdaArn = Annotated[str, AfterValidator(_lambda_arn)]
+IpAddress = Annotated[str, AfterValidator(_ip_address)]
+Country = Annotated[str, AfterValidator(_country)]
+HeaderSafe = Annotated[str, AfterValidator(_header_safe)]
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+HeaderValue = Annotated[str, AfterValidator(_header_value)]
+
+
+def context_of(info: ValidationInfo) -> Mapping[str, Any]:
+    """The load context (see ``config._load_context``); empty when a model is built in code."""
+    return info.context if isinstance(info.context, Mapping) else {}
+
+
+def is_local_address(domain_name: str) -> bool:
+    """An IP address or ``localhost``: CloudFront refuses these as origins; we allow them."""
+    if domain_name.lower() == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(domain_name)
+    except ValueError:
+        return False
+    return True
+
+
+class FrozenModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")

@@ -1,0 +1,324 @@
+"""Run a user's handler for a stage, the way Lambda@Edge would.
+
+A ``Hook`` is a stage bound to a loaded handler with its timeout, Include Body flag and
+isolation. ``HookRunner.run_request`` / ``run_response`` are the pipeline's entry points: build
+the event, call the handler, validate the result, convert it back. What each returns:
+
+* ``run_request`` → the ``EdgeRequest`` to continue with, or an ``EdgeResponse`` the handler
+  generated (answer the viewer with it).
+* ``run_response`` → the ``EdgeResponse`` to continue with.
+* Either raises ``HandlerTimeout`` (503), ``HandlerThrottled`` (503: every concurrency slot
+  of the function is held by a stuck call), ``HandlerExecutionError`` (503: the handler
+  raised, its worker died, or its file no longer loads) or ``HandlerValidationError`` (502,
+  the result broke a rule of ``validation.RULES``) — the pipeline renders them.
+
+``invoke`` is the call alone (event in, raw result out) for ``edgeproxy invoke``. Where the
+call runs and how it is stopped at its timeout is ``isolation``'s business; how many calls of
+one function may run at once, ``concurrency``'s (thread isolation) and ``worker_pool``'s
+(process isolation: as many workers).
+
+Before each call the handler file is checked for changes (``LoadedHandler.refresh``): a save
+takes effect on the next request, its module loaded on a thread, never on the event loop; a
+save that does not load makes the stage answer 503 until the file loads again. Process
+workers of a changed handler are retired.
+
+Each call logs one ``REPORT`` line (``handler_log``), like Lambda's; a handler that raises
+logs its traceback trimmed to the user's frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from edgeproxy.errors import ConfigError, HandlerExecutionError
+from edgeproxy.functions import events
+from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY, Slots, Throttled
+from edgeproxy.functions.events import EventMeta
+from edgeproxy.functions.handler_log import (
+    CallRecord,
+    execution_error,
+    report,
+    throttled_error,
+    timeout_error,
+    validated,
+)
+from edgeproxy.functions.isolation import (
+    FUNCTION_VERSION,
+    ISOLATIONS,
+    REGION,
+    HandlerThreads,
+    Isolation,
+    LambdaContext,
+    Raised,
+    call_async,
+    call_inline,
+    call_sync,
+)
+from edgeproxy.functions.loader import (
+    INIT_TIMEOUT_S,
+    LoadedHandler,
+    Version,
+    load_handler,
+    runtime_error_detail,
+)
+from edgeproxy.functions.processes import WorkerFailure, WorkerPools
+from edgeproxy.functions.validation import validate_request_result, validate_response_result
+from edgeproxy.messages import EdgeRequest, EdgeResponse
+from edgeproxy.stages import STAGE_RULES, Stage
+
+__all__ = ["Hook", "HookRunner", "Isolation", "LambdaContext", "build_hooks"]
+
+DEFAULT_MEMORY_MB = 128  # viewer events are capped at 128 MB; origin events default to it
+_VIEWER_STAGES = frozenset({Stage.VIEWER_REQUEST, Stage.VIEWER_RESPONSE})
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A stage bound to a handler (one ``lambda_function_association``)."""
+
+    stage: Stage
+    handler: LoadedHandler
+    timeout_s: float
+    include_body: bool = False
+    isolation: Isolation = "thread"
+    memory_mb: int = DEFAULT_MEMORY_MB
+    concurrency: int = DEFAULT_CONCURRENCY  # calls of the function at once (concurrency.py)
+
+    @property
+    def function_name(self) -> str:
+        stem = self.handler.path.stem if self.handler.path else self.handler.name.split(":")[0]
+        return f"{REGION}.{stem}"
+
+    @property
+    def memory_limit_mb(self) -> int | None:
+        """A hard memory bound: CloudFront caps viewer events at 128 MB; an origin event's
+        memory is whatever the function was given, which the config does not say."""
+        return self.memory_mb if self.stage in _VIEWER_STAGES else None
+
+    @property
+    def worker_spec(self) -> str:
+        """The spec a worker process loads: absolute, so the worker needs no base_dir."""
+        handler = self.handler
+        if handler.path is None or not handler.from_file:
+            return handler.name
+        return f"{handler.path}:{handler.name.rpartition(':')[2]}"
+
+
+class HookRunner:
+    """Runs hooks. Owns the handler threads and worker processes; ``close()`` releases them."""
+
+    def __init__(self, *, max_threads: int = 64, reload: bool = True) -> None:
+        self._threads = HandlerThreads(max_threads)
+        self._workers = WorkerPools()  # per handler: each worker a warm container
+        # Thread-isolated calls hold a slot of their function's version (functions/concurrency.py).
+        self._slots: weakref.WeakKeyDictionary[Version, Slots] = weakref.WeakKeyDictionary()
+        self._reload = reload
+        # One log stream per runner, like one warm container.
+        self._log_stream = f"{time.strftime('%Y/%m/%d')}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
+
+    async def run_request(
+        self, hook: Hook, request: EdgeRequest, meta: EventMeta, request_id: str
+    ) -> EdgeRequest | EdgeResponse:
+        """viewer-request / origin-request: the request to go on with, or a generated response."""
+        shown = await _body_shown(hook.stage, request) if hook.include_body else request
+        event = events.request_event(hook.stage, shown, meta, request_id, hook.include_body)
+        result = await self.invoke(hook, event)
+        same = validated(
+            hook, validate_request_result, hook.stage, result, request, hook.include_body
+        )
+        return events.request_stage_result(hook.stage, result, request, hook.include_body, same)
+
+    async def run_response(
+        self,
+        hook: Hook,
+        request: EdgeRequest,
+        response: EdgeResponse,
+        meta: EventMeta,
+        request_id: str,
+    ) -> EdgeResponse:
+        """origin-response / viewer-response: the response to continue with."""
+        event = events.response_event(hook.stage, request, response, meta, request_id)
+        result = await self.invoke(hook, event)
+        same = validated(hook, validate_response_result, hook.stage, result, response)
+        return events.response_from_result(hook.stage, result, response, same)
+
+    async def invoke(self, hook: Hook, event: dict[str, Any]) -> Any:
+        """Call the hook's handler with ``event`` under its isolation and timeout; the raw
+        result. Raises HandlerTimeout, HandlerThrottled or HandlerExecutionError."""
+        await self._refresh(hook)
+        call = CallRecord(
+            LambdaContext(hook.function_name, hook.memory_mb, hook.timeout_s, self._log_stream),
+            time.perf_counter(),
+        )
+        try:
+            return await self._call(hook, event, call)
+        except Raised as raised:
+            raise execution_error(hook, call.context, raised.original) from raised.original
+        except TimeoutError as exc:
+            raise timeout_error(hook, call.context) from exc
+        except Throttled as throttled:
+            call.ran = False
+            raise throttled_error(hook, throttled) from throttled
+        finally:
+            report(hook, call)
+
+    async def close(self) -> None:
+        self._threads.close()
+        await self._workers.close()
+
+    # --- calling ------------------------------------------------------------------------------
+
+    async def _refresh(self, hook: Hook) -> None:
+        """Pick up a saved handler file (loaded off the loop); refuse to call one whose last
+        save does not load."""
+        handler = hook.handler
+        if self._reload:
+            await handler.refresh()
+        if handler.broken is not None:
+            raise HandlerExecutionError(
+                runtime_error_detail(handler.broken), stage=hook.stage.value, handler=handler.name
+            )
+
+    async def _call(self, hook: Hook, event: dict[str, Any], call: CallRecord) -> Any:
+        if hook.isolation == "process":
+            return await self._in_process(hook, event, call)
+        version, context = hook.handler.current, call.context
+        fn = version.function
+        if hook.isolation == "inline" and not version.is_async:
+            return call_inline(fn, event, context, hook.timeout_s)
+        # asyncio.timeout, not wait_for: no extra task per call (a third of an async call's
+        # cost); it cancels what is awaited at the deadline. Waiting for a slot counts.
+        async with asyncio.timeout(hook.timeout_s) as deadline:
+            if version.is_async:
+                result = await call_async(fn, event, context)
+            else:
+                slot = await self._slots_of(hook, version).acquire()
+                result = await self._threads.submit(lambda: call_sync(fn, event, context), slot)
+        if deadline.expired():  # a handler that swallowed the cancellation: still too late
+            raise TimeoutError
+        return result
+
+    def _slots_of(self, hook: Hook, version: Version) -> Slots:
+        slots = self._slots.get(version)
+        if slots is None:
+            slots = self._slots[version] = Slots(hook.concurrency)
+        return slots
+
+    async def _in_process(self, hook: Hook, event: dict[str, Any], call: CallRecord) -> Any:
+        pool = await self._workers.pool(hook.worker_spec, hook.handler, hook.concurrency)
+        try:
+            reply, call.init_ms = await pool.call(
+                event, call.context, hook.timeout_s, hook.memory_limit_mb
+            )
+        except WorkerFailure as failure:
+            raise Raised(failure) from failure
+        except TimeoutError:  # an OSError too, but ours: the handler ran out of time
+            raise
+        except OSError as exc:  # the worker could not be started at all
+            raise Raised(exc) from exc
+        call.memory_mb = reply.peak_memory_mb
+        if reply.failure is not None:
+            raise Raised(reply.failure)
+        return json.loads(reply.result_json or "null")
+
+
+# --- building hooks from the config ------------------------------------------------------------
+
+
+class Association(Protocol):
+    """What ``build_hooks`` reads of a config's lambda_function_association."""
+
+    @property
+    def event_type(self) -> Stage | str: ...
+    @property
+    def handler_spec(self) -> str: ...
+    @property
+    def include_body(self) -> bool: ...
+    @property
+    def timeout(self) -> float | None: ...
+    @property
+    def isolation(self) -> str | None: ...
+
+
+def build_hooks(
+    associations: Iterable[Association],
+    base_dir: Path,
+    default_isolation: str = "thread",
+    *,
+    loaded: dict[str, LoadedHandler] | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    init_timeout: float = INIT_TIMEOUT_S,
+) -> dict[Stage, Hook]:
+    """One Hook per stage; a handler named twice is loaded once (it shares its globals).
+
+    ``loaded`` (spec → handler) is filled as handlers load: pass the same dict for every cache
+    behavior of a distribution (same ``base_dir``) so that a handler several behaviors name is
+    one function with one set of globals, as one Lambda function would be. ``concurrency`` and
+    ``init_timeout`` are ``edge.handlers``' settings.
+
+    Raises HandlerLoadError for a handler that cannot be loaded and ConfigError for an
+    association CloudFront would refuse.
+    """
+    loaded = {} if loaded is None else loaded
+    hooks: dict[Stage, Hook] = {}
+    for index, assoc in enumerate(associations):
+        stage = Stage(assoc.event_type)
+        _check_association(index, stage, assoc, hooks, default_isolation)
+        if assoc.handler_spec not in loaded:
+            loaded[assoc.handler_spec] = load_handler(assoc.handler_spec, base_dir, init_timeout)
+        hooks[stage] = Hook(
+            stage=stage,
+            handler=loaded[assoc.handler_spec],
+            timeout_s=assoc.timeout if assoc.timeout is not None else STAGE_RULES[stage].timeout_s,
+            include_body=assoc.include_body,
+            isolation=_isolation(assoc.isolation or default_isolation),
+            concurrency=concurrency,
+        )
+    return hooks
+
+
+def _isolation(value: str) -> Isolation:
+    for isolation in ISOLATIONS:
+        if value == isolation:
+            return isolation
+    raise ConfigError([("isolation", f"must be one of {', '.join(ISOLATIONS)}, not {value!r}")])
+
+
+def _check_association(
+    index: int, stage: Stage, assoc: Association, hooks: dict[Stage, Hook], default: str
+) -> None:
+    where = f"lambda_function_association[{index}]"
+    problems: list[tuple[str, str]] = []
+    if stage in hooks:
+        problems.append((f"{where}.event_type", f"a second {stage.value} association"))
+    if assoc.include_body and not STAGE_RULES[stage].request_stage:
+        problems.append(
+            (
+                f"{where}.include_body",
+                "The IncludeBody option can only be used with viewer-request or "
+                "origin-request events.",
+            )
+        )
+    if (assoc.isolation or default) not in ISOLATIONS:
+        problems.append((f"{where}.isolation", f"must be one of {', '.join(ISOLATIONS)}"))
+    if problems:
+        raise ConfigError(problems)
+
+
+async def _body_shown(stage: Stage, request: EdgeRequest) -> EdgeRequest:
+    """The request as an include_body event shows it: a streamed viewer body is read as far
+    as the stage's cut and one byte more (for ``inputTruncated``), never further; the rest
+    stays in the stream for the origin (reference 4.5)."""
+    stream = request.body_stream
+    if stream is None:
+        return request
+    cut = STAGE_RULES[stage].body_truncate_at
+    return replace(request, body=await stream.peek(cut + 1), body_stream=None)

@@ -1,0 +1,288 @@
+"""``edgeproxy invoke`` and ``edgeproxy events generate``: one handler, one event, no edge.
+
+``invoke FILE.py:function --event-type STAGE`` builds the event a stage would get (from
+``--uri``, ``--method``, ``--header`` … or a whole event file with ``--event``), calls the
+handler exactly as the edge does (same isolation, timeout, REPORT line), checks the result
+against every rule of ``validation.RULES`` and prints it as JSON. When the handler breaks a
+rule, raises or runs out of time, it prints what the viewer would get (status, X-Cache) and
+why (the rule and its detail, or the user's traceback in the log), and exits 1 — like
+``sam local invoke`` with CloudFront's validation on top.
+
+``events generate STAGE`` prints the event ``invoke`` would use, to save and edit.
+
+Exit status: 0 the result is valid; 1 the handler failed; 2 bad arguments or event file (a
+handler that cannot be loaded is reported by the CLI, also with 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeproxy.errors import HandlerError
+from edgeproxy.functions.events import (
+    EventMeta,
+    request_event,
+    request_from_result,
+    response_event,
+    response_from_result,
+)
+from edgeproxy.functions.hooks import Hook, HookRunner
+from edgeproxy.functions.isolation import ISOLATIONS, Isolation
+from edgeproxy.functions.loader import load_handler
+from edgeproxy.functions.validation import (
+    RuleBroken,
+    validate_request_result,
+    validate_response_result,
+)
+from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
+from edgeproxy.stages import STAGE_RULES, Stage
+
+DISTRIBUTION = EventMeta("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE")
+REQUEST_ID = "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ=="
+CLIENT_IP = "203.0.113.178"
+VIA = "2.0 2afae0d44e2540f472c0635ab62c232b.cloudfront.net (CloudFront)"
+
+
+class EventFileError(Exception):
+    """The ``--event`` file is not a CloudFront event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """Everything one call needs: the event and the edge values it stands for."""
+
+    stage: Stage
+    event: dict[str, Any]
+    request: EdgeRequest
+    response: EdgeResponse | None
+    include_body: bool
+
+
+# --- building events ---------------------------------------------------------------------------
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"a header is 'Name: value', not {text!r}")
+    return name.strip(), value.strip()
+
+
+def sample_request(stage: Stage, args: argparse.Namespace) -> EdgeRequest:
+    """The request a stage would see for the arguments: the viewer's headers in viewer
+    stages, what CloudFront sends the origin in origin stages (reference 2.7)."""
+    origin_side = STAGE_RULES[stage].has_origin
+    given: Headers = list(args.header or [])
+    names = {name.lower() for name, _ in given}
+    if origin_side:
+        base = [
+            ("X-Forwarded-For", args.client_ip),
+            ("User-Agent", "Amazon CloudFront"),
+            ("Via", VIA),
+            ("Host", args.origin_domain),
+        ]
+    else:
+        base = [("Host", DISTRIBUTION.distribution_domain_name), ("User-Agent", "curl/8.5.0")]
+        base.append(("Accept", "*/*"))
+    headers = [h for h in base if h[0].lower() not in names] + given
+    body = _body(args)
+    if body and "content-length" not in names:
+        headers.append(("Content-Length", str(len(body))))
+    origin = OriginTarget(args.origin_domain, 443, "https") if origin_side else None
+    return EdgeRequest(
+        method=args.method,
+        uri=args.uri,
+        querystring=args.querystring,
+        headers=headers,
+        client_ip=args.client_ip,
+        body=body,
+        origin=origin,
+    )
+
+
+def _body(args: argparse.Namespace) -> bytes:
+    if args.body_file is not None:
+        return Path(args.body_file).read_bytes()
+    return str(args.body or "").encode("utf-8")
+
+
+def sample_response(args: argparse.Namespace) -> EdgeResponse:
+    headers: Headers = list(args.response_header or [("Content-Type", "text/html")])
+    return EdgeResponse(args.status, headers, b"", "")
+
+
+def generated_invocation(stage: Stage, args: argparse.Namespace) -> Invocation:
+    request = sample_request(stage, args)
+    include = bool(args.include_body) and STAGE_RULES[stage].request_stage
+    if STAGE_RULES[stage].request_stage:
+        event = request_event(stage, request, DISTRIBUTION, REQUEST_ID, include)
+        return Invocation(stage, event, request, None, include)
+    response = sample_response(args)
+    event = response_event(stage, request, response, DISTRIBUTION, REQUEST_ID)
+    return Invocation(stage, event, request, response, False)
+
+
+def file_invocation(stage: Stage, path: Path, include_body: bool) -> Invocation:
+    """An event file (the whole ``{"Records": [...]}``) and the edge values it describes."""
+    try:
+        event = json.loads(path.read_text())
+        cf = event["Records"][0]["cf"]
+        return _parsed(stage, event, cf, include_body or "body" in cf["request"])
+    except OSError as exc:
+        raise EventFileError(f"cannot read {path}: {exc}") from exc
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise EventFileError(f"{path} is not a CloudFront event: {exc!r}") from exc
+
+
+def _parsed(stage: Stage, event: Any, cf: Any, include_body: bool) -> Invocation:
+    cf_request = cf["request"]
+    blank = EdgeRequest(cf_request["method"], "/", "", [], cf_request["clientIp"])
+    # The event's request read as if a handler had returned it onto an empty request.
+    request = request_from_result(stage, cf_request, blank, False)
+    body = cf_request.get("body")
+    if isinstance(body, dict) and body.get("data"):
+        request.body = base64.b64decode(body["data"])
+    response = None
+    if not STAGE_RULES[stage].request_stage:
+        cf_response = cf["response"]
+        blank_response = EdgeResponse(int(cf_response["status"]), [], b"", "")
+        response = response_from_result(stage, cf_response, blank_response)
+    return Invocation(stage, event, request, response, include_body)
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    result: Any = None
+    error: HandlerError | None = None
+
+
+async def run(hook: Hook, invocation: Invocation) -> Outcome:
+    """Call the handler once and validate its result, as the edge would."""
+    runner = HookRunner(reload=False)
+    try:
+        result = await runner.invoke(hook, invocation.event)
+        if invocation.response is None:
+            validate_request_result(
+                hook.stage,
+                result,
+                invocation.request,
+                invocation.include_body,
+                handler=hook.handler.name,
+            )
+        else:
+            validate_response_result(
+                hook.stage, result, invocation.response, handler=hook.handler.name
+            )
+        return Outcome(result=result)
+    except HandlerError as err:
+        return Outcome(error=err)
+    finally:
+        await runner.close()
+
+
+def describe(err: HandlerError) -> str:
+    """What the viewer would get and why, for a terminal."""
+    lines = [
+        f"{err.stage} handler {err.handler} failed: the viewer gets {err.status} "
+        f"with X-Cache: {err.x_cache}"
+    ]
+    if isinstance(err, RuleBroken):
+        lines.append(f"  rule: {err.rule}")
+    lines.append(f"  {err.detail}")
+    return "\n".join(lines)
+
+
+# --- the subcommands ---------------------------------------------------------------------------
+
+
+def _stage(value: str) -> Stage:
+    try:
+        return Stage(value)
+    except ValueError:
+        choices = ", ".join(s.value for s in Stage)
+        raise argparse.ArgumentTypeError(f"must be one of {choices}") from None
+
+
+def _event_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--uri", default="/", help="request path (default /)")
+    parser.add_argument("--method", default="GET")
+    parser.add_argument("--querystring", default="", help="raw query string, without '?'")
+    parser.add_argument(
+        "--header", action="append", type=_header, metavar="'NAME: VALUE'", help="repeatable"
+    )
+    parser.add_argument("--client-ip", default=CLIENT_IP)
+    parser.add_argument("--body", help="request body text (with --include-body)")
+    parser.add_argument("--body-file", type=Path, help="request body from a file")
+    parser.add_argument("--include-body", action="store_true", help="give the handler request.body")
+    parser.add_argument(
+        "--origin-domain", default="example.org", help="origin stages: the origin's domain"
+    )
+    parser.add_argument("--status", type=int, default=200, help="response stages: status")
+    parser.add_argument(
+        "--response-header",
+        action="append",
+        type=_header,
+        metavar="'NAME: VALUE'",
+        help="response stages: the response's headers (repeatable)",
+    )
+
+
+def register(sub: Any) -> None:
+    """Add ``invoke`` and ``events`` to the CLI's subcommands."""
+    invoke = sub.add_parser("invoke", help="run one handler against one event")
+    invoke.add_argument("handler", help="path/file.py:function or package.module:function")
+    invoke.add_argument("--event-type", type=_stage, required=True, metavar="STAGE")
+    invoke.add_argument("--event", type=Path, help="a whole event JSON file instead")
+    invoke.add_argument("--timeout", type=float, help="seconds (default: the stage's limit)")
+    invoke.add_argument("--isolation", choices=ISOLATIONS, default="thread")
+    _event_args(invoke)
+    invoke.set_defaults(run=_invoke)
+
+    events = sub.add_parser("events", help="sample Lambda@Edge events")
+    actions = events.add_subparsers(required=True, metavar="ACTION")
+    generate = actions.add_parser("generate", help="print the event a stage would get")
+    generate.add_argument("stage", type=_stage, metavar="STAGE")
+    _event_args(generate)
+    generate.set_defaults(run=_generate)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    print(json.dumps(generated_invocation(args.stage, args).event, indent=2))
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    stage: Stage = args.event_type
+    try:
+        invocation = (
+            file_invocation(stage, args.event, args.include_body)
+            if args.event is not None
+            else generated_invocation(stage, args)
+        )
+    except EventFileError as err:
+        print(f"edgeproxy: {err}", file=sys.stderr)
+        return 2
+    hook = _hook(args, stage, invocation.include_body)
+    outcome = asyncio.run(run(hook, invocation))
+    if outcome.error is not None:
+        print(describe(outcome.error), file=sys.stderr)
+        return 1
+    print(json.dumps(outcome.result, indent=2))
+    return 0
+
+
+def _hook(args: argparse.Namespace, stage: Stage, include_body: bool) -> Hook:
+    isolation: Isolation = args.isolation
+    timeout = args.timeout if args.timeout is not None else STAGE_RULES[stage].timeout_s
+    handler = load_handler(args.handler, Path.cwd())
+    return Hook(stage, handler, timeout, include_body, isolation)

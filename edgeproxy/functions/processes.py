@@ -1,0 +1,325 @@
+"""Worker processes for ``isolation: process``: one pool per handler, each worker one warm
+Lambda container.
+
+A worker (``python -m edgeproxy.worker_pool SPEC``) loads the handler itself, then answers
+calls one at a time over its stdin/stdout pipes (length-prefixed pickles). Its start-up is
+Lambda's init phase: it has its own limit (the handler's ``init_timeout``) and does not count
+against a handler's timeout. The result crosses back as the JSON text Lambda's runtime would
+send, with the worker's peak memory. At a timeout, a crash or too much memory the worker is
+killed and the next call starts a fresh one (globals reset, as after a Lambda timeout). A pool
+has as many workers as the function's concurrency (``edge.handlers.concurrency``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import decimal
+import json
+import os
+import pickle
+import signal
+import struct
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from edgeproxy.errors import HandlerLoadError
+from edgeproxy.functions.isolation import LambdaContext, detail_of, peak_memory_mb
+from edgeproxy.functions.loader import INIT_TIMEOUT_S, LoadedHandler, Version, load_handler
+from edgeproxy.functions.user_traceback import format_user_traceback
+
+
+class WorkerFailure(Exception):
+    """A handler failed in a worker process; ``traceback`` was formatted there."""
+
+    def __init__(self, detail: str, traceback: str = "") -> None:
+        super().__init__(detail, traceback)
+        self.detail = detail
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def worker_peak_memory_mb() -> int:
+    """A worker's own peak resident memory, from ``VmHWM``: its ``ru_maxrss`` would also
+    count the edge it was started from, since Linux carries that over ``exec``."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) // 1024  # kB
+    except OSError:
+        pass
+    return peak_memory_mb()
+
+
+_FRAME = struct.Struct(">I")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A worker's answer to one call: the result as Lambda's JSON, or a failure."""
+
+    result_json: str | None
+    failure: WorkerFailure | None
+    peak_memory_mb: int
+
+
+def _decimal(value: object) -> object:
+    # Lambda's Python runtime serialises Decimal as a number and nothing else beyond JSON.
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def marshal(result: Any) -> str:
+    """The result as the JSON text Lambda's runtime sends; WorkerFailure as Lambda reports a
+    result it cannot serialise (a function error, not a validation error)."""
+    try:
+        return json.dumps(result, default=_decimal)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise WorkerFailure(f"Runtime.MarshalError: Unable to marshal response: {exc}") from exc
+
+
+class Worker:
+    """One worker process serving one handler, one call at a time."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def spawn(cls, spec: str, init_timeout: float = INIT_TIMEOUT_S) -> Worker:
+        """Start a worker for ``spec`` (an absolute spec) and wait until its handler loaded;
+        WorkerFailure carrying the user's traceback when it does not load, TimeoutError when
+        it takes over ``init_timeout`` seconds."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "edgeproxy.functions.processes",
+            spec,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+        )
+        worker = cls(process)
+        try:
+            kind, text = await asyncio.wait_for(worker._receive(), init_timeout)
+        except BaseException:
+            await worker.kill()
+            raise
+        if kind != "ready":
+            await worker.kill()
+            raise WorkerFailure(f"Runtime.ImportModuleError: {text.splitlines()[0]}", text)
+        return worker
+
+    async def call(self, event: Any, context: LambdaContext) -> Reply:
+        """Run the handler once; WorkerFailure when the process dies on the way."""
+        assert self.process.stdin is not None
+        payload = pickle.dumps((event, context), pickle.HIGHEST_PROTOCOL)
+        self.process.stdin.write(_FRAME.pack(len(payload)) + payload)
+        await self.process.stdin.drain()
+        reply: Reply = await self._receive()
+        return reply
+
+    async def _receive(self) -> Any:
+        assert self.process.stdout is not None
+        try:
+            (size,) = _FRAME.unpack(await self.process.stdout.readexactly(_FRAME.size))
+            return pickle.loads(await self.process.stdout.readexactly(size))
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            code = await self.process.wait()
+            raise WorkerFailure(
+                f"Runtime.ExitError: the worker process exited with status {code}"
+            ) from exc
+
+    async def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        await self.process.wait()
+
+
+class WorkerPool:
+    """The worker processes of one handler: idle ones are reused (most recent first, the
+    warmest container), more start while all are busy, up to ``max_workers``."""
+
+    def __init__(self, spec: str, max_workers: int, init_timeout: float = INIT_TIMEOUT_S) -> None:
+        self.spec = spec
+        self.init_timeout = init_timeout
+        self.version: Version | None = None  # the handler's code the workers loaded
+        self._slots = asyncio.Semaphore(max_workers)
+        self._idle: list[Worker] = []
+        self._busy: set[Worker] = set()
+        self._generation = 0
+
+    async def call(
+        self, event: Any, context: LambdaContext, timeout: float, memory_limit_mb: int | None
+    ) -> tuple[Reply, float | None]:
+        """(reply, init duration in ms when a worker was started for it); TimeoutError at
+        ``timeout`` (the worker is killed), WorkerFailure when the worker dies or runs out of
+        memory."""
+        async with asyncio.timeout(timeout):  # waiting for a free slot counts, start-up not
+            await self._slots.acquire()
+        try:
+            init_ms: float | None = None
+            if self._idle:
+                worker = self._idle.pop()
+            else:
+                start = time.perf_counter()
+                worker = await Worker.spawn(self.spec, self.init_timeout)
+                init_ms = (time.perf_counter() - start) * 1000
+            generation = self._generation
+            self._busy.add(worker)
+            try:
+                async with asyncio.timeout(timeout):
+                    reply = await worker.call(event, context)
+            except BaseException:
+                await worker.kill()  # a stuck or broken worker never serves again
+                raise
+            finally:
+                self._busy.discard(worker)
+            await self._keep(worker, generation, reply, memory_limit_mb)
+            return reply, init_ms
+        finally:
+            self._slots.release()
+
+    async def _keep(
+        self, worker: Worker, generation: int, reply: Reply, memory_limit_mb: int | None
+    ) -> None:
+        if memory_limit_mb is not None and reply.peak_memory_mb > memory_limit_mb:
+            await worker.kill()
+            raise WorkerFailure(
+                f"Runtime.OutOfMemory: max memory used {reply.peak_memory_mb} MB is over the "
+                f"function's {memory_limit_mb} MB"
+            )
+        if generation == self._generation:
+            self._idle.append(worker)
+        else:
+            await worker.kill()  # the handler was reloaded while this call ran
+
+    async def retire(self) -> None:
+        """Kill idle workers now and busy ones when their call returns (the handler changed)."""
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            await worker.kill()
+
+    async def close(self) -> None:
+        await self.retire()
+        for worker in list(self._busy):
+            await worker.kill()
+
+
+class WorkerPools:
+    """A ``WorkerPool`` per handler spec."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, WorkerPool] = {}
+
+    async def pool(self, spec: str, handler: LoadedHandler, max_workers: int) -> WorkerPool:
+        """The pool for ``spec``: ``max_workers`` workers (the function's concurrency) loading
+        ``handler``'s current version; workers of an older version are retired first."""
+        pool = self._pools.get(spec)
+        if pool is None:
+            init_timeout = handler.init_timeout or INIT_TIMEOUT_S
+            pool = self._pools[spec] = WorkerPool(spec, max_workers, init_timeout)
+        if pool.version is not handler.current:
+            pool.version = handler.current
+            await pool.retire()
+        return pool
+
+    async def close(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()
+
+
+# --- inside a worker process -------------------------------------------------------------------
+
+
+def _send(channel: IO[bytes], message: Any) -> None:
+    payload = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    channel.write(_FRAME.pack(len(payload)) + payload)
+    channel.flush()
+
+
+def _receive(channel: IO[bytes]) -> Any:
+    head = channel.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        return None  # the edge closed the pipe: time to go
+    (size,) = _FRAME.unpack(head)
+    return pickle.loads(channel.read(size))
+
+
+def _serve_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, context: Any) -> Reply:
+    try:
+        if handler.is_async:
+            result = loop.run_until_complete(handler.function(event, context))
+        else:
+            result = handler.function(event, context)
+        return Reply(marshal(result), None, worker_peak_memory_mb())
+    except WorkerFailure as marshal_failure:
+        return Reply(None, marshal_failure, worker_peak_memory_mb())
+    except (Exception, SystemExit) as exc:
+        raised = WorkerFailure(detail_of(exc), format_user_traceback(exc))
+        return Reply(None, raised, worker_peak_memory_mb())
+
+
+def _die_with_the_edge() -> None:
+    """Ask Linux to kill this worker when the edge that started it dies, however it dies: a
+    handler stuck in a loop never reads the closed pipe that would otherwise end it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # no prctl: the closed pipe still ends an idle worker
+        pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def worker_main(spec: str) -> None:
+    """Load ``spec``, then answer calls until the edge closes the pipe.
+
+    The pipe to the edge is moved off fd 1 first: a handler's ``print`` goes to stderr (the
+    edge's log, as Lambda sends it to CloudWatch) and can never corrupt a reply.
+    """
+    _die_with_the_edge()
+    channel_in = os.fdopen(os.dup(0), "rb")
+    channel_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    with open(os.devnull, "rb") as null:
+        os.dup2(null.fileno(), 0)
+    sys.stdout = sys.stderr
+    try:
+        # On the main thread, as Lambda's runtime does; the edge kills a worker whose init
+        # runs past its limit.
+        handler = load_handler(spec, Path("/"), init_timeout=None)
+    except HandlerLoadError as exc:
+        _send(channel_out, ("load-error", str(exc)))
+        return
+    _send(channel_out, ("ready", ""))
+    loop = asyncio.new_event_loop()  # one loop for the container's life: clients stay usable
+    while (message := _receive(channel_in)) is not None:
+        event, context = message
+        _send(channel_out, _serve_call(handler, loop, event, context))
+
+
+if __name__ == "__main__":
+    # Through the package's module, not __main__: what a worker pickles must name classes the
+    # edge can import (edgeproxy.worker_pool.Reply, not __main__.Reply).
+    from edgeproxy.functions.processes import worker_main as _main
+
+    try:
+        _main(sys.argv[1])
+    except KeyboardInterrupt:
+        pass
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)
