@@ -9,14 +9,11 @@ judges one: the handler rules, the config and the writer.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from edgeproxy.errors import EdgeError
-
-if TYPE_CHECKING:
-    from edgeproxy.server.websocket import Tunnel
 
 Header = tuple[str, str]
 Headers = list[Header]
@@ -148,6 +145,15 @@ class EdgeRequest:
         return f"{self.uri}?{self.querystring}" if self.querystring else self.uri
 
 
+class SwitchedConnection(Protocol):
+    """An origin connection switched by its 101 to a WebSocket handshake (the viewer
+    protocol's tunnel): the bytes carried each way, and what runs once it closes."""
+
+    sent: int
+    received: int
+    on_close: list[Callable[[], None]]
+
+
 @dataclass(slots=True)
 class EdgeResponse:
     """A response on its way to the viewer: from the origin, the cache, a handler or the edge.
@@ -166,4 +172,4 @@ class EdgeResponse:
     body: bytes = b""
     reason: str = ""
     stream: AsyncIterator[bytes] | None = None
-    tunnel: Tunnel | None = None
+    tunnel: SwitchedConnection | None = None

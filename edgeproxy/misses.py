@@ -37,8 +37,8 @@ from edgeproxy.messages import (
 )
 from edgeproxy.origin.client import OriginClient
 from edgeproxy.origin.forwarding import origin_request, wire_headers
+from edgeproxy.origin.tunnel import open_tunnel
 from edgeproxy.routes import Route
-from edgeproxy.server.websocket import open_tunnel
 from edgeproxy.stages import Source, Stage, response_stages_run
 
 FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

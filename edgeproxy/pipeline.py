@@ -14,6 +14,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from edgeproxy.access_log import log_access
 from edgeproxy.cache.conditional import answer_conditional
 from edgeproxy.cache.key import CacheKey, cache_key
 from edgeproxy.cache.ranges import apply_range
@@ -41,7 +42,6 @@ from edgeproxy.misses import Fetched, Misses
 from edgeproxy.origin.client import OriginClient
 from edgeproxy.routes import Route, Routes
 from edgeproxy.stages import Source, Stage, viewer_response_runs, x_cache_for
-from edgeproxy.viewer.access_log import log_access
 from edgeproxy.viewer.cloudfront_headers import (
     ViewerFacts,
     https_redirect,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from edgeproxy.access_log import FIELDS, access_line
 from edgeproxy.exchange import Exchange
 from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.stages import Source
-from edgeproxy.viewer.access_log import FIELDS, access_line
 
 
 def test_fields_in_cloudfront_order():

@@ -257,7 +257,7 @@ def test_generated_section_is_replaced_between_markers_and_appended_once():
 
 RUN = "run (asyncio/runners.py:118)"
 COLLAPSED = f"""\
-{RUN};handle (/tmp/x/edgeproxy/pipeline.py:120);lookup (/tmp/x/edgeproxy/cache.py:40) 6
+{RUN};handle (/tmp/x/edgeproxy/pipeline.py:120);lookup (/tmp/x/edgeproxy/cache/store.py:40) 6
 {RUN};handle (/tmp/x/edgeproxy/pipeline.py:131) 3
 {RUN} 1
 process 42:"python edgeproxy serve";{RUN} 0
@@ -271,7 +271,7 @@ def test_collapsed_stacks_sum_into_self_and_total_per_function():
     found = profile.parse_collapsed(COLLAPSED)
     assert found.samples == 12  # the 7 samples with no Python frame are left out
     assert found.own == {
-        "lookup (cache/store.py)": 6,
+        "lookup (edgeproxy/cache/store.py)": 6,
         "handle (edgeproxy/pipeline.py)": 3,
         "run (asyncio/runners.py)": 3,  # the ";" inside a command line split nothing
     }
@@ -279,7 +279,7 @@ def test_collapsed_stacks_sum_into_self_and_total_per_function():
     assert found.total["run (asyncio/runners.py)"] == 12
     lines = profile.profile_lines(found, count=2)
     assert lines[0] == "12 samples."
-    assert "| 50.0 | `lookup (cache/store.py)` |" in lines
+    assert "| 50.0 | `lookup (edgeproxy/cache/store.py)` |" in lines
     assert "| 100.0 | `run (asyncio/runners.py)` |" in lines
 
 

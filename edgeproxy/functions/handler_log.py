@@ -25,7 +25,7 @@ from edgeproxy.functions.user_traceback import format_user_traceback
 from edgeproxy.functions.validation import RuleBroken
 
 if TYPE_CHECKING:
-    from edgeproxy.functions.hooks import Hook
+    from edgeproxy.functions.hook import Hook
 
 log = logging.getLogger("edgeproxy.handler")
 

@@ -34,7 +34,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,10 +50,10 @@ from edgeproxy.functions.handler_log import (
     timeout_error,
     validated,
 )
+from edgeproxy.functions.hook import Hook
 from edgeproxy.functions.isolation import (
     FUNCTION_VERSION,
     ISOLATIONS,
-    REGION,
     HandlerThreads,
     Isolation,
     LambdaContext,
@@ -75,42 +75,6 @@ from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.stages import STAGE_RULES, Stage
 
 __all__ = ["Hook", "HookRunner", "Isolation", "LambdaContext", "build_hooks"]
-
-DEFAULT_MEMORY_MB = 128  # viewer events are capped at 128 MB; origin events default to it
-_VIEWER_STAGES = frozenset({Stage.VIEWER_REQUEST, Stage.VIEWER_RESPONSE})
-
-
-@dataclass(frozen=True, slots=True)
-class Hook:
-    """A stage bound to a handler (one ``lambda_function_association``)."""
-
-    stage: Stage
-    handler: LoadedHandler
-    timeout_s: float
-    include_body: bool = False
-    isolation: Isolation = "thread"
-    memory_mb: int = DEFAULT_MEMORY_MB
-    concurrency: int = DEFAULT_CONCURRENCY  # calls of the function at once (concurrency.py)
-
-    @property
-    def function_name(self) -> str:
-        stem = self.handler.path.stem if self.handler.path else self.handler.name.split(":")[0]
-        return f"{REGION}.{stem}"
-
-    @property
-    def memory_limit_mb(self) -> int | None:
-        """A hard memory bound: CloudFront caps viewer events at 128 MB; an origin event's
-        memory is whatever the function was given, which the config does not say."""
-        return self.memory_mb if self.stage in _VIEWER_STAGES else None
-
-    @property
-    def worker_spec(self) -> str:
-        """The spec a worker process loads: absolute, so the worker needs no base_dir."""
-        handler = self.handler
-        if handler.path is None or not handler.from_file:
-            return handler.name
-        return f"{handler.path}:{handler.name.rpartition(':')[2]}"
-
 
 class HookRunner:
     """Runs hooks. Owns the handler threads and worker processes; ``close()`` releases them."""

@@ -57,12 +57,13 @@ from edgeproxy.limits import (
     TUNNEL_IDLE_TIMEOUT_S,
 )
 from edgeproxy.messages import BodyStream, EdgeRequest, EdgeResponse
+from edgeproxy.origin.tunnel import Tunnel
 from edgeproxy.pipeline import Edge
 from edgeproxy.server.body import ViewerBody
 from edgeproxy.server.facts import origin_form, tls_facts
 from edgeproxy.server.framing import request_framing
 from edgeproxy.server.head import CONTINUE, DateHeader
-from edgeproxy.server.websocket import Tunnel, is_websocket, plain_head, switch_head
+from edgeproxy.server.websocket import is_websocket, plain_head, switch_head
 from edgeproxy.server.writer import ResponseWriter
 from edgeproxy.viewer.error_page import error_response
 
@@ -528,7 +529,7 @@ class ViewerProtocol(asyncio.Protocol):
                     head_only, http10 = item.method == "HEAD", item.http_version == "1.0"
                     if item.body_stream is not None:
                         keep_alive = self._body_answered(item.body_stream) and keep_alive
-                if response.tunnel is not None:
+                if isinstance(response.tunnel, Tunnel):  # the one kind this server makes
                     await self._relay(response, response.tunnel)
                     return
                 if response.stream is None:

@@ -1,3 +1,3 @@
 """What the edge decides about a viewer: the checks before anything runs, protocol policy,
-CloudFront-* viewer headers, geo, certificates, the response headers policy, CloudFront's
-error page and the access log."""
+CloudFront-* viewer headers, geo, certificates and their name constraints, the response
+headers policy and CloudFront's error page."""

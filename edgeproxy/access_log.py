@@ -14,8 +14,11 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from edgeproxy.exchange import Exchange
-from edgeproxy.messages import EdgeRequest, EdgeResponse, header_value
-from edgeproxy.server.websocket import WEBSOCKET_PROTOCOLS, Tunnel
+from edgeproxy.messages import EdgeRequest, EdgeResponse, SwitchedConnection, header_value
+
+# cs-protocol of the access log for a WebSocket, by the viewer's scheme (CloudFront's
+# standard log: http, https, ws or wss).
+WEBSOCKET_PROTOCOLS = {"http": "ws", "https": "wss"}
 
 # CloudFront's x-edge-result-type per X-Cache value (reference 6.5).
 RESULT_TYPES = {
@@ -64,7 +67,7 @@ def access_line(
     response: EdgeResponse,
     pop: str,
     now: float,
-    tunnel: Tunnel | None = None,
+    tunnel: SwitchedConnection | None = None,
 ) -> str:
     """The exchange as one tab-separated line, fields as ``FIELDS`` names them; ``tunnel``:
     a WebSocket's line, written when it closed at ``now``."""

@@ -1,0 +1,48 @@
+"""A hook: one stage bound to one loaded function (a ``lambda_function_association``), with
+the limits it runs under."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY
+from edgeproxy.functions.isolation import REGION, Isolation
+from edgeproxy.functions.loader import LoadedHandler
+from edgeproxy.stages import Stage
+
+DEFAULT_MEMORY_MB = 128  # viewer events are capped at 128 MB; origin events default to it
+_VIEWER_STAGES = frozenset({Stage.VIEWER_REQUEST, Stage.VIEWER_RESPONSE})
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A stage bound to a handler (one ``lambda_function_association``)."""
+
+    stage: Stage
+    handler: LoadedHandler
+    timeout_s: float
+    include_body: bool = False
+    isolation: Isolation = "thread"
+    memory_mb: int = DEFAULT_MEMORY_MB
+    concurrency: int = DEFAULT_CONCURRENCY  # calls of the function at once (concurrency.py)
+
+    @property
+    def function_name(self) -> str:
+        stem = self.handler.path.stem if self.handler.path else self.handler.name.split(":")[0]
+        return f"{REGION}.{stem}"
+
+    @property
+    def memory_limit_mb(self) -> int | None:
+        """A hard memory bound: CloudFront caps viewer events at 128 MB; an origin event's
+        memory is whatever the function was given, which the config does not say."""
+        return self.memory_mb if self.stage in _VIEWER_STAGES else None
+
+    @property
+    def worker_spec(self) -> str:
+        """The spec a worker process loads: absolute, so the worker needs no base_dir."""
+        handler = self.handler
+        if handler.path is None or not handler.from_file:
+            return handler.name
+        return f"{handler.path}:{handler.name.rpartition(':')[2]}"
+
+
