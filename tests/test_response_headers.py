@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edgeproxy.config.policies import MANAGED_RESPONSE_HEADERS_POLICIES, RESPONSE_HEADERS_POLICY_IDS
-from edgeproxy.config.policy_models import ResponseHeadersPolicyConfig
+from edgeproxy.config.response_headers_policy import ResponseHeadersPolicyConfig
 from edgeproxy.messages import EdgeRequest, Headers, header_value, header_values
 from edgeproxy.viewer.response_headers import (
     ResponseHeaders,

@@ -1,9 +1,10 @@
 """Building blocks shared by the config models: annotated types with CloudFront's value
 rules, the validation error that carries a key path, and the frozen base model.
 
-Every model in ``config_models``, ``policy_models`` and ``edge_settings`` derives from
-``FrozenModel`` (frozen, unknown keys refused) and reports a problem with ``invalid``, whose
-``at`` extends the key path below the field that raised it (``config._problem`` reads it).
+Every config model (``config_model``, ``distribution``, ``behaviors``, ``policy_models``,
+``response_headers_policy``, ``edge_settings``) derives from ``FrozenModel`` (frozen, unknown
+keys refused) and reports a problem with ``invalid``, whose ``at`` extends the key path below
+the field that raised it (``loading._problem`` reads it).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from edgeproxy.config.policy_models import (
+from edgeproxy.config.response_headers_policy import (
     CorsConfig,
     CustomHeadersConfig,
     ResponseHeadersPolicyConfig,
