@@ -82,14 +82,6 @@ def _lambda_arn(value: str) -> str:
     return value
 
 
-def _ip_address(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise invalid("must be an IP address") from None
-    return value
-
-
 def cidr(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=False)
@@ -135,7 +127,6 @@ OriginPort = Annotated[int, AfterValidator(_origin_port)]
 Seconds = Annotated[int, at_least(0)]
 HandlerSpec = Annotated[str, AfterValidator(_handler_spec)]
 LambdaArn = Annotated[str, AfterValidator(_lambda_arn)]
-IpAddress = Annotated[str, AfterValidator(_ip_address)]
 Country = Annotated[str, AfterValidator(_country)]
 HeaderSafe = Annotated[str, AfterValidator(_header_safe)]
 HeaderName = Annotated[str, AfterValidator(_header_name)]
@@ -143,8 +134,17 @@ HeaderValue = Annotated[str, AfterValidator(_header_value)]
 
 
 def context_of(info: ValidationInfo) -> Mapping[str, Any]:
-    """The load context (see ``config._load_context``); empty when a model is built in code."""
+    """The load context (see ``loading._load_context``); empty when a model is built in code."""
     return info.context if isinstance(info.context, Mapping) else {}
+
+
+def one_of_loaded(value: str, info: ValidationInfo, ids: str, what: str) -> str:
+    """``value``, when it is one of the ids the load context lists under ``ids`` (or the
+    context has none: a model built in code); otherwise a problem naming the known ids."""
+    known = context_of(info).get(ids)
+    if known and value not in known:
+        raise invalid(f"names no {what} ({', '.join(sorted(known))})")
+    return value
 
 
 def is_local_address(domain_name: str) -> bool:
