@@ -16,7 +16,8 @@ The matching itself (``wildcards.Glob``) is linear in the path; no pattern becom
 
 from __future__ import annotations
 
-from edgeproxy.config.loading import CacheBehavior, Distribution
+from edgeproxy.config.behaviors import CacheBehavior
+from edgeproxy.config.distribution import Distribution
 from edgeproxy.paths import normalise_path
 from edgeproxy.wildcards import Glob
 

@@ -14,7 +14,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgeproxy.config.loading import ConfigOverrides, LoadedConfig, load_config
+from edgeproxy.config.loading import LoadedConfig, load_config
+from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.errors import ConfigError, HandlerLoadError
 from edgeproxy.functions import invoke
 

@@ -9,7 +9,7 @@ judges one: the handler rules, the config and the writer.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,6 +39,16 @@ def header_values(headers: Iterable[Header], name: str) -> list[str]:
     """Every value of ``name`` (case-insensitive), in order."""
     lname = name.lower()
     return [value for key, value in headers if key.lower() == lname]
+
+
+def title_case(name: str, words: Mapping[str, str] | None = None) -> str:
+    """``user-agent`` → ``User-Agent``: how CloudFront writes a header name it makes, and how
+    Lambda@Edge fills a missing ``key``. ``words`` spells particular words (lower-case) its
+    own way, e.g. ``{"cloudfront": "CloudFront", "tls": "TLS"}`` for CloudFront-* headers."""
+    spelled = words or {}
+    return "-".join(
+        spelled.get(part) or part[:1].upper() + part[1:] for part in name.lower().split("-")
+    )
 
 
 def without_headers(headers: Iterable[Header], names: frozenset[str]) -> Headers:

@@ -26,8 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeproxy.config.config_model import Config
 from edgeproxy.config.custom_error_pages import ErrorPages
-from edgeproxy.config.loading import Config, ConfigOverrides, LoadedConfig, load_config
+from edgeproxy.config.loading import LoadedConfig, load_config
+from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.errors import ConfigError, HandlerLoadError
 from edgeproxy.functions.loader import FileStamp, file_stamp
 from edgeproxy.pipeline import Edge

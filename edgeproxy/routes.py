@@ -12,7 +12,9 @@ from edgeproxy.behaviors import BehaviorSelector
 from edgeproxy.cache.compression import CompressionPolicy
 from edgeproxy.cache.key import KeyPolicy
 from edgeproxy.cache.ttl import TtlPolicy
-from edgeproxy.config.loading import CacheBehavior, Config, Origin, OriginGroup
+from edgeproxy.config.behaviors import CacheBehavior
+from edgeproxy.config.config_model import Config
+from edgeproxy.config.distribution import Origin, OriginGroup
 from edgeproxy.config.policies import BehaviorPolicies
 from edgeproxy.functions.hooks import Hook, build_hooks
 from edgeproxy.functions.loader import LoadedHandler

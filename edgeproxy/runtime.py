@@ -16,8 +16,9 @@ from aiohttp import web
 
 from edgeproxy.admin.api import admin_app
 from edgeproxy.cache.store import CacheStore
+from edgeproxy.config.config_model import Config
 from edgeproxy.config.custom_error_pages import ErrorPages
-from edgeproxy.config.loading import Config, ConfigOverrides, apply_overrides
+from edgeproxy.config.overrides import ConfigOverrides, apply_overrides
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.hooks import HookRunner
 from edgeproxy.origin.client import OriginClient

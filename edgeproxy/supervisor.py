@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeproxy.admin.fanout import WorkerAdmin, fanout_app
-from edgeproxy.config.loading import Config, ConfigOverrides, load_config
+from edgeproxy.config.config_model import Config
+from edgeproxy.config.loading import load_config
+from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.origin.demo import demo_origin_app
 from edgeproxy.runtime import start_app, stop_on_signals, url_host
 

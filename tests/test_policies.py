@@ -14,7 +14,8 @@ from conftest import RecordingOrigin, StartEdge, distribution
 
 from edgeproxy.cache.key import KeyPolicy, cache_key, origin_headers, origin_querystring
 from edgeproxy.cache.ttl import TtlPolicy
-from edgeproxy.config.loading import CacheBehavior, load_config
+from edgeproxy.config.behaviors import CacheBehavior
+from edgeproxy.config.loading import load_config
 from edgeproxy.config.policies import (
     MANAGED_CACHE_POLICIES,
     MANAGED_ORIGIN_REQUEST_POLICIES,

@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 
 from edgeproxy.config.policies import MANAGED_RESPONSE_HEADERS_POLICIES, RESPONSE_HEADERS_POLICY_IDS
-from edgeproxy.config.policy_models import ResponseHeadersPolicyConfig
+from edgeproxy.config.response_headers_policy import ResponseHeadersPolicyConfig
 from edgeproxy.messages import EdgeRequest, Headers, header_value, header_values
 from edgeproxy.viewer.response_headers import (
     ResponseHeaders,
     ServerTiming,
     apply_response_headers,
-    is_preflight,
     preflight_response,
 )
 
@@ -318,9 +317,3 @@ def test_preflight_answered_at_the_edge_with_override() -> None:
 )
 def test_preflight_not_answered_at_the_edge(policy: ResponseHeaders, request_: EdgeRequest) -> None:
     assert preflight_response(policy, request_) is None
-
-
-def test_is_preflight() -> None:
-    assert is_preflight(req("OPTIONS", PREFLIGHT))
-    assert not is_preflight(req("OPTIONS", ORIGIN))
-    assert not is_preflight(req("POST", PREFLIGHT))

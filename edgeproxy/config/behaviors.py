@@ -29,8 +29,8 @@ from edgeproxy.config.policy_models import (
     MAX_TTL,
     CachePolicyConfig,
     OriginRequestPolicyConfig,
-    ResponseHeadersPolicyConfig,
 )
+from edgeproxy.config.response_headers_policy import ResponseHeadersPolicyConfig
 from edgeproxy.config.types import (
     FrozenModel,
     HandlerSpec,

@@ -1,10 +1,11 @@
 """The ``distribution:`` section: typed, frozen models of Terraform's
 ``aws_cloudfront_distribution`` (field names are Terraform's argument names), with
 CloudFront's rules for each value as tables and validators (reference sections 5 and 7).
-Cache behaviors live in ``behavior_models``, the policy blocks in ``policy_models``.
+Cache behaviors live in ``behaviors``, the policy blocks in ``policy_models`` and
+``response_headers_policy``.
 
 Cross references (``target_origin_id``, ``lambda_arn``, origin group members) are checked by
-validators that read the load context (``config._load_context``); a model built in code
+validators that read the load context (``loading._load_context``); a model built in code
 without that context skips them.
 """
 

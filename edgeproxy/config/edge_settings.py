@@ -28,6 +28,7 @@ from edgeproxy.config.types import (
     cidr,
     context_of,
     invalid,
+    one_of_loaded,
 )
 from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY
 from edgeproxy.functions.loader import INIT_TIMEOUT_S
@@ -181,10 +182,7 @@ class DemoOrigin(FrozenModel):
     @field_validator("origin_id")
     @classmethod
     def _names_origin(cls, value: str, info: ValidationInfo) -> str:
-        origins = context_of(info).get("origin_ids")
-        if origins and value not in origins:
-            raise invalid(f"names no origin (origins: {', '.join(sorted(origins))})")
-        return value
+        return one_of_loaded(value, info, "origin_ids", "origin")
 
     @field_validator("root")
     @classmethod

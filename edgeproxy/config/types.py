@@ -1,9 +1,10 @@
 """Building blocks shared by the config models: annotated types with CloudFront's value
 rules, the validation error that carries a key path, and the frozen base model.
 
-Every model in ``config_models``, ``policy_models`` and ``edge_settings`` derives from
-``FrozenModel`` (frozen, unknown keys refused) and reports a problem with ``invalid``, whose
-``at`` extends the key path below the field that raised it (``config._problem`` reads it).
+Every config model (``config_model``, ``distribution``, ``behaviors``, ``policy_models``,
+``response_headers_policy``, ``edge_settings``) derives from ``FrozenModel`` (frozen, unknown
+keys refused) and reports a problem with ``invalid``, whose ``at`` extends the key path below
+the field that raised it (``loading._problem`` reads it).
 """
 
 from __future__ import annotations
@@ -81,14 +82,6 @@ def _lambda_arn(value: str) -> str:
     return value
 
 
-def _ip_address(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise invalid("must be an IP address") from None
-    return value
-
-
 def cidr(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=False)
@@ -134,7 +127,6 @@ OriginPort = Annotated[int, AfterValidator(_origin_port)]
 Seconds = Annotated[int, at_least(0)]
 HandlerSpec = Annotated[str, AfterValidator(_handler_spec)]
 LambdaArn = Annotated[str, AfterValidator(_lambda_arn)]
-IpAddress = Annotated[str, AfterValidator(_ip_address)]
 Country = Annotated[str, AfterValidator(_country)]
 HeaderSafe = Annotated[str, AfterValidator(_header_safe)]
 HeaderName = Annotated[str, AfterValidator(_header_name)]
@@ -142,8 +134,17 @@ HeaderValue = Annotated[str, AfterValidator(_header_value)]
 
 
 def context_of(info: ValidationInfo) -> Mapping[str, Any]:
-    """The load context (see ``config._load_context``); empty when a model is built in code."""
+    """The load context (see ``loading._load_context``); empty when a model is built in code."""
     return info.context if isinstance(info.context, Mapping) else {}
+
+
+def one_of_loaded(value: str, info: ValidationInfo, ids: str, what: str) -> str:
+    """``value``, when it is one of the ids the load context lists under ``ids`` (or the
+    context has none: a model built in code); otherwise a problem naming the known ids."""
+    known = context_of(info).get(ids)
+    if known and value not in known:
+        raise invalid(f"names no {what} ({', '.join(sorted(known))})")
+    return value
 
 
 def is_local_address(domain_name: str) -> bool:

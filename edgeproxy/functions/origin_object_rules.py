@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from edgeproxy.functions.events import origin_object
+from edgeproxy.functions.origin_object import origin_object
 from edgeproxy.functions.validation_rules import is_int
 from edgeproxy.functions.validation_subject import PREFIX, Subject
 

@@ -17,13 +17,9 @@ import math
 import re
 from typing import Any
 
-from edgeproxy.functions.events import (
-    BODY_ENCODINGS,
-    status_description,
-    title_case,
-)
+from edgeproxy.functions.events import BODY_ENCODINGS, status_description
 from edgeproxy.functions.validation_subject import PREFIX, Kind, Subject
-from edgeproxy.messages import BAD_VALUE_CHAR, EdgeRequest, Headers
+from edgeproxy.messages import BAD_VALUE_CHAR, EdgeRequest, Headers, title_case
 from edgeproxy.stages import STAGE_RULES, Stage
 
 _BODY_PROBLEM = "The body is not a string, is not an object, or exceeds the maximum size"

@@ -14,8 +14,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from edgeproxy.functions.events import HeaderMap, headers_map, is_disallowed_header, title_case
-from edgeproxy.messages import BAD_VALUE_CHAR, HEADER_NAME, EdgeRequest, EdgeResponse, Headers
+from edgeproxy.functions.header_map import HeaderMap, headers_map, is_disallowed_header
+from edgeproxy.messages import (
+    BAD_VALUE_CHAR,
+    HEADER_NAME,
+    EdgeRequest,
+    EdgeResponse,
+    Headers,
+    title_case,
+)
 from edgeproxy.stages import Stage
 
 

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from edgeproxy.config.loading import Config
+from edgeproxy.config.config_model import Config
 from edgeproxy.viewer.name_constraints import name_constraints, unfit
 from edgeproxy.viewer.request_checks import viewer_names
 

@@ -40,12 +40,16 @@ def edge_headers(via: str, x_cache: str, pop: str, request_id: str) -> Headers:
     return [("Via", via), ("X-Cache", x_cache), ("X-Amz-Cf-Pop", pop), ("X-Amz-Cf-Id", request_id)]
 
 
-def error_response(error: EdgeError, request_id: str, *, via: str, pop: str) -> EdgeResponse:
-    """A finished answer for ``error``: the page, ``Server: CloudFront`` and the edge's own
-    headers, for errors met before the pipeline runs (a request that cannot be parsed)."""
-    headers = [
-        ("Content-Type", "text/html"),
-        ("Server", "CloudFront"),
-        *edge_headers(via, error.x_cache, pop, request_id),
-    ]
+def error_page(error: EdgeError, request_id: str) -> EdgeResponse:
+    """CloudFront's answer for ``error``: its status, the page and ``Server: CloudFront``; the
+    edge's own headers (``edge_headers``) are added on the way out."""
+    headers = [("Content-Type", "text/html"), ("Server", "CloudFront")]
     return EdgeResponse(error.status, headers, render_error_page(error, request_id))
+
+
+def error_response(error: EdgeError, request_id: str, *, via: str, pop: str) -> EdgeResponse:
+    """A finished answer for ``error``: the page with the edge's own headers, for errors met
+    before the pipeline runs (a request that cannot be parsed)."""
+    response = error_page(error, request_id)
+    response.headers.extend(edge_headers(via, error.x_cache, pop, request_id))
+    return response

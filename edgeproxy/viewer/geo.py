@@ -34,7 +34,8 @@ from urllib.parse import quote
 
 from cachetools import LRUCache
 
-from edgeproxy.config.loading import GeoLocation, GeoRestriction, GeoSettings
+from edgeproxy.config.distribution import GeoRestriction
+from edgeproxy.config.edge_settings import GeoLocation, GeoSettings
 from edgeproxy.messages import EdgeRequest, header_value
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

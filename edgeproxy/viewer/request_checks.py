@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 
-from edgeproxy.config.loading import Config
+from edgeproxy.config.config_model import Config
 from edgeproxy.errors import BadRequest, BodyNotAllowed, RequestTooLarge, UnknownHost
 from edgeproxy.limits import MAX_URL_LENGTH
 from edgeproxy.messages import EdgeRequest, Headers, header_value, without_headers

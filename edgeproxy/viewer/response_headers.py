@@ -45,7 +45,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from edgeproxy.config.policy_models import (
+from edgeproxy.config.response_headers_policy import (
     CorsConfig,
     CustomHeadersConfig,
     ResponseHeadersPolicyConfig,
@@ -235,13 +235,21 @@ def _custom_headers(config: CustomHeadersConfig | None) -> list[Added]:
 
 @dataclass(slots=True)
 class _RequestFacts:
+    method: str
     origin: str | None = None
     request_method: str | None = None  # Access-Control-Request-Method
     pragma_timing: bool = False
 
+    @property
+    def preflight(self) -> bool:
+        """OPTIONS with Origin and Access-Control-Request-Method (the Fetch standard's test)."""
+        return (
+            self.method == "OPTIONS" and self.origin is not None and self.request_method is not None
+        )
+
 
 def _facts(request: EdgeRequest) -> _RequestFacts:
-    facts = _RequestFacts()
+    facts = _RequestFacts(request.method)
     for name, value in request.headers:
         lname = name.lower()
         if lname == "origin" and facts.origin is None:
@@ -251,14 +259,6 @@ def _facts(request: EdgeRequest) -> _RequestFacts:
         elif lname == "pragma" and "server-timing" in value.lower():
             facts.pragma_timing = True
     return facts
-
-
-def is_preflight(request: EdgeRequest) -> bool:
-    """OPTIONS with Origin and Access-Control-Request-Method (the Fetch standard's test)."""
-    if request.method != "OPTIONS":
-        return False
-    facts = _facts(request)
-    return facts.origin is not None and facts.request_method is not None
 
 
 def apply_response_headers(
@@ -275,8 +275,7 @@ def apply_response_headers(
     facts = _facts(request)
     added = list(policy.fixed)
     if policy.cors is not None and facts.origin is not None and policy.cors.allows(facts.origin):
-        preflight = request.method == "OPTIONS" and facts.request_method is not None
-        added[:0] = policy.cors.headers(facts.origin, preflight and 200 <= status < 300)
+        added[:0] = policy.cors.headers(facts.origin, facts.preflight and 200 <= status < 300)
     out = [h for h in response_headers if h[0].lower() not in policy.remove]
     out = _add(out, added)
     if timing is not None and _timed(policy, facts, timing):
@@ -339,7 +338,7 @@ def preflight_response(policy: ResponseHeaders, request: EdgeRequest) -> EdgeRes
     if cors is None or not cors.override or request.method != "OPTIONS":
         return None
     facts = _facts(request)
-    if facts.origin is None or facts.request_method is None or not cors.allows(facts.origin):
+    if facts.origin is None or not facts.preflight or not cors.allows(facts.origin):
         return None
     headers: Headers = [("Content-Length", "0"), ("Server", "CloudFront")]
     headers = _add(headers, cors.headers(facts.origin, preflight=True))

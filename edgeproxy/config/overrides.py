@@ -1,0 +1,93 @@
+"""Command-line settings (``--host``, ``--http-port``, ``--https-port``, ``--origin``) applied to
+a loaded, frozen config; a bad value is a ConfigError that names its flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from edgeproxy.config.config_model import Config
+from edgeproxy.config.distribution import CustomOriginConfig, Origin
+from edgeproxy.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigOverrides:
+    """Command-line settings that win over the file."""
+
+    host: str | None = None
+    http_port: int | None = None
+    https_port: int | None = None
+    origin_url: str | None = None  # --origin URL: serve this origin instead of the demo one
+
+
+def apply_overrides(config: Config, overrides: ConfigOverrides) -> Config:
+    """The config with command-line settings applied; ConfigError names the bad flag."""
+    config = _override_listeners(config, overrides)
+    if overrides.origin_url is not None:
+        config = _override_origin(config, overrides.origin_url)
+    return config
+
+
+def _override_listeners(config: Config, overrides: ConfigOverrides) -> Config:
+    changes: dict[str, Any] = {}
+    if overrides.host is not None:
+        changes["host"] = overrides.host
+    for flag, name in (("--http-port", "http_port"), ("--https-port", "https_port")):
+        port = getattr(overrides, name)
+        if port is not None:
+            if not 0 <= port <= 65535:
+                raise ConfigError([(flag, "must be between 0 and 65535")])
+            changes[name] = port
+    if not changes:
+        return config
+    listeners = config.edge.listeners.model_copy(update=changes)
+    return config.model_copy(
+        update={"edge": config.edge.model_copy(update={"listeners": listeners})}
+    )
+
+
+def _override_origin(config: Config, origin_url: str) -> Config:
+    """Point the demo origin (or the default behavior's origin) at ``origin_url``."""
+    url = urlsplit(origin_url)
+    try:
+        port = url.port
+    except ValueError:
+        port = -1
+    if url.scheme not in ("http", "https") or not url.hostname or port == -1:
+        raise ConfigError([("--origin", "must be an http:// or https:// URL with a host")])
+    distribution = config.distribution
+    origin_id = _overridden_origin_id(config)
+    origins = tuple(
+        _retarget(o, url.scheme, url.hostname, port, url.path) if o.origin_id == origin_id else o
+        for o in distribution.origin
+    )
+    return config.model_copy(
+        update={
+            "distribution": distribution.model_copy(update={"origin": origins}),
+            "edge": config.edge.model_copy(update={"demo_origin": None}),
+        }
+    )
+
+
+def _overridden_origin_id(config: Config) -> str:
+    if config.edge.demo_origin is not None:
+        return config.edge.demo_origin.origin_id
+    dist = config.distribution
+    return dist.target_origin(dist.default_cache_behavior.target_origin_id).origin_id
+
+
+def _retarget(origin: Origin, scheme: str, host: str, port: int | None, path: str) -> Origin:
+    custom = origin.custom_origin_config or CustomOriginConfig(origin_protocol_policy="http-only")
+    port_key = "http_port" if scheme == "http" else "https_port"
+    custom = custom.model_copy(
+        update={
+            "origin_protocol_policy": f"{scheme}-only",
+            port_key: port or (80 if scheme == "http" else 443),
+        }
+    )
+    update: dict[str, Any] = {"domain_name": host, "custom_origin_config": custom}
+    if path.strip("/"):
+        update["origin_path"] = "/" + path.strip("/")
+    return origin.model_copy(update=update)
