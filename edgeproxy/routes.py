@@ -102,7 +102,7 @@ def _route(
     origin = dist.target_origin(behavior.target_origin_id)
     group = _origin_group(config, behavior.target_origin_id)
     secondary = dist.origin_by_id(group.member[1].origin_id) if group else None
-    policies = BehaviorPolicies.of(behavior)
+    policies = behavior.policies()
     header_names = _named_headers(behavior, policies)
     key_policy = KeyPolicy.from_behavior(behavior)
     rhp = policies.response_headers
