@@ -104,7 +104,7 @@ def _route(
     origin = dist.target_origin(behavior.target_origin_id)
     group = _origin_group(config, behavior.target_origin_id)
     secondary = dist.origin_by_id(group.member[1].origin_id) if group else None
-    policies = BehaviorPolicies.of(behavior)
+    policies = behavior.policies()
     header_names = _named_headers(behavior, policies)
     key_policy = KeyPolicy.from_behavior(behavior)
     rhp = policies.response_headers
@@ -194,10 +194,9 @@ _S3_DEFAULT_REGION = "us-east-1"  # bucket.s3.amazonaws.com, the legacy global e
 
 
 def _s3_target(origin: Origin) -> OriginTarget:
-    # s3_origin_config is read by name: only its access identity matters here, and the
-    # config model may not carry the block (then no identity: authMethod none).
-    s3_config = getattr(origin, "s3_origin_config", None)
-    identity = getattr(s3_config, "origin_access_identity", "") or ""
+    # Only an origin access identity shows in the event; OAC has no authMethod (none).
+    s3_config = origin.s3_origin_config
+    identity = s3_config.origin_access_identity if s3_config is not None else ""
     region = _S3_REGION.search(origin.domain_name.lower())
     return OriginTarget(
         domain_name=origin.domain_name,

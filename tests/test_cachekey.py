@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from config_builder import cache_behavior, forwarded_values
 
-from edgeproxy.cache.key import (
+from edgeproxy.cache.encodings import accepted_encodings
+from edgeproxy.cache.key import CacheKey, KeyPolicy, cache_key, origin_headers, origin_querystring
+from edgeproxy.cache.selection import (
     ALL,
     ALL_EXCEPT,
     NONE,
     WHITELIST,
-    CacheKey,
-    KeyPolicy,
     Selection,
-    accepted_encodings,
-    cache_key,
     headers_selection,
-    origin_headers,
-    origin_querystring,
     parse_cookies,
 )
 from edgeproxy.cache.ttl import TtlPolicy
+from edgeproxy.config.behaviors import CacheBehavior
 from edgeproxy.config.policies import MANAGED_CACHE_POLICIES, MANAGED_ORIGIN_REQUEST_POLICIES
 from edgeproxy.messages import EdgeRequest, Headers
 from edgeproxy.viewer.request_checks import as_received
@@ -37,30 +35,17 @@ AMPLIFY = "2e54312d-136d-493c-8eb9-b001f22f67d2"
 
 def behavior(
     *,
-    query_string: bool = False,
-    query_string_cache_keys: tuple[str, ...] = (),
-    headers: tuple[str, ...] = (),
-    cookies: str = "none",
-    cookie_names: tuple[str, ...] = (),
     cached_methods: tuple[str, ...] = ("GET", "HEAD"),
     cache_policy_id: str | None = None,
     origin_request_policy_id: str | None = None,
     no_forwarded_values: bool = False,
-) -> SimpleNamespace:
-    fv = SimpleNamespace(
-        query_string=query_string,
-        query_string_cache_keys=query_string_cache_keys,
-        headers=headers,
-        cookies=SimpleNamespace(forward=cookies, whitelisted_names=cookie_names),
-    )
-    return SimpleNamespace(
-        forwarded_values=None if no_forwarded_values else fv,
+    **forwarded: Any,
+) -> CacheBehavior:
+    return cache_behavior(
+        forwarded_values=None if no_forwarded_values else forwarded_values(**forwarded),
         cached_methods=cached_methods,
         cache_policy_id=cache_policy_id,
         origin_request_policy_id=origin_request_policy_id,
-        min_ttl=0,
-        default_ttl=86400,
-        max_ttl=31536000,
     )
 
 
@@ -78,8 +63,8 @@ def key(policy: KeyPolicy, request: EdgeRequest) -> CacheKey:
     return cache_key(policy, request, HOST)
 
 
-def legacy(**kwargs: object) -> KeyPolicy:
-    return KeyPolicy.from_behavior(behavior(**kwargs))  # type: ignore[arg-type]
+def legacy(**kwargs: Any) -> KeyPolicy:
+    return KeyPolicy.from_behavior(behavior(**kwargs))
 
 
 # --- base key -------------------------------------------------------------------------------
@@ -497,7 +482,7 @@ def test_every_managed_pair_builds_a_key_and_ttls(cache_id: str, orp_id: str | N
     cached = MANAGED_CACHE_POLICIES[cache_id]
     assert policy.encodings == cached.key.encodings
     assert not policy.legacy
-    ttl = TtlPolicy.from_behavior(behavior(cache_policy_id=cache_id))  # type: ignore[arg-type]
+    ttl = TtlPolicy.from_behavior(behavior(cache_policy_id=cache_id))
     assert (ttl.min_ttl, ttl.default_ttl, ttl.max_ttl) == (
         cached.min_ttl,
         cached.default_ttl,

@@ -4,11 +4,11 @@ headers of a compressed response, and round trips through real gzip and Brotli."
 from __future__ import annotations
 
 import gzip
-from types import SimpleNamespace
 from typing import Any
 
 import brotli
 import pytest
+from config_builder import cache_behavior, forwarded_values
 
 from edgeproxy.cache.compression import (
     OFF_LOOP_BYTES,
@@ -20,6 +20,7 @@ from edgeproxy.cache.compression import (
 )
 from edgeproxy.cache.key import KeyPolicy
 from edgeproxy.cache.ttl import TtlPolicy
+from edgeproxy.config.behaviors import CacheBehavior
 from edgeproxy.config.policies import CACHE_POLICY_IDS
 from edgeproxy.messages import EdgeRequest, Headers, header_value, header_values
 from edgeproxy.viewer.request_checks import as_received
@@ -27,19 +28,8 @@ from edgeproxy.viewer.request_checks import as_received
 BODY = b"<html>" + b"hello compression " * 200 + b"</html>"  # 3,613 bytes
 
 
-def behavior(compress: bool = True, **fields: Any) -> SimpleNamespace:
-    values: dict[str, Any] = {
-        "compress": compress,
-        "cache_policy_id": None,
-        "origin_request_policy_id": None,
-        "forwarded_values": None,
-        "min_ttl": 0,
-        "default_ttl": 86400,
-        "max_ttl": 31536000,
-        "cached_methods": ("GET", "HEAD"),
-    }
-    values.update(fields)
-    return SimpleNamespace(**values)
+def behavior(compress: bool = True, **fields: Any) -> CacheBehavior:
+    return cache_behavior(compress=compress, **fields)
 
 
 def policy_of(**fields: Any) -> CompressionPolicy:
@@ -54,10 +44,7 @@ UNCOMPRESSED = policy_of(cache_policy_id=CACHE_POLICY_IDS["CachingOptimizedForUn
 
 
 def legacy(*headers: str) -> CompressionPolicy:
-    fv = SimpleNamespace(
-        headers=headers, query_string=False, query_string_cache_keys=(), cookies=None
-    )
-    return policy_of(forwarded_values=fv)
+    return policy_of(forwarded_values=forwarded_values(headers=headers))
 
 
 AE_IN_KEY = legacy("Accept-Encoding")
@@ -154,11 +141,7 @@ def test_policy_choices() -> None:
     assert OPTIMIZED.encodings == ("br", "gzip")
     media = policy_of(cache_policy_id=CACHE_POLICY_IDS["Elemental-MediaPackage"])
     assert media.encodings == ("gzip",)
-    legacy = policy_of(
-        forwarded_values=SimpleNamespace(
-            headers=(), query_string=False, query_string_cache_keys=(), cookies=None
-        )
-    )
+    legacy = policy_of(forwarded_values=forwarded_values())
     assert legacy.encodings == ("gzip",)
     assert maybe_compress(media, req("br"), 200, origin_headers(), BODY) is None
 

@@ -575,6 +575,27 @@ def test_local_origin_is_allowed_with_a_warning(tmp_path: Path) -> None:
     assert loaded.warnings[0].startswith("distribution.origin[0].domain_name: 127.0.0.1")
 
 
+def test_s3_origin_access_settings_are_kept(tmp_path: Path) -> None:
+    document = minimal()
+    oai = "origin-access-identity/cloudfront/E127EXAMPLE51Z"
+    origin(document).pop("custom_origin_config")
+    origin(document)["s3_origin_config"] = [{"origin_access_identity": oai}]
+    origin(document)["origin_access_control_id"] = "E2QWRUHAPOMQZL"
+    loaded = load(tmp_path, document)
+    assert loaded.warnings == []
+    web = loaded.config.distribution.origin[0]
+    assert web.s3_origin_config is not None
+    assert web.s3_origin_config.origin_access_identity == oai
+    assert web.origin_access_control_id == "E2QWRUHAPOMQZL"
+
+
+def test_an_origin_is_custom_or_s3_not_both(tmp_path: Path) -> None:
+    document = minimal()
+    origin(document)["s3_origin_config"] = {"origin_access_identity": ""}
+    found = problems(tmp_path, document)["distribution.origin[0].s3_origin_config"]
+    assert "custom_origin_config or s3_origin_config" in found
+
+
 def test_demo_origin_is_local_without_a_warning(tmp_path: Path) -> None:
     document = minimal()
     origin(document)["domain_name"] = "localhost"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from edgeproxy.config.custom_error_pages import ErrorPageRule, ErrorPages
+from edgeproxy.config.distribution import CustomErrorResponse
 
 
-def rule(code: int, path: str | None, response: int | None) -> SimpleNamespace:
-    return SimpleNamespace(error_code=code, response_page_path=path, response_code=response)
+def rule(code: int, path: str | None, response: int | None) -> CustomErrorResponse:
+    return CustomErrorResponse(error_code=code, response_page_path=path, response_code=response)
 
 
 def test_rules_by_status():

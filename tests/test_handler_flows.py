@@ -388,6 +388,32 @@ async def test_s3_style_origin_event(origin: RecordingOrigin, start_edge: StartE
     assert origin.seen == []
 
 
+OAI = "origin-access-identity/cloudfront/E127EXAMPLE51Z"
+
+
+@pytest.mark.parametrize(
+    ("access", "auth_method"),
+    [
+        ({"s3_origin_config": {"origin_access_identity": OAI}}, "origin-access-identity"),
+        # OAC signs requests itself; the event has no word for it (reference 2.6): none
+        ({"s3_origin_config": {}, "origin_access_control_id": "E2QWRUHAPOMQZL"}, "none"),
+    ],
+)
+async def test_s3_origin_access_reaches_the_event(
+    origin: RecordingOrigin, start_edge: StartEdge, access: dict[str, Any], auth_method: str
+) -> None:
+    document = with_hooks(origin, hook("origin-request", "shapes.py:echo"))
+    document["distribution"]["origin"][0] = {
+        "origin_id": "test",
+        "domain_name": "assets.s3.eu-west-1.amazonaws.com",
+        **access,
+    }
+    viewer = await start_edge(document)
+    response = await viewer.get("/logo.png")
+    assert response.status_code == 200
+    assert response.json()["request"]["origin"]["s3"]["authMethod"] == auth_method
+
+
 # --- shapes that round-trip --------------------------------------------------------------------
 
 

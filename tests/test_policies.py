@@ -20,7 +20,6 @@ from edgeproxy.config.policies import (
     MANAGED_CACHE_POLICIES,
     MANAGED_ORIGIN_REQUEST_POLICIES,
     MANAGED_RESPONSE_HEADERS_POLICIES,
-    BehaviorPolicies,
     managed_id,
 )
 from edgeproxy.errors import ConfigError
@@ -124,7 +123,7 @@ def test_names_are_kept_as_ids(tmp_path: Path) -> None:
     assert got.cache_policy_id == "658327ea-f89d-4fab-a63d-7e88639e58f6"
     assert got.origin_request_policy_id == "b689b0a8-53d0-40ab-baf2-68738e2966ac"
     assert got.response_headers_policy_id == "5cc3b908-e619-4b99-88e5-2cf7f45965bd"
-    policies = BehaviorPolicies.of(got)
+    policies = got.policies()
     assert policies.response_headers is not None
     assert policies.response_headers.name == "CORS-With-Preflight"
 
@@ -150,7 +149,7 @@ def test_inline_policies_load_in_both_terraform_spellings(tmp_path: Path) -> Non
     )
     assert got.cache_policy is not None
     assert got.cache_policy.key.headers_config.names == ("X-Key",)
-    policies = BehaviorPolicies.of(got)
+    policies = got.policies()
     assert policies.origin_request is not None
     assert TtlPolicy.from_behavior(got) == TtlPolicy(0, 60, 600)
 

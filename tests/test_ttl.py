@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from email.utils import formatdate
-from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from config_builder import cache_behavior, forwarded_values
 
 from edgeproxy.cache.ttl import (
     DEFAULT_ERROR_CACHING_MIN_TTL,
@@ -19,6 +20,8 @@ from edgeproxy.cache.ttl import (
     ttl_for,
     uncached_fields,
 )
+from edgeproxy.config.behaviors import CacheBehavior
+from edgeproxy.config.distribution import CustomErrorResponse
 from edgeproxy.messages import Headers
 
 NOW = 1_700_000_000.0
@@ -241,16 +244,9 @@ def test_uncached_fields() -> None:
 # --- from_behavior ------------------------------------------------------------------------
 
 
-def behavior(**overrides: object) -> SimpleNamespace:
-    values: dict[str, object] = {
-        "min_ttl": 1,
-        "default_ttl": 2,
-        "max_ttl": 3,
-        "cache_policy_id": None,
-        "forwarded_values": SimpleNamespace(headers=()),
-    }
-    values.update(overrides)
-    return SimpleNamespace(**values)
+def behavior(**overrides: Any) -> CacheBehavior:
+    ttls: dict[str, Any] = {"min_ttl": 1, "default_ttl": 2, "max_ttl": 3}
+    return cache_behavior(**{**ttls, "forwarded_values": forwarded_values(), **overrides})
 
 
 def test_from_behavior_reads_ttls() -> None:
@@ -259,16 +255,18 @@ def test_from_behavior_reads_ttls() -> None:
 
 def test_from_behavior_error_caching_min_ttl() -> None:
     errors = [
-        SimpleNamespace(error_code=404, error_caching_min_ttl=60),
-        SimpleNamespace(error_code=500, error_caching_min_ttl=None),
+        CustomErrorResponse(error_code=404, error_caching_min_ttl=60),
+        CustomErrorResponse(error_code=500),  # Terraform's default: 10 s
+        CustomErrorResponse(error_code=503, error_caching_min_ttl=0),
     ]
     policy = TtlPolicy.from_behavior(behavior(), errors)
-    assert policy.error_caching_min_ttl == {404: 60}
-    assert policy.error_min_ttl(500) == 10
+    assert policy.error_caching_min_ttl == {404: 60, 500: 10, 503: 0}
+    assert (policy.error_min_ttl(404), policy.error_min_ttl(503)) == (60, 0)
+    assert policy.error_min_ttl(502) == 10  # no custom_error_response: CloudFront's 10 s
 
 
 def test_from_behavior_forward_all_headers_disables_caching() -> None:
-    fv = SimpleNamespace(headers=("*",))
+    fv = forwarded_values(headers=("*",))
     assert TtlPolicy.from_behavior(behavior(forwarded_values=fv)).caching_disabled
 
 
@@ -281,9 +279,9 @@ def test_from_behavior_managed_policy() -> None:
     )
 
 
-def test_from_behavior_unknown_policy() -> None:
-    with pytest.raises(ValueError, match="unknown cache policy"):
-        TtlPolicy.from_behavior(behavior(cache_policy_id="nope"))
+def test_unknown_policy_is_refused_when_the_behavior_is_built() -> None:
+    with pytest.raises(ValueError, match="must be a managed cache policy"):
+        behavior(cache_policy_id="nope")
 
 
 def test_from_behavior_without_forwarded_values() -> None:

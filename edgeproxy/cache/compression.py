@@ -20,10 +20,10 @@ origin response        status 200, 403 or 404; no Content-Encoding; a Content-Le
                        header; body 1,000-10,000,000 bytes; Content-Type on the list
 =====================  ==============================================================
 
-The normalised Accept-Encoding is ``cachekey.accepted_encodings`` (one implementation for
-the key, the origin request and this). A compressed response gets ``Content-Encoding``,
-``Vary: Accept-Encoding`` (merged into an existing Vary), a new ``Content-Length``, and its
-strong ETag made weak (``W/"…"``, reference 6.3).
+The normalised Accept-Encoding is ``accepted_encodings`` (``cache/encodings.py``: one
+implementation for the key, the origin request and this). A compressed response gets
+``Content-Encoding``, ``Vary: Accept-Encoding`` (merged into an existing Vary), a new
+``Content-Length``, and its strong ETag made weak (``W/"…"``, reference 6.3).
 
 Levels: gzip 6 (zlib's default), Brotli quality 5: CloudFront does not say which it uses
 [?]. Measured on 100 KB of Python source: Brotli q5 1.2 ms (11 KB), q11 78 ms (9.9 KB), gzip
@@ -47,8 +47,10 @@ from typing import Any, cast
 
 import brotli
 
-from edgeproxy.cache.key import KeyPolicy, accepted_encodings
+from edgeproxy.cache.encodings import accepted_encodings
+from edgeproxy.cache.key import KeyPolicy
 from edgeproxy.cache.ttl import TtlPolicy
+from edgeproxy.config.behaviors import CacheBehavior
 from edgeproxy.messages import EdgeRequest, Headers, header_value
 
 MIN_BYTES = 1_000
@@ -97,9 +99,11 @@ class CompressionPolicy:
     encodings: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, behavior: Any, key_policy: KeyPolicy, ttl_policy: TtlPolicy) -> CompressionPolicy:
-        """Read a ``CacheBehavior``-like object plus its resolved key and TTL policies."""
-        if not getattr(behavior, "compress", False) or ttl_policy.caching_disabled:
+    def of(
+        cls, behavior: CacheBehavior, key_policy: KeyPolicy, ttl_policy: TtlPolicy
+    ) -> CompressionPolicy:
+        """A behavior's ``compress`` plus its resolved key and TTL policies."""
+        if not behavior.compress or ttl_policy.caching_disabled:
             return cls()
         if "accept-encoding" in key_policy.headers.names:
             return cls()  # Accept-Encoding named in the key: CloudFront leaves it alone

@@ -2,11 +2,10 @@
 
 Theory of operation
 -------------------
-A ``KeyPolicy`` is built once per cache behaviour (``KeyPolicy.from_behavior``) and says,
-for query strings, headers and cookies, which go in the cache key and which are forwarded
-to the origin. Each of those is a ``Selection``: a mode (``none``, ``all``, ``whitelist``,
-``allExcept``; Terraform's words) and names, with lookups prepared at construction so the
-per-request work is a set lookup.
+A ``KeyPolicy`` is built once per cache behaviour (``KeyPolicy.from_behavior``, from the
+``CacheBehavior`` model) and says, for query strings, headers and cookies, which go in the
+cache key and which are forwarded to the origin. Each of those is a ``Selection``
+(``cache/selection.py``).
 
 ``cache_key`` builds a ``CacheKey`` (a named tuple: cheap to hash, and its ``uri`` lets the
 store find every variant of a path for invalidation):
@@ -28,30 +27,38 @@ store find every variant of a path for invalidation):
 
 In both, the Cookie header is rebuilt from the allowed cookies sorted by name (only
 well-formed ``name=value`` pairs) and dropped when none is allowed, and Accept-Encoding is
-normalised (``br,gzip``/``gzip``/``br``; ``identity`` when the key normalises it but the
-viewer's accepts neither; dropped when the viewer sent none, or otherwise). Hop-by-hop
-headers, Via, X-Forwarded-For and X-Amz-Cf-Id are the origin client's business.
+normalised (``cache/encodings.py``: ``br,gzip``/``gzip``/``br``; ``identity`` when the key
+normalises it but the viewer's accepts neither; dropped when the viewer sent none, or
+otherwise). Hop-by-hop headers, Via, X-Forwarded-For and X-Amz-Cf-Id are the origin
+client's business.
 
-Choices: legacy behaviours put the normalised Accept-Encoding (br and gzip) in the key
-whatever ``compress`` says, because CloudFront forwards the normalised header to the origin
-in legacy mode and the origin may compress [inf]. Query parameter names are compared raw
-(not percent-decoded), case-sensitively.
+Choice: legacy behaviours put the normalised Accept-Encoding (gzip) in the key whatever
+``compress`` says, because CloudFront forwards the normalised header to the origin in legacy
+mode and the origin may compress [inf].
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
-from edgeproxy.config.policies import BehaviorPolicies
+from edgeproxy.cache.encodings import ENCODINGS, accepted_encodings
+from edgeproxy.cache.selection import (
+    ALL,
+    ALL_EXCEPT,
+    NO_HEADERS,
+    NO_SELECTION,
+    NONE,
+    WHITELIST,
+    Selection,
+    cookie_pairs,
+    headers_selection,
+    select_query,
+)
+from edgeproxy.config.behaviors import CacheBehavior, Cookies, ForwardedValues
 from edgeproxy.config.policy_models import CachePolicyConfig, OriginRequestPolicyConfig
 from edgeproxy.messages import EdgeRequest, Header, Headers
-from edgeproxy.wildcards import Glob
-
-NONE, ALL, WHITELIST, ALL_EXCEPT = "none", "all", "whitelist", "allExcept"
-_MODES = frozenset({NONE, ALL, WHITELIST, ALL_EXCEPT})
 
 USER_AGENT = "Amazon CloudFront"
 
@@ -80,99 +87,20 @@ _REBUILT = frozenset({"cookie", "accept-encoding", "host", "user-agent", "author
 POLICY_ALWAYS_FORWARDED = frozenset({"content-length", "content-type", "transfer-encoding"})
 # Methods whose Authorization is dropped in legacy mode unless forwarded (DG Authorization).
 _AUTH_STRIPPED = frozenset({"GET", "HEAD"})
-_ENCODINGS = ("br", "gzip")  # normalised order, as CloudFront writes it
-# (accepts br, accepts gzip) → the normalised value
-_NORMALISED: Mapping[tuple[bool, bool], str] = {
-    (True, True): "br,gzip",
-    (True, False): "br",
-    (False, True): "gzip",
-    (False, False): "",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """Which names a policy selects: ``mode`` plus ``names``.
-
-    ``fold_case`` for header names; ``wildcards`` for legacy cookie allow-lists, where
-    ``*`` is any run of characters and ``?`` exactly one (reference 7.5).
-    """
-
-    mode: str = NONE
-    names: tuple[str, ...] = ()
-    fold_case: bool = False
-    wildcards: bool = False
-    _exact: frozenset[str] = field(init=False, repr=False, compare=False)
-    _globs: tuple[Glob, ...] = field(init=False, repr=False, compare=False)
-    empty: bool = field(init=False, repr=False, compare=False)  # selects nothing
-
-    def __post_init__(self) -> None:
-        if self.mode not in _MODES:
-            raise ValueError(f"unknown selection mode {self.mode!r}")
-        names = tuple(n.lower() for n in self.names) if self.fold_case else self.names
-        object.__setattr__(self, "names", names)
-        globbed = [n for n in names if self.wildcards and ("*" in n or "?" in n)]
-        object.__setattr__(self, "_exact", frozenset(names).difference(globbed))
-        object.__setattr__(self, "_globs", tuple(Glob.of(g) for g in globbed))
-        object.__setattr__(
-            self, "empty", self.mode == NONE or (self.mode == WHITELIST and not names)
-        )
-
-    @property
-    def exact_names(self) -> frozenset[str] | None:
-        """The selected names when the selection is a plain allow-list, else None."""
-        return self._exact if self.mode == WHITELIST and not self._globs else None
-
-    def selects(self, name: str) -> bool:
-        """Whether ``name`` is selected (lower-case it first when ``fold_case``)."""
-        if self.mode == ALL or self.mode == NONE:
-            return self.mode == ALL
-        # Wildcards are matched linearly (a viewer picks the names), never as a regex.
-        listed = name in self._exact or any(glob.matches(name) for glob in self._globs)
-        return listed if self.mode == WHITELIST else not listed
-
-    def union(self, other: Selection) -> Selection:
-        """What either selects (cache policy ∪ origin request policy, reference 7.6)."""
-        if self.mode == ALL or other.empty:
-            return self
-        if other.mode == ALL or self.empty:
-            return other
-        if self.mode == WHITELIST and other.mode == WHITELIST:
-            return _with(self, WHITELIST, _merge(self.names, other.names))
-        if self.mode == ALL_EXCEPT and other.mode == ALL_EXCEPT:
-            return _with(self, ALL_EXCEPT, tuple(n for n in self.names if n in other.names))
-        allow, deny = (self, other) if self.mode == WHITELIST else (other, self)
-        return _with(self, ALL_EXCEPT, tuple(n for n in deny.names if n not in allow.names))
-
-
-def _with(base: Selection, mode: str, names: tuple[str, ...]) -> Selection:
-    return Selection(mode, names, base.fold_case, base.wildcards)
-
-
-def _merge(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
-    return first + tuple(n for n in second if n not in first)
-
-
-def headers_selection(mode: str, names: Iterable[str] = ()) -> Selection:
-    return Selection(mode, tuple(names), fold_case=True)
-
-
-_NO_SELECTION = Selection()
-_NO_HEADERS = headers_selection(NONE)
 
 
 @dataclass(frozen=True, slots=True)
 class KeyPolicy:
     """What goes in the cache key, and what is forwarded to the origin, for one behaviour."""
 
-    query: Selection = _NO_SELECTION  # key
-    headers: Selection = _NO_HEADERS  # key (none | whitelist)
-    cookies: Selection = _NO_SELECTION  # key
+    query: Selection = NO_SELECTION  # key
+    headers: Selection = NO_HEADERS  # key (none | whitelist)
+    cookies: Selection = NO_SELECTION  # key
     encodings: tuple[str, ...] = ()  # normalised Accept-Encoding in the key: ⊆ ("br", "gzip")
     legacy: bool = True  # origin headers by the legacy table (else: selected ones only)
-    origin_query: Selection = _NO_SELECTION
-    origin_headers: Selection = _NO_HEADERS  # legacy: names forwarded beyond the defaults
-    origin_cookies: Selection = _NO_SELECTION
+    origin_query: Selection = NO_SELECTION
+    origin_headers: Selection = NO_HEADERS  # legacy: names forwarded beyond the defaults
+    origin_cookies: Selection = NO_SELECTION
     auth_stripped_methods: frozenset[str] = _AUTH_STRIPPED  # legacy only
 
     @property
@@ -190,13 +118,13 @@ class KeyPolicy:
         return self.origin_cookies.empty and not self.origin_headers.selects("authorization")
 
     @classmethod
-    def from_behavior(cls, behavior: Any) -> KeyPolicy:
-        """Read a ``CacheBehavior``-like object (Terraform argument names, duck typed): its
-        cache policy (inline or managed ID) if it has one, else ``forwarded_values``."""
-        policies = BehaviorPolicies.of(behavior)
+    def from_behavior(cls, behavior: CacheBehavior) -> KeyPolicy:
+        """A behavior's cache policy (inline or managed ID) if it has one, else its
+        ``forwarded_values``."""
+        policies = behavior.policies()
         if policies.cache is not None:
             return _from_policies(policies.cache, policies.origin_request)
-        return _from_forwarded_values(behavior)
+        return _from_forwarded_values(behavior.forwarded_values, behavior.cached_methods)
 
     @classmethod
     def from_policies(
@@ -213,15 +141,14 @@ class KeyPolicy:
 _LEGACY_ENCODINGS = ("gzip",)
 
 
-def _from_forwarded_values(behavior: Any) -> KeyPolicy:
-    fv = getattr(behavior, "forwarded_values", None)
+def _from_forwarded_values(fv: ForwardedValues | None, cached_methods: Iterable[str]) -> KeyPolicy:
     if fv is None:
         return KeyPolicy(encodings=_LEGACY_ENCODINGS)
     query, origin_query = _legacy_query(fv)
-    cookies = _legacy_cookies(getattr(fv, "cookies", None))
-    names = tuple(getattr(fv, "headers", ()) or ())
+    cookies = _legacy_cookies(fv.cookies)
+    names = fv.headers
     origin = headers_selection(ALL if "*" in names else WHITELIST, () if "*" in names else names)
-    cached = {m.upper() for m in getattr(behavior, "cached_methods", ()) or ()}
+    cached = {m.upper() for m in cached_methods}
     return KeyPolicy(
         query=query,
         headers=headers_selection(WHITELIST, () if "*" in names else names),
@@ -234,18 +161,17 @@ def _from_forwarded_values(behavior: Any) -> KeyPolicy:
     )
 
 
-def _legacy_query(fv: Any) -> tuple[Selection, Selection]:
+def _legacy_query(fv: ForwardedValues) -> tuple[Selection, Selection]:
     """(key, origin): all forwarded when ``query_string``; cache keys only narrow the key."""
-    if not getattr(fv, "query_string", False):
-        return _NO_SELECTION, _NO_SELECTION
-    keys = tuple(getattr(fv, "query_string_cache_keys", ()) or ())
+    if not fv.query_string:
+        return NO_SELECTION, NO_SELECTION
+    keys = fv.query_string_cache_keys
     return (Selection(WHITELIST, keys) if keys else Selection(ALL)), Selection(ALL)
 
 
-def _legacy_cookies(cookies: Any) -> Selection:
-    mode = getattr(cookies, "forward", NONE) if cookies is not None else NONE
-    names = tuple(getattr(cookies, "whitelisted_names", ()) or ())
-    return Selection(mode, names if mode == WHITELIST else (), wildcards=True)
+def _legacy_cookies(cookies: Cookies) -> Selection:
+    names = cookies.whitelisted_names if cookies.forward == WHITELIST else ()
+    return Selection(cookies.forward, names, wildcards=True)
 
 
 # Terraform's header behaviors of an origin request policy → a Selection mode. The
@@ -264,9 +190,9 @@ _ORIGIN_HEADER_MODES: Mapping[str, str] = {
 class _Parts:
     """Header, cookie and query selections of one policy."""
 
-    headers: Selection = _NO_HEADERS
-    cookies: Selection = _NO_SELECTION
-    query: Selection = _NO_SELECTION
+    headers: Selection = NO_HEADERS
+    cookies: Selection = NO_SELECTION
+    query: Selection = NO_SELECTION
 
 
 def _cache_parts(policy: CachePolicyConfig) -> _Parts:
@@ -333,7 +259,7 @@ def cache_key(policy: KeyPolicy, request: EdgeRequest, host: str) -> CacheKey:
         request.uri,
         select_query(policy.query, request.querystring),
         values,
-        "" if policy.cookies.empty else "; ".join(_cookie_pairs(policy.cookies, headers)),
+        "" if policy.cookies.empty else "; ".join(cookie_pairs(policy.cookies, headers)),
         _key_encoding(policy, accept_encoding),
     )
 
@@ -358,66 +284,12 @@ def _scan_headers(policy: KeyPolicy, headers: Headers) -> tuple[tuple[str | None
     return tuple(found.get(n) for n in selection.names), accept_encoding
 
 
-def select_query(selection: Selection, querystring: str) -> str:
-    """The query string restricted to ``selection``: raw, in the viewer's order (7.5)."""
-    if selection.mode == ALL or not querystring:
-        return querystring
-    if selection.empty:
-        return ""
-    kept = (p for p in querystring.split("&") if selection.selects(p.partition("=")[0]))
-    return "&".join(kept)
-
-
-def parse_cookies(headers: Iterable[Header]) -> list[tuple[str, str]]:
-    """Well-formed ``name=value`` pairs of every Cookie header, in order."""
-    pairs: list[tuple[str, str]] = []
-    for name, value in headers:
-        if name.lower() != "cookie":
-            continue
-        for part in value.split(";"):
-            cname, eq, cvalue = part.strip().partition("=")
-            if eq and cname:
-                pairs.append((cname, cvalue))
-    return pairs
-
-
-def _cookie_pairs(selection: Selection, headers: Iterable[Header]) -> list[str]:
-    """Selected cookies as ``name=value``, sorted by name (stable for repeated names)."""
-    chosen = [(n, v) for n, v in parse_cookies(headers) if selection.selects(n)]
-    chosen.sort(key=lambda pair: pair[0])
-    return [f"{n}={v}" for n, v in chosen]
-
-
-@lru_cache(maxsize=512)  # viewers send few distinct values; this is on every hit
-def accepted_encodings(accept_encoding: str | None) -> str:
-    """Normalised Accept-Encoding: ``br,gzip``, ``gzip``, ``br`` or "" (7.9)."""
-    if not accept_encoding:
-        return ""
-    lowered = accept_encoding.lower()
-    if ";" in lowered:  # parameters: drop codings refused with q=0
-        items = (item.partition(";") for item in lowered.split(","))
-        tokens = [coding.strip() for coding, _, params in items if not _zero_q(params)]
-    else:
-        tokens = [item.strip() for item in lowered.split(",")]
-    return _NORMALISED["br" in tokens, "gzip" in tokens]
-
-
-def _zero_q(params: str) -> bool:
-    name, _, value = params.strip().partition("=")
-    if name.strip() != "q":
-        return False
-    try:
-        return float(value) == 0.0
-    except ValueError:
-        return False
-
-
 def _key_encoding(policy: KeyPolicy, accept_encoding: str | None) -> str:
     # An HTTP/1.0 viewer's Accept-Encoding is gone already (request_checks.as_received).
     if not policy.encodings:
         return ""
     accepted = accepted_encodings(accept_encoding)
-    if len(policy.encodings) == len(_ENCODINGS):
+    if len(policy.encodings) == len(ENCODINGS):
         return accepted
     return ",".join(e for e in accepted.split(",") if e in policy.encodings)
 
@@ -468,7 +340,7 @@ def _keep_policy(policy: KeyPolicy, lname: str, value: str, method: str) -> bool
 def _rebuilt_headers(policy: KeyPolicy, request_headers: Headers) -> Headers:
     out: Headers = []
     if not policy.origin_cookies.empty:
-        pairs = _cookie_pairs(policy.origin_cookies, request_headers)
+        pairs = cookie_pairs(policy.origin_cookies, request_headers)
         if pairs:
             out.append(("Cookie", "; ".join(pairs)))
     encoding = _origin_encoding(policy, request_headers)

@@ -52,10 +52,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 from edgeproxy.cache.httpdate import parse_http_date
-from edgeproxy.config.policies import BehaviorPolicies
+from edgeproxy.config.behaviors import CacheBehavior
+from edgeproxy.config.distribution import CustomErrorResponse
 from edgeproxy.messages import Header, decimal_value
 
 # CloudFront's defaults for a behaviour (reference 7.4) and for error caching (7.11).
@@ -122,23 +122,21 @@ class TtlPolicy:
     error_caching_min_ttl: Mapping[int, int] = field(default_factory=dict)
 
     @classmethod
-    def from_behavior(cls, behavior: Any, custom_error_responses: Iterable[Any] = ()) -> TtlPolicy:
-        """Read a ``CacheBehavior``-like object (Terraform argument names, duck typed).
+    def from_behavior(
+        cls, behavior: CacheBehavior, custom_error_responses: Iterable[CustomErrorResponse] = ()
+    ) -> TtlPolicy:
+        """A behavior's TTLs plus the distribution's error caching min TTLs.
 
         A cache policy (managed ``cache_policy_id`` or inline ``cache_policy``) brings its own
         TTLs (the behaviour's are then unused by CloudFront); legacy "forward all headers"
         means nothing is cached (reference 7.5).
         """
-        errors = {
-            int(r.error_code): int(r.error_caching_min_ttl)
-            for r in custom_error_responses
-            if getattr(r, "error_caching_min_ttl", None) is not None
-        }
-        cache_policy = BehaviorPolicies.of(behavior).cache
+        errors = {r.error_code: r.error_caching_min_ttl for r in custom_error_responses}
+        cache_policy = behavior.policies().cache
         if cache_policy is not None:
             return cls(cache_policy.min_ttl, cache_policy.default_ttl, cache_policy.max_ttl, errors)
-        forwarded = getattr(behavior, "forwarded_values", None)
-        if forwarded is not None and "*" in tuple(getattr(forwarded, "headers", ()) or ()):
+        forwarded = behavior.forwarded_values
+        if forwarded is not None and "*" in forwarded.headers:
             return cls(0, 0, 0, errors)
         return cls(behavior.min_ttl, behavior.default_ttl, behavior.max_ttl, errors)
 

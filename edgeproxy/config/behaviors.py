@@ -6,7 +6,7 @@ Its cache key comes from exactly one of: legacy ``forwarded_values``, a managed
 the fields of ``aws_cloudfront_cache_policy`` (a local extension: CloudFront only takes IDs).
 Likewise ``origin_request_policy_id`` / ``origin_request_policy`` (only beside a cache
 policy, reference 7.6) and ``response_headers_policy_id`` / ``response_headers_policy``.
-``policies.BehaviorPolicies.of`` turns these into the policies the edge applies.
+``CacheBehavior.policies`` turns these into the policies the edge applies.
 """
 
 from __future__ import annotations
@@ -23,7 +23,15 @@ from pydantic import (
     model_validator,
 )
 
-from edgeproxy.config.policies import MANAGED, managed_id
+from edgeproxy.config.policies import (
+    MANAGED,
+    MANAGED_CACHE_POLICIES,
+    MANAGED_ORIGIN_REQUEST_POLICIES,
+    MANAGED_RESPONSE_HEADERS_POLICIES,
+    BehaviorPolicies,
+    chosen_policy,
+    managed_id,
+)
 from edgeproxy.config.policy_models import (
     DEFAULT_TTL,
     MAX_TTL,
@@ -169,6 +177,23 @@ class CacheBehavior(FrozenModel):
     response_headers_policy: ResponseHeadersPolicyConfig | None = None
     lambda_function_association: tuple[LambdaFunctionAssociation, ...] = ()
 
+    def policies(self) -> BehaviorPolicies:
+        """The cache, origin request and response headers policies this behavior uses,
+        inline or managed (``config/policies.py``)."""
+        return BehaviorPolicies(
+            chosen_policy(self.cache_policy, self.cache_policy_id, MANAGED_CACHE_POLICIES),
+            chosen_policy(
+                self.origin_request_policy,
+                self.origin_request_policy_id,
+                MANAGED_ORIGIN_REQUEST_POLICIES,
+            ),
+            chosen_policy(
+                self.response_headers_policy,
+                self.response_headers_policy_id,
+                MANAGED_RESPONSE_HEADERS_POLICIES,
+            ),
+        )
+
     def association(self, stage: Stage) -> LambdaFunctionAssociation | None:
         """The hook for ``stage`` on this behavior, if any."""
         return next((a for a in self.lambda_function_association if a.event_type == stage), None)
@@ -246,8 +271,17 @@ class CacheBehavior(FrozenModel):
 
     @model_validator(mode="after")
     def _cache_key_source(self, info: ValidationInfo) -> CacheBehavior:
-        for kind in ("cache_policy", "origin_request_policy", "response_headers_policy"):
-            if getattr(self, kind) is not None and getattr(self, f"{kind}_id") is not None:
+        pairs: tuple[tuple[str, object, str | None], ...] = (
+            ("cache_policy", self.cache_policy, self.cache_policy_id),
+            ("origin_request_policy", self.origin_request_policy, self.origin_request_policy_id),
+            (
+                "response_headers_policy",
+                self.response_headers_policy,
+                self.response_headers_policy_id,
+            ),
+        )
+        for kind, inline, policy_id in pairs:
+            if inline is not None and policy_id is not None:
                 raise invalid(f"set {kind}_id or an inline {kind}, not both", at=(kind,))
         has_cache_policy = self.cache_policy_id is not None or self.cache_policy is not None
         has_orp = self.origin_request_policy_id is not None or self.origin_request_policy

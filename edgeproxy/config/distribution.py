@@ -91,14 +91,35 @@ class CustomOriginConfig(FrozenModel):
     origin_keepalive_timeout: Annotated[int, between(1, 120)] = 5
 
 
+class S3OriginConfig(FrozenModel):
+    # Terraform's ``cloudfront_access_identity_path``
+    # ("origin-access-identity/cloudfront/E127EXAMPLE51Z"); "" for none (beside OAC).
+    origin_access_identity: str = ""
+
+
 class Origin(FrozenModel):
+    """An origin: custom (``custom_origin_config``) or S3-style (anything else)."""
+
     origin_id: NonEmpty
     domain_name: NonEmpty
     origin_path: str = ""
     custom_header: tuple[CustomHeader, ...] = ()
     custom_origin_config: CustomOriginConfig | None = None
+    s3_origin_config: S3OriginConfig | None = None
+    # Origin access control signs S3 requests with SigV4; kept, not simulated (the local
+    # origin is not S3), and the event's authMethod has no value for it (reference 2.6).
+    origin_access_control_id: str | None = None
     connection_attempts: Annotated[int, between(1, 3)] = 3
     connection_timeout: Annotated[int, between(1, 10)] = 10
+
+    @model_validator(mode="after")
+    def _custom_or_s3(self) -> Origin:
+        # CloudFront's Origin takes S3OriginConfig or CustomOriginConfig, not both [API Origin].
+        if self.custom_origin_config is not None and self.s3_origin_config is not None:
+            raise invalid(
+                "set custom_origin_config or s3_origin_config, not both", at=("s3_origin_config",)
+            )
+        return self
 
     @field_validator("domain_name")
     @classmethod

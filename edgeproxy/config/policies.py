@@ -1,7 +1,7 @@
 """CloudFront's managed policies as data, and the policies a cache behavior ends up with.
 
 Managed policies are written with the same models as inline ones (``policy_models``), so both
-take one road to the cache key (``cachekey.KeyPolicy.from_policies``), the TTLs
+take one road to the cache key (``cache/key.py`` ``KeyPolicy.from_policies``), the TTLs
 (``ttl.TtlPolicy``) and the viewer's headers (``response_headers.ResponseHeaders``). A config
 names a managed policy by ID or by name; names are accepted as the console writes them
 (``CachingOptimized``) and as Terraform's data sources look them up (``Managed-CachingOptimized``).
@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from edgeproxy.config.policy_models import (
     CacheHeadersConfig,
@@ -281,9 +281,10 @@ MANAGED_RESPONSE_HEADERS_POLICIES: Mapping[str, ResponseHeadersPolicyConfig] = M
 # --- lookup by name or ID -------------------------------------------------------------------
 
 P = TypeVar("P", CachePolicyConfig, OriginRequestPolicyConfig, ResponseHeadersPolicyConfig)
+AnyPolicy = CachePolicyConfig | OriginRequestPolicyConfig | ResponseHeadersPolicyConfig
 
 
-def _ids_by_name(policies: Mapping[str, Any]) -> Mapping[str, str]:
+def _ids_by_name(policies: Mapping[str, AnyPolicy]) -> Mapping[str, str]:
     names: dict[str, str] = {}
     for policy_id, policy in policies.items():
         names[policy.name] = policy_id
@@ -296,7 +297,7 @@ ORIGIN_REQUEST_POLICY_IDS = _ids_by_name(MANAGED_ORIGIN_REQUEST_POLICIES)
 RESPONSE_HEADERS_POLICY_IDS = _ids_by_name(MANAGED_RESPONSE_HEADERS_POLICIES)
 
 # kind → (policies by ID, IDs by name), what config validation reads
-MANAGED: Mapping[str, tuple[Mapping[str, Any], Mapping[str, str]]] = MappingProxyType(
+MANAGED: Mapping[str, tuple[Mapping[str, AnyPolicy], Mapping[str, str]]] = MappingProxyType(
     {
         "cache": (MANAGED_CACHE_POLICIES, CACHE_POLICY_IDS),
         "origin request": (MANAGED_ORIGIN_REQUEST_POLICIES, ORIGIN_REQUEST_POLICY_IDS),
@@ -315,7 +316,8 @@ def managed_id(kind: str, name_or_id: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class BehaviorPolicies:
-    """The three policies one cache behavior uses; None where it has none.
+    """The three policies one cache behavior uses; None where it has none
+    (``CacheBehavior.policies`` builds it).
 
     ``cache`` None means the legacy ``forwarded_values`` settings make the key."""
 
@@ -323,24 +325,10 @@ class BehaviorPolicies:
     origin_request: OriginRequestPolicyConfig | None = None
     response_headers: ResponseHeadersPolicyConfig | None = None
 
-    @classmethod
-    def of(cls, behavior: Any) -> BehaviorPolicies:
-        """Read a ``CacheBehavior``-like object: an inline block wins over an ID (the config
-        refuses both at once); IDs must be managed ones (ValueError otherwise)."""
-        return cls(
-            _pick(behavior, "cache_policy", MANAGED_CACHE_POLICIES),
-            _pick(behavior, "origin_request_policy", MANAGED_ORIGIN_REQUEST_POLICIES),
-            _pick(behavior, "response_headers_policy", MANAGED_RESPONSE_HEADERS_POLICIES),
-        )
 
-
-def _pick(behavior: Any, field: str, managed: Mapping[str, P]) -> P | None:
-    inline: P | None = getattr(behavior, field, None)
+def chosen_policy(inline: P | None, policy_id: str | None, managed: Mapping[str, P]) -> P | None:
+    """A behavior's policy: the inline block wins over an ID (the config refuses both at
+    once). The ID is a managed one: ``CacheBehavior`` validated it (``behaviors._managed``)."""
     if inline is not None:
         return inline
-    policy_id = getattr(behavior, f"{field}_id", None)
-    if policy_id is None:
-        return None
-    if policy_id not in managed:
-        raise ValueError(f"unknown {field.replace('_', ' ')} id {policy_id!r}")
-    return managed[policy_id]
+    return managed[policy_id] if policy_id is not None else None

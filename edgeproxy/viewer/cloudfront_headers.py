@@ -139,9 +139,11 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _geo(attr: str) -> Callable[[ViewerFacts], str | None]:
+def _geo(part: Callable[[Location], str]) -> Callable[[ViewerFacts], str | None]:
+    """A geo header's value: ``part`` of the viewer's location, None when nobody knows it."""
+
     def value(f: ViewerFacts) -> str | None:
-        return (getattr(f.location, attr) or None) if f.location is not None else None
+        return (part(f.location) or None) if f.location is not None else None
 
     return value
 
@@ -160,17 +162,17 @@ VIEWER_HEADERS: dict[str, Callable[[ViewerFacts], str | None]] = {
     "cloudfront-is-smarttv-viewer": lambda f: _flag(_device(f).smarttv),
     "cloudfront-is-ios-viewer": lambda f: _flag(_device(f).ios),
     "cloudfront-is-android-viewer": lambda f: _flag(_device(f).android),
-    "cloudfront-viewer-country": _geo("country"),
-    "cloudfront-viewer-country-name": _geo("country_name"),
-    "cloudfront-viewer-country-region": _geo("region"),
-    "cloudfront-viewer-country-region-name": _geo("region_name"),
-    "cloudfront-viewer-city": _geo("city"),
-    "cloudfront-viewer-postal-code": _geo("postal_code"),
-    "cloudfront-viewer-time-zone": _geo("time_zone"),
-    "cloudfront-viewer-latitude": _geo("latitude"),
-    "cloudfront-viewer-longitude": _geo("longitude"),
-    "cloudfront-viewer-metro-code": _geo("metro_code"),
-    "cloudfront-viewer-asn": _geo("asn"),
+    "cloudfront-viewer-country": _geo(lambda g: g.country),
+    "cloudfront-viewer-country-name": _geo(lambda g: g.country_name),
+    "cloudfront-viewer-country-region": _geo(lambda g: g.region),
+    "cloudfront-viewer-country-region-name": _geo(lambda g: g.region_name),
+    "cloudfront-viewer-city": _geo(lambda g: g.city),
+    "cloudfront-viewer-postal-code": _geo(lambda g: g.postal_code),
+    "cloudfront-viewer-time-zone": _geo(lambda g: g.time_zone),
+    "cloudfront-viewer-latitude": _geo(lambda g: g.latitude),
+    "cloudfront-viewer-longitude": _geo(lambda g: g.longitude),
+    "cloudfront-viewer-metro-code": _geo(lambda g: g.metro_code),
+    "cloudfront-viewer-asn": _geo(lambda g: g.asn),
     "cloudfront-viewer-address": _address,
     "cloudfront-viewer-http-version": lambda f: f.request.http_version,
     "cloudfront-viewer-tls": lambda f: f.request.tls or None,  # HTTPS viewers only

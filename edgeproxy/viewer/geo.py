@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
@@ -70,27 +70,32 @@ class Location:
     asn: str = ""
 
 
-# How a config value becomes a header value (fields not named here: str + header_safe).
-_FORMATS: Mapping[str, Callable[[Any], str]] = {
-    "latitude": lambda v: f"{float(v):.5f}",
-    "longitude": lambda v: f"{float(v):.5f}",
-    "asn": lambda v: str(int(v)),
-}
-
-
 def location_from_settings(settings: GeoLocation) -> Location:
     """``edge.geo.default`` or one of ``edge.geo.ranges`` (a GeoLocation model) as a Location,
     with the country and region names filled in from ISO 3166 when the config omits them."""
-    values: dict[str, str] = {}
-    for f in fields(Location):
-        raw = getattr(settings, f.name, None)
-        if raw is not None and raw != "":
-            values[f.name] = header_safe(_FORMATS.get(f.name, str)(raw))
-    country = values["country"]
-    values.setdefault("country_name", header_safe(country_name(country)))
-    if "region" in values and "region_name" not in values:
-        values["region_name"] = header_safe(region_name(country, values["region"]))
-    return Location(**values)
+    country, region = settings.country, _text(settings.region)
+    named_region = region_name(country, settings.region) if settings.region else ""
+    return Location(
+        country=header_safe(country),
+        country_name=_text(settings.country_name) or header_safe(country_name(country)),
+        region=region,
+        region_name=_text(settings.region_name) or header_safe(named_region),
+        city=_text(settings.city),
+        postal_code=_text(settings.postal_code),
+        time_zone=_text(settings.time_zone),
+        latitude=_degrees(settings.latitude),
+        longitude=_degrees(settings.longitude),
+        metro_code=_text(settings.metro_code),
+        asn=str(settings.asn) if settings.asn is not None else "",
+    )
+
+
+def _text(value: str | None) -> str:
+    return header_safe(value) if value else ""
+
+
+def _degrees(value: float | None) -> str:
+    return f"{value:.5f}" if value is not None else ""  # five decimals, as CloudFront writes
 
 
 def country_location(country: str) -> Location:
@@ -110,6 +115,7 @@ def _country_names() -> Mapping[str, str]:
     Republic of"), as CloudFront's Country-Name reads."""
     import pycountry
 
+    # getattr: pycountry records carry ``common_name`` only where one exists (no config here)
     return MappingProxyType(
         {c.alpha_2: getattr(c, "common_name", None) or c.name for c in pycountry.countries}
     )
