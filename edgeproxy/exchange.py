@@ -17,6 +17,8 @@ from edgeproxy.stages import Source, Stage
 # Headers the edge owns toward the viewer (reference 6.3): whatever an origin or a handler
 # sent under these names is dropped where its answer enters the edge (a generated response
 # in ``StageCalls.request``, an origin's answer in misses.py), so hits need no filtering.
+# (Handler validation refuses them in a generated response already: X-Cache and X-Amz-Cf-*
+# are disallowed, Via read-only; the drop keeps what is stored clean whatever it lets by.)
 EDGE_OWNED_HEADERS = frozenset({"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id"})
 
 

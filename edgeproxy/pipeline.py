@@ -160,11 +160,12 @@ class Edge:
     # -- steps ---------------------------------------------------------------------------
 
     async def _serve(self, ex: Exchange, request: EdgeRequest) -> EdgeResponse:
-        check_limits(request, self.hosts)
+        # The numbered steps of DESIGN section 1; step 11 is ``_finalise`` in ``handle``.
+        check_limits(request, self.hosts)  # 1
         request = as_received(request)
-        route = ex.route = self.routes.select(request.uri)
+        route = ex.route = self.routes.select(request.uri)  # 2
         ex.behavior = route.index
-        refusal = self._viewer_policy(ex, route, request)
+        refusal = self._viewer_policy(ex, route, request)  # 3
         if refusal is not None:
             return refusal
         trusted = NOTHING_TRUSTED
@@ -172,7 +173,7 @@ class Edge:
             request.headers, trusted = split_viewer_cf_headers(
                 request.headers, self.trust_viewer_headers
             )
-        result = await self.calls.request(ex, route, Stage.VIEWER_REQUEST, request)
+        result = await self.calls.request(ex, route, Stage.VIEWER_REQUEST, request)  # 4
         if isinstance(result, EdgeResponse):
             ex.source = Source.VIEWER_REQUEST_GENERATED
             return result
@@ -182,13 +183,13 @@ class Edge:
             if preflight is not None:
                 ex.source = Source.PREFLIGHT
                 return preflight
-        cf_headers = self._cf_headers(route, viewer, trusted)
-        response = await self._cached_or_fetched(ex, route, viewer, cf_headers)
+        cf_headers = self._cf_headers(route, viewer, trusted)  # 5
+        response = await self._cached_or_fetched(ex, route, viewer, cf_headers)  # 6-9
         response = _from_object(viewer, response)
-        page = await self.errors.custom_page(ex, response.status, viewer)
+        page = await self.errors.custom_page(ex, response.status, viewer)  # error_responses.py
         if page is not None:
             return page
-        return await self._viewer_response(ex, route, viewer, response)
+        return await self._viewer_response(ex, route, viewer, response)  # 10
 
     def _cf_headers(self, route: Route, viewer: EdgeRequest, trusted: dict[str, str]) -> Headers:
         """The CloudFront-* headers the route names, added after viewer-request."""
