@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.hooks import HookRunner
-from edgeproxy.messages import EdgeRequest, EdgeResponse
+from edgeproxy.messages import EdgeRequest, EdgeResponse, without_headers
 from edgeproxy.routes import Route
 from edgeproxy.stages import Source, Stage
 
-# Headers the edge owns toward the viewer (reference 6.3): whatever an origin sent under
-# these names is dropped where its answer enters the edge, so hits need no filtering.
+# Headers the edge owns toward the viewer (reference 6.3): whatever an origin or a handler
+# sent under these names is dropped where its answer enters the edge (a generated response
+# in ``StageCalls.request``, an origin's answer in misses.py), so hits need no filtering.
+# (Handler validation refuses them in a generated response already: X-Cache and X-Amz-Cf-*
+# are disallowed, Via read-only; the drop keeps what is stored clean whatever it lets by.)
 EDGE_OWNED_HEADERS = frozenset({"via", "x-cache", "x-amz-cf-pop", "x-amz-cf-id"})
 
 
@@ -84,11 +87,15 @@ class StageCalls:
     async def request(
         self, ex: Exchange, route: Route, stage: Stage, request: EdgeRequest
     ) -> EdgeRequest | EdgeResponse:
+        """The request the stage passes on, or the response it generated."""
         hook = route.hooks.get(stage)
         if hook is None:
             return request
         ex.stages.append(stage.value)
-        return await self.hooks.run_request(hook, request, self.identity.meta, ex.request_id)
+        result = await self.hooks.run_request(hook, request, self.identity.meta, ex.request_id)
+        if isinstance(result, EdgeResponse):
+            result.headers = without_headers(result.headers, EDGE_OWNED_HEADERS)
+        return result
 
     async def response(
         self,

@@ -4,13 +4,17 @@ within an origin group, serving stale on error), origin-response, and storing th
 What each origin outcome leads to (reference 7.4, 7.8, 7.11, 7.12):
 
     outcome                                     → served as
-    origin-request generated a response         → it, stored             ORIGIN_REQUEST_GENERATED
+    origin-request generated a response         → it, stored (its rule)  ORIGIN_REQUEST_GENERATED
     304 to our revalidation of a stale object    → stored object, refreshed  REFRESHED
     connection error / timeout / 5xx, stale object usable on error
                                                 → stale object           REFRESHED
     failover status or connection error, a secondary origin left (GET, HEAD, OPTIONS)
                                                 → try the secondary (origin-request runs again)
     anything else                               → it, after origin-response, stored if cacheable
+                                                  (its rule)            ORIGIN
+
+"Stored" is asked of the stage's rule (``STAGE_RULES[stage].generated_is_cached``) in
+``stored_under``, and then of the TTL rules (cache/ttl.py) in ``Misses._store``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from edgeproxy.origin.client import OriginClient
 from edgeproxy.origin.forwarding import origin_request, wire_headers
 from edgeproxy.origin.tunnel import open_tunnel
 from edgeproxy.routes import Route
-from edgeproxy.stages import Source, Stage, response_stages_run
+from edgeproxy.stages import STAGE_RULES, Source, Stage, response_stages_run
 
 FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STALE_ON_ERROR_STATUSES = frozenset({500, 502, 503, 504})
@@ -98,8 +102,7 @@ class Misses:
                     return stale.response(), Source.REFRESHED
                 raise
             if sent is None:  # origin-request generated it
-                response.headers = without_headers(response.headers, EDGE_OWNED_HEADERS)
-                self._store(route, key, response)
+                self._store(route, stored_under(Stage.ORIGIN_REQUEST, key), response)
                 return _copy(response), Source.ORIGIN_REQUEST_GENERATED
             if not last and response.status in route.failover_codes:
                 await _discard(response)
@@ -170,7 +173,7 @@ class Misses:
         if response.status == 304 and stale is not None and key is not None:
             return self._refreshed(route, key, stale, response), Source.REFRESHED
         response = await self._compressed(route, viewer, response)
-        self._store(route, key, response, viewer)
+        self._store(route, stored_under(Stage.ORIGIN_RESPONSE, key), response, viewer)
         return _copy(response), Source.ORIGIN
 
     async def _compressed(
@@ -232,6 +235,13 @@ class Misses:
         if not NO_STALE_DIRECTIVES.isdisjoint(directives):
             return False
         return stale.may_serve_on_error(self.clock(), math.inf)
+
+
+def stored_under(stage: Stage, key: CacheKey | None) -> CacheKey | None:
+    """The key to store what ``stage`` returned under, or None when the stage's rule says
+    it is never stored. The one reader of ``generated_is_cached``: only origin-side stages
+    reach here (viewer-request runs before the key exists, viewer-response after the store)."""
+    return key if STAGE_RULES[stage].generated_is_cached else None
 
 
 # An answer to a request with Authorization is shared only when the origin says so (RFC 9111

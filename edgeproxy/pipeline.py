@@ -21,23 +21,17 @@ from edgeproxy.cache.ranges import apply_range
 from edgeproxy.cache.store import CacheStore
 from edgeproxy.collapsing import Collapser, may_collapse, shared_object
 from edgeproxy.config.custom_error_pages import ErrorPages
+from edgeproxy.error_responses import ErrorResponses, error_response, page_rule
 from edgeproxy.errors import (
     EdgeError,
     GeoBlocked,
-    HandlerError,
     InternalError,
     MethodNotAllowed,
     ProtocolNotAllowed,
 )
-from edgeproxy.exchange import (
-    EDGE_OWNED_HEADERS,
-    EdgeIdentity,
-    Exchange,
-    StageCalls,
-    new_request_id,
-)
+from edgeproxy.exchange import EdgeIdentity, Exchange, StageCalls, new_request_id
 from edgeproxy.functions.hooks import HookRunner
-from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, header_value, without_headers
+from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, header_value
 from edgeproxy.misses import Fetched, Misses
 from edgeproxy.origin.client import OriginClient
 from edgeproxy.routes import Route, Routes
@@ -48,7 +42,6 @@ from edgeproxy.viewer.cloudfront_headers import (
     split_viewer_cf_headers,
     viewer_cf_headers,
 )
-from edgeproxy.viewer.error_page import render_error_page
 from edgeproxy.viewer.geo import GeoLocator
 from edgeproxy.viewer.request_checks import (
     NOTHING_TRUSTED,
@@ -101,6 +94,7 @@ class Edge:
         self.clock = clock
         self.calls = StageCalls(hooks, identity)
         self.misses = Misses(cache, self.calls, origin, clock, default_root_object)
+        self.errors = ErrorResponses(self.error_pages, routes, self._page)
         self.collapser: Collapser[Fetched] = Collapser()
         self.recent: deque[Exchange] = deque(maxlen=history)
         self.counters: Counter[str] = Counter()
@@ -111,10 +105,10 @@ class Edge:
         try:
             response = await self._serve(ex, request)
         except EdgeError as err:
-            response = await self._edge_error(ex, err)
+            response = await self.errors.for_error(ex, err)
         except Exception as exc:  # a defect of ours: the viewer still gets CloudFront's 502
             error_log.exception("%s internal error", ex.request_id)
-            response = self._error_response(ex, InternalError(repr(exc)))
+            response = error_response(ex, InternalError(repr(exc)))
         self._finalise(ex, response)
         self._record(ex, request, response)
         return response
@@ -136,8 +130,8 @@ class Edge:
         now = self.clock()
         if stored is None or not stored.is_fresh(now) or stored.vary:
             return None
-        if self.error_pages.rule_for(stored.status) is not None:
-            return None
+        if page_rule(self.error_pages, Source.CACHE, stored.status) is not None:
+            return None  # the full flow serves the custom error page
         self.cache.get(key)  # counted and refreshed in LRU order, as handle's lookup does
         ex = Exchange(new_request_id(), request.method, request.uri, now, source=Source.CACHE)
         ex.route, ex.viewer, ex.behavior = route, request, route.index
@@ -166,11 +160,12 @@ class Edge:
     # -- steps ---------------------------------------------------------------------------
 
     async def _serve(self, ex: Exchange, request: EdgeRequest) -> EdgeResponse:
-        check_limits(request, self.hosts)
+        # The numbered steps of DESIGN section 1; step 11 is ``_finalise`` in ``handle``.
+        check_limits(request, self.hosts)  # 1
         request = as_received(request)
-        route = ex.route = self.routes.select(request.uri)
+        route = ex.route = self.routes.select(request.uri)  # 2
         ex.behavior = route.index
-        refusal = self._viewer_policy(ex, route, request)
+        refusal = self._viewer_policy(ex, route, request)  # 3
         if refusal is not None:
             return refusal
         trusted = NOTHING_TRUSTED
@@ -178,7 +173,7 @@ class Edge:
             request.headers, trusted = split_viewer_cf_headers(
                 request.headers, self.trust_viewer_headers
             )
-        result = await self.calls.request(ex, route, Stage.VIEWER_REQUEST, request)
+        result = await self.calls.request(ex, route, Stage.VIEWER_REQUEST, request)  # 4
         if isinstance(result, EdgeResponse):
             ex.source = Source.VIEWER_REQUEST_GENERATED
             return result
@@ -188,13 +183,13 @@ class Edge:
             if preflight is not None:
                 ex.source = Source.PREFLIGHT
                 return preflight
-        cf_headers = self._cf_headers(route, viewer, trusted)
-        response = await self._cached_or_fetched(ex, route, viewer, cf_headers)
+        cf_headers = self._cf_headers(route, viewer, trusted)  # 5
+        response = await self._cached_or_fetched(ex, route, viewer, cf_headers)  # 6-9
         response = _from_object(viewer, response)
-        page = await self._custom_error_page(ex, response.status, viewer)
+        page = await self.errors.custom_page(ex, response.status, viewer)  # error_responses.py
         if page is not None:
             return page
-        return await self._viewer_response(ex, route, viewer, response)
+        return await self._viewer_response(ex, route, viewer, response)  # 10
 
     def _cf_headers(self, route: Route, viewer: EdgeRequest, trusted: dict[str, str]) -> Headers:
         """The CloudFront-* headers the route names, added after viewer-request."""
@@ -295,51 +290,9 @@ class Edge:
             return response
         return await self.calls.response(ex, route, Stage.VIEWER_RESPONSE, viewer, response)
 
-    # -- errors ----------------------------------------------------------------------------
-
-    async def _edge_error(self, ex: Exchange, err: EdgeError) -> EdgeResponse:
-        """An edge-made error, or the distribution's custom error page for its status when
-        the error allows one (origin failures, geo blocks; not handler failures)."""
-        if err.custom_page:
-            page = await self._custom_error_page(ex, err.status, None)
-            if page is not None:
-                ex.error = str(err)
-                return page
-        return self._error_response(ex, err)
-
-    async def _custom_error_page(
-        self, ex: Exchange, status: int, viewer: EdgeRequest | None
-    ) -> EdgeResponse | None:
-        """``custom_error_response``: the page at its path, fetched through the behavior
-        that matches that path (cached like any object), with the configured status."""
-        rule = self.error_pages.rule_for(status)
-        if rule is None or ex.source in _NO_ERROR_PAGE_SOURCES:
-            return None
-        route = self.routes.select(rule.page_path)
-        page_request = _page_request(rule.page_path, viewer)
-        try:
-            response = await self._cached_or_fetched(ex, route, page_request, [])
-        except EdgeError as err:
-            error_log.warning(
-                "%s custom error page %s failed: %s", ex.request_id, rule.page_path, err
-            )
-            return None
-        ex.source = Source.EDGE
-        ex.x_cache = "Error from cloudfront"
-        response.status = rule.response_code or status
-        response.reason = ""
-        return response
-
-    def _error_response(self, ex: Exchange, err: EdgeError) -> EdgeResponse:
-        ex.source = Source.EDGE
-        ex.error = str(err)
-        ex.x_cache = err.x_cache
-        if isinstance(err, HandlerError):
-            error_log.error("%s %s", ex.request_id, err)
-        else:
-            error_log.warning("%s %s: %s", ex.request_id, type(err).__name__, err)
-        headers = [("Content-Type", "text/html"), ("Server", "CloudFront")]
-        return EdgeResponse(err.status, headers, render_error_page(err, ex.request_id))
+    def _page(self, ex: Exchange, route: Route, request: EdgeRequest) -> Awaitable[EdgeResponse]:
+        """A custom error page is looked up and fetched like any object (step 6-9)."""
+        return self._cached_or_fetched(ex, route, request, [])
 
     # -- the way out -----------------------------------------------------------------------
 
@@ -353,11 +306,8 @@ class Edge:
             response.headers = apply_response_headers(
                 policy, ex.viewer, response.headers, response.status, timing=timing
             )
-        headers = response.headers
-        if ex.source is Source.VIEWER_REQUEST_GENERATED:  # the only unfiltered source
-            headers = without_headers(headers, EDGE_OWNED_HEADERS)
         response.headers = [
-            *headers,
+            *response.headers,
             ("Via", self.identity.via),
             ("X-Cache", ex.x_cache),
             ("X-Amz-Cf-Pop", self.identity.pop),
@@ -367,11 +317,6 @@ class Edge:
 
 # A successful answer to these changes the resource: the stored copy is dropped.
 UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
-
-# Responses that never get a custom error page: handler-generated ones and redirects.
-_NO_ERROR_PAGE_SOURCES = frozenset(
-    {Source.VIEWER_REQUEST_GENERATED, Source.ORIGIN_REQUEST_GENERATED, Source.REDIRECT}
-)
 
 
 def _aged(response: EdgeResponse, age: float) -> EdgeResponse:
@@ -405,11 +350,3 @@ _TIMING = {source: "miss" for source in Source} | {
     Source.CACHE: "hit",
     Source.REFRESHED: "refresh",
 }
-
-
-def _page_request(path: str, viewer: EdgeRequest | None) -> EdgeRequest:
-    """The edge's own GET for a custom error page; viewer-request does not run for it."""
-    headers = [("Host", header_value(viewer.headers, "host") or "")] if viewer else []
-    client = viewer.client_ip if viewer else "127.0.0.1"
-    scheme = viewer.scheme if viewer else "http"
-    return EdgeRequest("GET", path, "", headers, client, scheme=scheme)

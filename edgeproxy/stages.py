@@ -26,7 +26,8 @@ An exchange is one viewer request's trip through the edge:
 
 ``STAGE_RULES`` holds what each stage may do; ``VIEWER_RESPONSE_RUNS`` and ``X_CACHE`` say,
 from where a response came (its ``Source``), whether viewer-response runs and what X-Cache
-says. The pipeline reads these tables; it holds no stage-specific ``if``s of its own.
+says. The pipeline reads these tables; it holds no stage-specific ``if``s of its own. Each
+field and table has one reader, the function that decides (tests/test_rule_tables.py).
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ class StageRule:
     """What one stage may do (reference sections 3 and 4)."""
 
     request_stage: bool  # handler gets and returns a request (or a generated response)
-    generated_is_cached: bool  # a response returned by a request stage is stored
+    # What the stage returns (a request stage's generated response, a response stage's
+    # response) is stored; read only by ``misses.stored_under``. The viewer stages cannot
+    # store (no key before the cache, nothing stored after it): their rows say False.
+    generated_is_cached: bool
     has_origin: bool  # the event's request carries the ``origin`` object
     timeout_s: float  # default handler timeout
     generated_size_limit: int  # bytes of headers + body of a returned response
