@@ -21,6 +21,22 @@ from edgeproxy.functions import invoke
 
 DEFAULT_CONFIG = Path("config/distribution.yaml")
 
+# What `edgeproxy --help` tells a user (the commands' own lines come from their parsers).
+ABOUT = """\
+edgeproxy runs a CloudFront edge location on your machine: an HTTP and HTTPS reverse proxy
+that serves a distribution described in YAML (default: config/distribution.yaml) with
+CloudFront's behaviors, cache rules and headers, and runs your Lambda@Edge handlers (Python
+files, unchanged) at the four stages: viewer-request, origin-request, origin-response and
+viewer-response."""
+
+WHERE_NEXT = """\
+Start with `edgeproxy serve`: the demo distribution on http://127.0.0.1:8080 and its demo
+origin on 127.0.0.1:8081. `edgeproxy COMMAND --help` lists a command's options.
+
+Documentation: README.md (a five-minute tour) and docs/ in the edgeproxy source tree:
+configuration.md, handlers.md, caching.md, https-and-geo.md, fidelity.md (what differs
+from CloudFront), reliability.md, performance.md."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -43,9 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgeproxy", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="edgeproxy",
+        description=ABOUT,
+        epilog=WHERE_NEXT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="serve a distribution on localhost")
     _config_args(serve)
@@ -188,10 +209,9 @@ def _invalidate(args: argparse.Namespace) -> int:
 
 
 def _runner() -> asyncio.Runner:
-    """An asyncio runner on uvloop (uvloop.install() is deprecated)."""
-    import uvloop
+    from edgeproxy.runtime import runner
 
-    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    return runner()
 
 
 if __name__ == "__main__":

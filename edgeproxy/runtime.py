@@ -5,6 +5,7 @@ flow tests, so both exercise exactly the same wiring."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
@@ -33,6 +34,23 @@ from edgeproxy.viewer.geo import GeoLocator
 from edgeproxy.viewer.request_checks import ServedHosts
 
 log = logging.getLogger("edgeproxy")
+
+
+@functools.cache  # the choice is made, and a missing uvloop reported, once per process
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop's event loop where it is installed (faster), else asyncio's own (uvloop does not
+    exist for Windows, for one): the edge behaves the same on both."""
+    try:
+        import uvloop
+    except ImportError:
+        log.warning("uvloop is not installed: the edge runs on asyncio's own event loop (slower)")
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
+def runner() -> asyncio.Runner:
+    """An asyncio runner on ``loop_factory()``'s loop (uvloop.install() is deprecated)."""
+    return asyncio.Runner(loop_factory=loop_factory())
 
 
 def build_edge(

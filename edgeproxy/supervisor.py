@@ -25,7 +25,7 @@ from edgeproxy.config.config_model import Config
 from edgeproxy.config.loading import load_config
 from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.origin.demo import demo_origin_app
-from edgeproxy.runtime import start_app, stop_on_signals, url_host
+from edgeproxy.runtime import runner, start_app, stop_on_signals, url_host
 
 log = logging.getLogger("edgeproxy.workers")
 
@@ -141,16 +141,14 @@ def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
 
 def worker_main(path: str, overrides: ConfigOverrides, ready: Connection) -> None:
     """A worker process: the edge on the shared ports, its admin on a private port."""
-    import uvloop
-
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
         config = _private_admin(load_config(Path(path), overrides=overrides).config)
     except Exception as exc:  # reported to the parent, which refuses to start
         ready.send(f"{type(exc).__name__}: {exc}")
         return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_worker(config, ready))
+    with runner() as loop_runner:
+        loop_runner.run(_worker(config, ready))
 
 
 def _private_admin(config: Config) -> Config:

@@ -18,7 +18,9 @@ from edgeproxy.errors import (
     OriginTimeout,
 )
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginTarget, header_value
-from edgeproxy.origin.client import OriginClient, OriginStream, with_length
+from edgeproxy.origin.client import OriginClient
+from edgeproxy.origin.headers import with_length
+from edgeproxy.origin.stream import OriginStream
 
 BLOCK = bytes(range(256)) * 256  # 64 KiB
 

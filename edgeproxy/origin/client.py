@@ -1,18 +1,19 @@
-"""The origin client: one keep-alive pool, CloudFront's connection attempts and timeouts, its
-limits on what an origin may send, hop-by-hop headers, and error mapping.
+"""The origin client: one keep-alive pool, CloudFront's connection attempts and timeouts, and
+its limits on what an origin may send.
 
 This is one of the three modules that touch sockets (with server/listeners.py and
-admin/api.py). Every
-aiohttp error is converted once, into the edge's own ``OriginError`` tree, by the table in
-``origin_retries``, which also says when another attempt follows (reference 4.7, 7.12).
+admin/api.py). Every aiohttp error is converted once, into the edge's own ``OriginError``
+tree, by the table in ``origin/retries.py``, which also says when another attempt follows
+(reference 4.7, 7.12). What goes to and comes from an origin's headers is
+``origin/headers.py``; where a name leads, ``origin/resolver.py``.
 
 A body within ``max_body`` bytes is read whole (a partial one is an error, never an answer);
 a larger one, announced by its Content-Length or growing past the limit while read, comes
-back as ``EdgeResponse.stream`` (an ``OriginStream``), which the caller passes on and never
-caches.
+back as ``EdgeResponse.stream`` (an ``OriginStream``, ``origin/stream.py``), which the caller
+passes on and never caches.
 
 A pooled connection is reused only while its origin sends exactly the answers asked for
-(``origin_connection``): any byte between an answer and the next request closes it.
+(``origin/connection.py``): any byte between an answer and the next request closes it.
 
 ``edge.resolve`` maps origin names to local addresses; an entry with a port
 (``"eu.example.com": "127.0.0.1:8081"``) also replaces the origin's port and protocol: that
@@ -22,49 +23,33 @@ host (the Host header still names it).
 
 from __future__ import annotations
 
-import socket
-from collections import deque
 from collections.abc import Mapping
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from multidict import CIMultiDict
 from yarl import URL
 
 from edgeproxy.config.edge_settings import resolve_address
 from edgeproxy.errors import OriginDnsError, OriginResponseError
-from edgeproxy.limits import MAX_REQUEST_HEAD
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
 from edgeproxy.origin.connection import OriginConnector
-from edgeproxy.origin.retries import AttemptFailed, AttemptTrace, converted, is_stale, mark_reused
-
-# Hop-by-hop headers (RFC 9110 7.6.1) plus those CloudFront strips from origin answers
-# (reference 6.3): never passed from one connection to the next, in either direction.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
+from edgeproxy.origin.headers import (
+    MAX_RESPONSE_HEAD,
+    head_size,
+    outgoing_headers,
+    response_headers,
+    with_length,
 )
-
-# Toward the origin the body is framed by us: a viewer's body streams on as it came, with its
-# Content-Length or chunked (CloudFront forwards both headers), a body the edge holds goes
-# with its own length (aiohttp sets both). Expect is dropped, as CloudFront does: the edge
-# answers the viewer's 100-continue itself, once the body is needed.
-_DROP_TO_ORIGIN = HOP_BY_HOP | {"content-length", "expect"}
-
-# Names the edge writes itself: a viewer's ``Connection: <name>`` never removes them.
-_EDGE_OWNED = frozenset({"host", "via", "x-forwarded-for", "x-amz-cf-id", "user-agent"})
-
-# CloudFront's 20,480-byte limit on a request head also applies to origin answers (ref. 5).
-MAX_RESPONSE_HEAD = MAX_REQUEST_HEAD
+from edgeproxy.origin.resolver import StaticResolver
+from edgeproxy.origin.retries import (
+    AttemptFailed,
+    AttemptTrace,
+    converted,
+    failure_of,
+    is_stale,
+    mark_reused,
+    single_attempt,
+)
+from edgeproxy.origin.stream import OriginStream, read_up_to
 
 # The default of edge.cache.max_object_bytes: bodies over it are streamed, not held.
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -74,50 +59,6 @@ _NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 # Answers without a body whatever their Content-Length says (it describes the GET body).
 _NO_BODY_STATUSES = frozenset({204, 304})
-
-
-class StaticResolver(AbstractResolver):
-    """Resolves names from ``edge.resolve`` and literal addresses; nothing else is looked up
-    unless a fallback resolver is given (tests never reach DNS)."""
-
-    def __init__(self, table: Mapping[str, str], fallback: AbstractResolver | None) -> None:
-        self._table = {"localhost": "127.0.0.1", **table}
-        self._fallback = fallback
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        address = self._table.get(host.lower(), host)
-        try:
-            ip = _ip_family(address)
-        except ValueError:
-            if self._fallback is None:
-                raise OSError(f"cannot resolve {host!r}: not in edge.resolve") from None
-            return await self._fallback.resolve(host, port, family)
-        return [
-            {
-                "hostname": host,
-                "host": address,
-                "port": port,
-                "family": ip,
-                "proto": 0,
-                "flags": socket.AI_NUMERICHOST,
-            }
-        ]
-
-    async def close(self) -> None:
-        if self._fallback is not None:
-            await self._fallback.close()
-
-
-def _ip_family(address: str) -> socket.AddressFamily:
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, address)
-        except OSError:
-            continue
-        return family
-    raise ValueError(address)
 
 
 class OriginClient:
@@ -151,23 +92,18 @@ class OriginClient:
             keepalive_timeout=5.0,
             use_dns_cache=False,
         )
-        session = aiohttp.ClientSession(
+        return aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
             skip_auto_headers=_NO_AUTO_HEADERS,
             cookie_jar=aiohttp.DummyCookieJar(),
             trace_configs=[tracing],
+            middlewares=(single_attempt,),  # attempts are counted here, not by aiohttp
             # Lines and fields up to the whole head limit; the total is checked per answer.
             max_line_size=MAX_RESPONSE_HEAD,
             max_field_size=MAX_RESPONSE_HEAD,
             max_headers=MAX_RESPONSE_HEAD // 4,
         )
-        # aiohttp retries an idempotent request once on its own when any connection drops
-        # before the answer; here attempts are counted (connection_attempts) and only a stale
-        # pooled connection gets a free retry. There is no public switch: aiohttp's own test
-        # client turns it off the same way.
-        session._retry_connection = False
-        return session
 
     async def close(self) -> None:
         if self._session is not None:
@@ -245,7 +181,8 @@ class OriginClient:
         except (aiohttp.ClientError, OSError) as exc:
             if stream is not None and stream.error is not None:
                 raise stream.error from exc  # the viewer's body failed, not the origin
-            raise AttemptFailed(*converted(exc, target.domain_name)) from exc
+            met = failure_of(exc)
+            raise AttemptFailed(*converted(met, target.domain_name)) from met
         return await self._answer(resp, request.method, target.domain_name)
 
     async def _answer(self, resp: aiohttp.ClientResponse, method: str, host: str) -> EdgeResponse:
@@ -284,73 +221,6 @@ class OriginClient:
         return EdgeResponse(resp.status, with_length(headers, len(body)), body, reason)
 
 
-class OriginStream:
-    """An origin body too large to hold, passed on chunk by chunk as it arrives.
-
-    Iterating yields the chunks; a body that ends short of its Content-Length (or an
-    incomplete chunked one) raises ``OriginResponseError``, a stalled one ``OriginTimeout``.
-    ``aclose()`` before the end drops the origin connection; the end returns it to the pool.
-    """
-
-    def __init__(
-        self, resp: aiohttp.ClientResponse, host: str, first: list[bytes] | None = None
-    ) -> None:
-        self._resp = resp
-        self._host = host
-        self._first = deque(first or ())
-        self._done = False
-
-    def __aiter__(self) -> OriginStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._first:
-            return self._first.popleft()
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            data = await self._resp.content.readany()
-        except (aiohttp.ClientError, OSError) as exc:
-            self._drop()
-            raise converted(exc, self._host)[0] from exc
-        except BaseException:
-            self._drop()
-            raise
-        if not data:
-            self._done = True
-            self._resp.release()
-            raise StopAsyncIteration
-        return data
-
-    async def aclose(self) -> None:
-        if not self._done:
-            self._drop()
-
-    def _drop(self) -> None:
-        self._done = True
-        self._first.clear()
-        self._resp.close()
-
-
-async def read_up_to(content: aiohttp.StreamReader, limit: int) -> tuple[list[bytes], bool]:
-    """The body's chunks until its end (True) or until they pass ``limit`` bytes (False)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        data = await content.readany()
-        if not data:
-            return chunks, True
-        chunks.append(data)
-        size += len(data)
-    return chunks, False
-
-
-def head_size(resp: aiohttp.ClientResponse) -> int:
-    """Bytes of the answer's status line and headers, as they came on the wire."""
-    status_line = len(f"HTTP/1.1 {resp.status} {resp.reason or ''}\r\n")
-    return status_line + sum(len(k) + len(v) + 4 for k, v in resp.raw_headers) + 2
-
-
 def origin_url(
     request: EdgeRequest, target: OriginTarget, protocol: str = "", port: int = 0
 ) -> URL:
@@ -362,58 +232,6 @@ def origin_url(
     scheme = protocol or target.protocol
     raw = f"{scheme}://{host}:{port or target.port}{target.path}{request.target}"
     return URL(raw, encoded=True)
-
-
-def _connection_named(headers: Headers) -> frozenset[str]:
-    """Names listed in Connection headers: hop-by-hop for this connection only."""
-    return frozenset(
-        token.strip().lower()
-        for name, value in headers
-        if name.lower() == "connection"
-        for token in value.split(",")
-    )
-
-
-def outgoing_headers(headers: Headers, target: OriginTarget) -> CIMultiDict[str]:
-    """``headers`` minus hop-by-hop and framing ones; a name in Connection goes too unless
-    the edge itself sets it (Host, Via, X-Forwarded-For, CloudFront-*, custom headers)."""
-    kept = _EDGE_OWNED | {name.lower() for name, _ in target.custom_headers}
-    named = {n for n in _connection_named(headers) - kept if not n.startswith("cloudfront-")}
-    drop = _DROP_TO_ORIGIN | named
-    # aiohttp replaces, rather than adds, a repeated name written in another case (its
-    # ClientSession compares names case-sensitively there): each repeat takes the case of
-    # the name's first line, so every value reaches the origin.
-    spelled: dict[str, str] = {}
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers:
-        lname = name.lower()
-        if lname not in drop:
-            out.add(spelled.setdefault(lname, name), value)
-    return out
-
-
-def response_headers(resp: aiohttp.ClientResponse) -> Headers:
-    """The origin's headers as sent, minus hop-by-hop ones and those its Connection names."""
-    raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers]
-    return without_hop_by_hop(raw)
-
-
-def without_hop_by_hop(headers: Headers) -> Headers:
-    """``headers`` (an origin's answer) minus hop-by-hop ones and those Connection names."""
-    drop = HOP_BY_HOP | _connection_named(headers)
-    return [(k, v) for k, v in headers if k.lower() not in drop]
-
-
-def with_length(headers: Headers, length: int) -> Headers:
-    """``headers`` whose Content-Length (if the origin sent one) is ``length``, the bytes
-    actually received; no Content-Length is added where the origin sent none (chunked)."""
-    out: Headers = []
-    for name, value in headers:
-        if name.lower() != "content-length":
-            out.append((name, value))
-        elif not any(n.lower() == "content-length" for n, _ in out):
-            out.append((name, str(length)))
-    return out
 
 
 def _sendable_again(request: EdgeRequest) -> bool:

@@ -11,65 +11,80 @@ itself are aiohttp's to judge: a complete extra answer left queued makes it clos
 connection on release, unparseable ones fail that answer (502), and a partial one is dropped
 with the parser the next request replaces.
 
-The window is exact: it opens when a final (non-1xx) answer's body ends and closes when aiohttp
-prepares the connection for the next request (``set_response_params``), before that request
-is written, so no byte an origin sends in answer to a request falls into it.
+How, with public API only (aiohttp has no public switch for its protocol class): a ``Watch``
+stands between each origin socket and aiohttp's protocol, put there with asyncio's
+``transport.set_protocol`` when ``OriginConnector.connect`` (the connector's documented entry
+point) first hands the connection out. Each hand-out registers ``Connection.add_callback``,
+which aiohttp calls as it releases the connection into the pool (the answer's body ended) or
+closes it; the Watch is idle from then until ``connect`` hands it out again, in the same loop
+step in which aiohttp prepares it for the next request, before that request is written. While
+idle, the first byte closes the socket, and aiohttp never hands out a closed one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 from typing import Any
 
 import aiohttp
-from aiohttp.client_proto import ResponseHandler
-from aiohttp.http import RawResponseMessage
-from aiohttp.streams import StreamReader
+from aiohttp.connector import Connection
 
 
-class OriginConnection(ResponseHandler):
-    """aiohttp's protocol for one origin connection, closed on any byte nobody asked for."""
+class Watch(asyncio.Protocol):
+    """Passes a socket's events on to aiohttp's protocol; while ``idle`` (the last answer
+    read to its end, no request since), the first byte closes the socket instead."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(loop)
-        self._answered = False  # the last final answer is complete; no request since
+    __slots__ = ("_inner", "_transport", "idle")
 
-    def set_response_params(self, **params: Any) -> None:
-        # A request is about to go out on this connection: bytes are expected again.
-        self._answered = False
-        super().set_response_params(**params)
+    def __init__(self, inner: asyncio.BaseProtocol, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(inner, asyncio.Protocol), "aiohttp's protocol takes data_received"
+        self._inner = inner
+        self._transport = transport
+        self.idle = False
 
-    def feed_data(self, data: tuple[RawResponseMessage, StreamReader], size: int = 0) -> None:
-        super().feed_data(data, size)
-        message, payload = data
-        if message.code >= 200:  # 1xx answers come before the final one
-            payload.on_eof(self._answer_complete)
-
-    def _answer_complete(self) -> None:
-        self._answered = True
+    def released(self) -> None:
+        self.idle = True
 
     def data_received(self, data: bytes) -> None:
-        if data and self._answered:
-            self._drop_surplus()
+        if self.idle and data:
+            self._transport.close()  # never handed out again: is_connected() is now False
             return
-        super().data_received(data)
+        self._inner.data_received(data)
 
-    def _drop_surplus(self) -> None:
-        self.force_close()
-        if self.transport is not None:
-            self.transport.close()
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
 
 
 class OriginConnector(aiohttp.TCPConnector):
-    """aiohttp's TCP connector whose connections are ``OriginConnection``s."""
+    """aiohttp's TCP connector whose connections are watched between answers (``Watch``)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # aiohttp has no public switch for the protocol class; its connectors build every
-        # connection (plain and TLS) with this factory.
-        self._factory = functools.partial(_new_connection, loop=self._loop)
+    async def connect(self, req: aiohttp.ClientRequest, *args: Any, **kwargs: Any) -> Connection:
+        connection = await super().connect(req, *args, **kwargs)
+        watch(connection)
+        return connection
 
 
-def _new_connection(loop: asyncio.AbstractEventLoop) -> ResponseHandler:
-    return OriginConnection(loop)
+def watch(connection: Connection) -> Watch | None:
+    """Mark ``connection`` busy (a request is about to go out on it: bytes are expected again)
+    and idle once aiohttp releases it; the first hand-out puts its ``Watch`` in place."""
+    transport = connection.transport
+    if transport is None:
+        return None
+    current = transport.get_protocol()
+    if isinstance(current, Watch):
+        found = current
+    else:
+        found = Watch(current, transport)
+        transport.set_protocol(found)
+    found.idle = False
+    connection.add_callback(found.released)
+    return found

@@ -17,6 +17,11 @@ Every aiohttp or OS error of an origin fetch is converted here, once, into the e
 At most ``connection_attempts`` attempts in all (``OriginClient.fetch``). Apart from those, a
 pooled keep-alive connection the origin had closed is tried once more on a new one
 (``is_stale``), for methods safe to repeat.
+
+aiohttp would on its own send an idempotent request once more when any connection drops before
+the answer, which would double the origin's requests behind the count above. It has no public
+switch for that; the ``single_attempt`` middleware (aiohttp's public client middleware) hands
+such a drop back as ``Unretried``, which its retry passes through, and ``failure_of`` unwraps it.
 """
 
 from __future__ import annotations
@@ -84,6 +89,29 @@ def converted(exc: BaseException, host: str) -> tuple[OriginError, Retry]:
         if isinstance(exc, kind):
             return error(f"{message.format(host=host)}: {exc!r}"), retry
     return OriginResponseError(f"{host} failed: {exc!r}"), Retry.NEVER
+
+
+class Unretried(aiohttp.ClientError):
+    """A connection lost before the answer (its ``__cause__``), kept from aiohttp's retry."""
+
+
+async def single_attempt(
+    req: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """One request, one connection: a drop goes back to ``OriginClient.fetch`` to judge."""
+    try:
+        return await handler(req)
+    except aiohttp.ClientConnectorError:
+        raise  # no connection was made: aiohttp never retries these
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise Unretried(str(exc)) from exc
+
+
+def failure_of(exc: BaseException) -> BaseException:
+    """The error an attempt really met (``Unretried`` unwrapped)."""
+    if isinstance(exc, Unretried) and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
 
 
 class AttemptFailed(Exception):

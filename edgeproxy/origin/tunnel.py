@@ -16,12 +16,8 @@ import httptools
 
 from edgeproxy.errors import OriginConnectError, OriginError, OriginResponseError, OriginTimeout
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
-from edgeproxy.origin.client import (
-    MAX_RESPONSE_HEAD,
-    OriginClient,
-    outgoing_headers,
-    without_hop_by_hop,
-)
+from edgeproxy.origin.client import OriginClient
+from edgeproxy.origin.headers import MAX_RESPONSE_HEAD, outgoing_headers, without_hop_by_hop
 
 log = logging.getLogger("edgeproxy.server")
 
@@ -39,6 +35,7 @@ class ViewerWriter(Protocol):
     def write(self, data: bytes) -> None: ...
 
     async def drain(self) -> None: ...
+
 
 async def open_tunnel(client: OriginClient, request: EdgeRequest, headers: Headers) -> EdgeResponse:
     """Send the handshake for ``request`` to ``request.origin`` on a connection of its own.
