@@ -31,7 +31,7 @@ from test_demo import free_port
 from viewer_wire import RawViewer, serving
 
 from edgeproxy.routes import Route
-from edgeproxy.server.protocol import ViewerContext
+from edgeproxy.server.context import ViewerContext
 
 ROOT = Path(__file__).parent.parent
 MIB = 1 << 20

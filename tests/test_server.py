@@ -208,7 +208,7 @@ def _reset(viewer: RawViewer) -> None:
 
 
 def _serve_tasks() -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks() if "ViewerProtocol._serve" in repr(t.get_coro())]
+    return [t for t in asyncio.all_tasks() if "Answers._serve" in repr(t.get_coro())]
 
 
 async def test_a_viewer_leaving_mid_stream_leaves_no_task_or_stream_open(edge: Edge):

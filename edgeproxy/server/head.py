@@ -1,4 +1,4 @@
-"""HTTP/1.1 response heads as bytes, for the viewer protocol in ``server/protocol.py``.
+"""HTTP/1.1 response heads as bytes, for the answers of ``server/answering.py``.
 
 The pipeline hands over an ``EdgeResponse`` whose headers are final except for framing:
 the body's length and how it is delimited are the connection's business, so any

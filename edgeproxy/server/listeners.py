@@ -34,7 +34,8 @@ from edgeproxy.limits import (
     TUNNEL_IDLE_TIMEOUT_S,
 )
 from edgeproxy.pipeline import Edge
-from edgeproxy.server.protocol import ViewerContext, ViewerProtocol
+from edgeproxy.server.context import ViewerContext
+from edgeproxy.server.protocol import ViewerProtocol
 
 log = logging.getLogger("edgeproxy.server")
 

@@ -1,23 +1,18 @@
 """The viewer side of HTTP/1.1: one ``asyncio.Protocol`` per connection on the llhttp parser
-(httptools), handing each request to ``Edge.handle`` and writing its answer.
+(httptools), reading requests and handing each to the connection's ``Answers``.
 
 Theory of operation
 -------------------
 Bytes go to the parser as they arrive; its callbacks collect one request at a time (request
-line, headers as on the wire) into an ``EdgeRequest``. A finished request is answered at
-once when the connection is free, otherwise queued: pipelined requests are answered in the
-order they came. Answering runs ``_serve`` for the request and then for every request queued
-behind it, in one task per busy spell of the connection.
+line, headers as on the wire) into an ``EdgeRequest``, handed over as soon as its head is
+complete; ``server/answering.py`` answers them in order. The callbacks and the hand-over are
+the hit path: they live on this one object, with no other object in between.
 
-A request with a body is handed over as soon as its head is complete, its body streaming in
-behind it as ``EdgeRequest.body_stream`` (``http1_body``): it is never held whole, reading
-pauses while the pipeline does not take it, and ``100 Continue`` goes out only when the
-pipeline first reads it, after every check that could refuse the request. A body not read
-to its end when its answer is ready is dropped and the connection closes after the answer;
-so it does after any refusal, half-closed first and read (and dropped) for up to
-``LINGER_S``, so that the viewer still sending gets the answer rather than a reset
-(RFC 9112 9.6). Trailers of a chunked body are dropped, never merged into the headers;
-the head's framing is checked by ``http1_framing`` (Transfer-Encoding, Host).
+A request with a body streams it in behind it as ``EdgeRequest.body_stream``
+(``server/body.py``). A body not read to its end when its answer is ready is dropped and the
+connection closes after the answer, as after any refusal: lingering (``server/reading.py``).
+Trailers of a chunked body are dropped, never merged into the headers; the head's framing
+is checked by ``server/framing.py`` (Transfer-Encoding, Host).
 
 Input the edge refuses (limits and malformed requests, reference 1 and 5) is queued as the
 ``EdgeError`` to answer, behind the requests before it; nothing after it is read and the
@@ -32,105 +27,35 @@ llhttp stops at the head of an Upgrade request: ``server/websocket.py`` says wha
 WebSocket handshake is dispatched, the connection becomes its tunnel after a 101; any other
 upgrade is parsed again without it, so its body is framed like any request's).
 
-Timing is read from ``ViewerContext.now``, a clock the server advances on its tick: each
-connection keeps one ``deadline`` (0: none) that the server's sweep enforces: the request
-head must be complete within ``header_timeout``, an idle keep-alive connection, a stalled
-body or a viewer that reads nothing closes after ``idle_timeout``.
+Each connection keeps one ``deadline`` on its ``ViewerContext``'s clock (``server/context.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from typing import Protocol, cast
+from collections.abc import Callable
+from typing import cast
 
 import httptools
 
-from edgeproxy.errors import BadRequest, EdgeError, InternalError, MethodNotAllowed, RequestTooLarge
-from edgeproxy.exchange import new_request_id
-from edgeproxy.limits import (
-    LINGER_S,
-    MAX_PIPELINED,
-    MAX_REQUEST_HEAD,
-    MAX_URL_LENGTH,
-    TUNNEL_IDLE_TIMEOUT_S,
-)
+from edgeproxy.errors import BadRequest, EdgeError, MethodNotAllowed, RequestTooLarge
+from edgeproxy.limits import MAX_REQUEST_HEAD, MAX_URL_LENGTH
 from edgeproxy.messages import BodyStream, EdgeRequest, EdgeResponse
 from edgeproxy.origin.tunnel import Tunnel
-from edgeproxy.pipeline import Edge
+from edgeproxy.server.answering import Answers, Job
 from edgeproxy.server.body import ViewerBody
+from edgeproxy.server.context import ViewerContext
 from edgeproxy.server.facts import origin_form, tls_facts
 from edgeproxy.server.framing import request_framing
-from edgeproxy.server.head import CONTINUE, DateHeader
+from edgeproxy.server.reading import Reading
 from edgeproxy.server.websocket import is_websocket, plain_head, switch_head
 from edgeproxy.server.writer import ResponseWriter
-from edgeproxy.viewer.error_page import error_response
 
 log = logging.getLogger("edgeproxy.server")
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _VERSIONS = frozenset({"1.1", "1.0"})
-_BURST_GAP_S = 10.0  # a refusal this long after the last one starts a new burst (and warning)
-
-Job = tuple[EdgeRequest | EdgeError, bool]  # what to answer, and whether to keep the connection
-
-
-class Connection(Protocol):
-    """What the cap and the sweep know of a connection: a ``ViewerProtocol``, or an HTTPS
-    connection still in its TLS handshake (``server.TlsAccept``)."""
-
-    deadline: float  # loop time it is closed at; 0: none
-
-    def timed_out(self) -> None: ...
-
-    def shutdown(self) -> None: ...
-
-
-class ViewerContext:
-    """What every connection of one server shares: the edge, the bounds, a coarse clock,
-    the Date line, and the set of open connections (with the cap on their number)."""
-
-    def __init__(
-        self, edge: Edge, *, header_timeout: float, idle_timeout: float, max_connections: int
-    ) -> None:
-        self.edge = edge
-        self.header_timeout = header_timeout
-        self.idle_timeout = idle_timeout
-        self.tunnel_idle_timeout = TUNNEL_IDLE_TIMEOUT_S  # a WebSocket's origin silent this long
-        self.max_connections = max_connections
-        self.date = DateHeader()
-        self.now = 0.0  # loop time, advanced by the server's tick
-        self.connections: set[Connection] = set()
-        self.refused = 0  # connections refused at the cap, in all
-        self._last_refusal = -_BURST_GAP_S
-
-    def admit(self, connection: Connection) -> bool:
-        """Count ``connection`` in, unless the cap is reached: then one warning per burst
-        (refusals closer than ``_BURST_GAP_S`` to each other are one burst)."""
-        if len(self.connections) >= self.max_connections:
-            if self.now - self._last_refusal >= _BURST_GAP_S:
-                log.warning(
-                    "viewer connection cap of %d reached: new connections are closed at once"
-                    " (%d refused so far)",
-                    self.max_connections,
-                    self.refused,
-                )
-            self._last_refusal = self.now
-            self.refused += 1
-            return False
-        self.connections.add(connection)
-        return True
-
-    def sweep(self) -> None:
-        """Close every connection whose deadline has passed."""
-        now = self.now
-        for connection in [c for c in self.connections if 0.0 < c.deadline <= now]:
-            connection.timed_out()
-
-    def error(self, error: EdgeError) -> EdgeResponse:
-        identity = self.edge.identity
-        return error_response(error, new_request_id(), via=identity.via, pop=identity.pop)
 
 
 class _Refused(Exception):
@@ -138,15 +63,14 @@ class _Refused(Exception):
 
 
 class ViewerProtocol(asyncio.Protocol):
-    """One viewer connection: parse, queue, answer in order, keep alive or close."""
+    """One viewer connection: parse, hand over, keep alive or close."""
 
     def __init__(self, context: ViewerContext, scheme: str) -> None:
         self._context = context
         self._scheme = scheme
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._out = ResponseWriter(context.date)
+        self._out = out = ResponseWriter(context.date)
         self._client_ip = ""
         self._client_port = 0
         self._tls_first = self._tls_later = ""
@@ -164,27 +88,22 @@ class ViewerProtocol(asyncio.Protocol):
         self._upgrade: tuple[bytes, str] | None = None  # an Upgrade head: method, version
         self._early = b""  # bytes behind a WebSocket handshake, for its tunnel
         self._tunnel: Tunnel | None = None  # after a 101: the connection is the origin's
-        self._awaiting_tunnel = False  # a WebSocket handshake waits for the origin's answer
-        # answering
-        self._busy = False
-        self._pending: deque[Job] = deque()
-        self._task: asyncio.Task[None] | None = None
         self._stopped = False  # no more requests are read
-        self._refused = False  # input refused: nothing more is read
-        self._linger = False  # the viewer may still be sending when the connection closes
-        self._lingering = False
-        # reading: paused while any of these holds (``_sync_reading``)
-        self._queue_full = False
-        self._body_held = False
-        self._paused = False
+        self._reading = reading = Reading(out, context, self)
+        self._answers = answers = Answers(
+            context, out, reading, idle=self._idle, close=reading.close,
+            body_answered=self._body_answered, relay=self._relay,
+        )  # fmt: skip
+        # the hit path calls it as its own method: no lookup through ``_answers`` per request
+        self._dispatch: Callable[[Job], None] = answers.dispatch
         self.deadline = 0.0
 
     # -- connection events ---------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
-        self._loop = asyncio.get_running_loop()
-        self._out.transport = self._transport
+        self._answers.loop = asyncio.get_running_loop()
+        self._out.transport = self._reading.transport = self._transport
         context = self._context
         if not context.admit(self):
             self._stopped = True
@@ -201,9 +120,7 @@ class ViewerProtocol(asyncio.Protocol):
         self._stopped = self._out.closed = True
         self._context.connections.discard(self)
         self._fail_body("the viewer closed the connection before the body ended")
-        self._pending.clear()
-        if self._task is not None:
-            self._task.cancel()  # an answer under way: its stream is closed on the way out
+        self._answers.stop()
 
     def eof_received(self) -> bool:
         """The viewer sent all it will send: answer what is queued, then close."""
@@ -211,7 +128,7 @@ class ViewerProtocol(asyncio.Protocol):
         self._fail_body("the viewer ended its input before the body ended")
         if self._tunnel is not None:
             self._tunnel.viewer_eof()
-        if not self._busy or self._transport is None:
+        if not self._answers.busy or self._transport is None:
             return False  # the transport closes itself
         return self._transport.get_extra_info("sslcontext") is None  # TLS cannot half-close
 
@@ -227,7 +144,7 @@ class ViewerProtocol(asyncio.Protocol):
         """The deadline passed: a head too slow, an idle connection, a stalled viewer."""
         log.debug("viewer %s:%s timed out", self._client_ip, self._client_port)
         self._stopped = True
-        if self._busy or self._started:
+        if self._answers.busy or self._started:
             self._out.abort()
         else:
             self._out.close()
@@ -235,7 +152,7 @@ class ViewerProtocol(asyncio.Protocol):
     def shutdown(self) -> None:
         """The server stops: close now when idle, else after the answer under way."""
         self._stopped = True
-        if not self._busy:
+        if not self._answers.busy:
             self._out.close()
 
     # -- input ---------------------------------------------------------------------------
@@ -287,8 +204,8 @@ class ViewerProtocol(asyncio.Protocol):
             return b""
         request.websocket = True
         self._stopped, self._early = True, rest  # what follows is the tunnel's, if any
-        self._awaiting_tunnel = True  # nothing is read until the origin's answer
-        self._sync_reading()
+        self._reading.awaiting_tunnel = True  # nothing is read until the origin's answer
+        self._reading.sync()
         self._dispatch((request, False))  # any answer but a 101 closes the connection
         return b""
 
@@ -296,8 +213,10 @@ class ViewerProtocol(asyncio.Protocol):
         """Answer ``error`` after the requests before it, read nothing more, then close. In
         the middle of a body, its request is already handed over: the body fails with
         ``error``, which that request answers."""
-        self._stopped = self._refused = self._linger = True
-        self._sync_reading()
+        self._stopped = True
+        reading = self._reading
+        reading.refused = reading.still_sending = True
+        reading.sync()
         log.info("viewer %s refused: %s %s", self._client_ip, error.status, error.detail)
         body, self._body = self._body, None
         if body is not None:
@@ -371,7 +290,7 @@ class ViewerProtocol(asyncio.Protocol):
     def _start_body(self, length: int | None) -> None:
         """A request with a body is handed over now; its body streams in behind it."""
         expect = self._expect_continue and self._parser.get_http_version() == "1.1"
-        body = ViewerBody(self, length, expect_continue=expect)
+        body = ViewerBody(self._reading, length, expect_continue=expect)
         if expect:
             self.deadline = 0.0  # the viewer waits for our 100 Continue: no deadline
         if self._ready(body):
@@ -403,19 +322,7 @@ class ViewerProtocol(asyncio.Protocol):
         self._dispatch((request, keep_alive))
         return True
 
-    # -- the body in progress (``http1_body.BodyConnection``) ---------------------------------
-
-    def hold_body(self, hold: bool) -> None:
-        """The body waits for the pipeline to take it (True), or takes more (False). While
-        it waits, the edge is the one stalling: no deadline runs."""
-        self._body_held = hold
-        self._sync_reading()
-        self.deadline = 0.0 if hold else self._context.now + self._context.idle_timeout
-
-    def send_continue(self) -> None:
-        """The pipeline reads the body: the viewer waiting for ``100 Continue`` may send it."""
-        self._out.write(CONTINUE)
-        self.deadline = self._context.now + self._context.idle_timeout
+    # -- the body in progress (its flow: ``server/reading.py``) ------------------------------
 
     def _fail_body(self, reason: str) -> None:
         body, self._body = self._body, None
@@ -429,25 +336,10 @@ class ViewerProtocol(asyncio.Protocol):
         ended = body.ended
         body.discard()
         if not ended:
-            self._stopped = self._linger = True
+            self._stopped = self._reading.still_sending = True
             if self._body is body:
                 self._body = None
         return ended
-
-    def _sync_reading(self) -> None:
-        """Read from the viewer unless parsed requests queue up, a body waits for the
-        pipeline, or the input was refused; a lingering close reads (and drops) again."""
-        transport = self._transport
-        if transport is None or self._out.closed:
-            return
-        held = self._queue_full or self._body_held or self._refused or self._awaiting_tunnel
-        pause = not self._lingering and held
-        if pause != self._paused:
-            self._paused = pause
-            if pause:
-                transport.pause_reading()
-            else:
-                transport.resume_reading()
 
     def _request(self, method: str, version: str, body: ViewerBody | None) -> EdgeRequest | None:
         target = self._url
@@ -471,93 +363,14 @@ class ViewerProtocol(asyncio.Protocol):
             tls=self._tls_first if self._requests == 1 else self._tls_later,
         )
 
-    # -- answering -------------------------------------------------------------------------
-
-    def _dispatch(self, job: Job) -> None:
-        """Answer ``job`` now if the connection is free, else queue it behind the others."""
-        if self._busy:
-            self._pending.append(job)
-            if len(self._pending) >= MAX_PIPELINED:
-                self._queue_full = True
-                self._sync_reading()
-            return
-        if self._answered_at_once(job):
-            return
-        self._busy = True
-        assert self._loop is not None  # set when the connection was made
-        self._task = self._loop.create_task(self._serve(job))
-
-    def _answered_at_once(self, job: Job) -> bool:
-        """A fresh cache hit is answered here, without a task (``Edge.hit``); anything else,
-        or a connection whose writes are paused, goes through ``_serve``."""
-        item, keep_alive = job
-        out = self._out
-        if isinstance(item, EdgeError) or out.paused:
-            return False
-        try:
-            response = self._context.edge.hit(item)
-        except Exception:  # the full flow will answer it, and log what went wrong
-            log.exception("edge.hit failed for %s %s", item.method, item.uri)
-            return False
-        if response is None:
-            return False
-        keep_alive = out.send(
-            response, item.method == "HEAD", keep_alive, item.http_version == "1.0"
-        )
-        if not keep_alive:
-            self._close()
-            return True
-        self._idle()
-        return True
-
-    async def _serve(self, job: Job) -> None:
-        """Answer ``job`` and every job queued behind it, in order. One coroutine, no
-        nested ones: this runs for every request, and each level of await costs."""
-        out = self._out
-        context = self._context
-        try:
-            while True:
-                item, keep_alive = job
-                if isinstance(item, EdgeError):
-                    response, head_only, http10 = context.error(item), False, False
-                else:
-                    try:
-                        response = await context.edge.handle(item)
-                    except Exception as exc:  # the pipeline answers everything; a defect
-                        log.exception("edge.handle failed for %s %s", item.method, item.uri)
-                        response = context.error(InternalError(repr(exc)))
-                    head_only, http10 = item.method == "HEAD", item.http_version == "1.0"
-                    if item.body_stream is not None:
-                        keep_alive = self._body_answered(item.body_stream) and keep_alive
-                if isinstance(response.tunnel, Tunnel):  # the one kind this server makes
-                    await self._relay(response, response.tunnel)
-                    return
-                if response.stream is None:
-                    keep_alive = out.send(response, head_only, keep_alive, http10)
-                else:
-                    keep_alive = await out.send_stream(response, head_only, keep_alive, http10)
-                if not keep_alive:
-                    self._close()
-                    return
-                if out.paused:
-                    await out.drain()
-                if not self._pending:
-                    break
-                job = self._pending.popleft()
-                if self._queue_full and len(self._pending) < MAX_PIPELINED // 2:
-                    self._queue_full = False
-                    self._sync_reading()
-        finally:
-            self._busy = False
-            self._task = None
-        self._idle()
+    # -- after the answers ------------------------------------------------------------------
 
     async def _relay(self, response: EdgeResponse, tunnel: Tunnel) -> None:
         """The origin's 101 to a WebSocket handshake: relay it, then bytes both ways until
         either side closes (the connection keeps counting against the cap meanwhile)."""
         assert self._transport is not None  # set when the connection was made
         self._tunnel = tunnel
-        self._awaiting_tunnel = self._paused = False  # the tunnel reads from here on
+        self._reading.tunnel()
         early, self._early = self._early, b""
         idle = self._context.tunnel_idle_timeout
         try:
@@ -568,26 +381,7 @@ class ViewerProtocol(asyncio.Protocol):
     def _idle(self) -> None:
         """Every queued request answered: close, or wait for the next request."""
         if self._stopped:
-            self._close()
+            self._reading.close()
             return
         if not self._started:
             self.deadline = self._context.now + self._context.idle_timeout
-
-    def _close(self) -> None:
-        """Close once the answers are written. A viewer that may still be sending (refused
-        input, a body not read to its end) is half-closed first and read, its bytes dropped,
-        until it closes or ``LINGER_S`` pass: closing on unread input would reset the
-        connection, and the viewer could lose the answer (RFC 9112 9.6). TLS cannot
-        half-close: there the connection closes at once."""
-        transport = self._transport
-        if not self._linger or transport is None or self._out.closed:
-            self._out.close()
-            return
-        if not transport.can_write_eof():
-            self._out.close()
-            return
-        self._linger = False
-        self._lingering = True
-        transport.write_eof()
-        self._sync_reading()
-        self.deadline = self._context.now + LINGER_S
