@@ -17,7 +17,8 @@ MAP = (ROOT / "docs" / "architecture.md").read_text()
 LAYERS: list[tuple[str, ...]] = [
     ("messages", "errors", "stages", "limits", "paths", "wildcards"),
     ("functions", "config", "cache", "viewer", "origin"),
-    ("behaviors", "routes", "exchange", "access_log", "collapsing", "misses", "pipeline"),
+    ("behaviors", "routes", "exchange", "access_log", "collapsing", "misses"),
+    ("error_responses", "pipeline"),
     ("server", "admin", "reload", "runtime", "supervisor", "cli", "__main__", "__init__"),
 ]
 # The core is free of aiohttp: it can be driven without sockets.
