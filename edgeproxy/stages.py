@@ -128,6 +128,44 @@ STAGE_RULES: dict[Stage, StageRule] = {
     ),
 }
 
+
+# Each StageRule field is read by one function here; everything else asks these.
+
+
+def takes_request(stage: Stage) -> bool:
+    """The handler gets and returns a request (or a generated response), not a response."""
+    return STAGE_RULES[stage].request_stage
+
+
+def may_include_body(stage: Stage) -> bool:
+    """``include_body`` is allowed on this stage (reference 2.5: request stages only)."""
+    return takes_request(stage)
+
+
+def sees_origin(stage: Stage) -> bool:
+    """The event's request carries the ``origin`` object, and a handler may change it."""
+    return STAGE_RULES[stage].has_origin
+
+
+def timeout_limit(stage: Stage) -> float:
+    """The longest a function may run at this stage; also its default timeout."""
+    return STAGE_RULES[stage].timeout_s
+
+
+def timeout_for(stage: Stage, configured: float | None) -> float:
+    """A function's timeout: as configured, else the stage's limit."""
+    return configured if configured is not None else timeout_limit(stage)
+
+
+def body_shown_up_to(stage: Stage) -> int:
+    """Bytes of the body an include_body event shows (reference 4.5)."""
+    return STAGE_RULES[stage].body_truncate_at
+
+
+def read_only_headers(stage: Stage) -> frozenset[str]:
+    """Headers a function may not add, change or delete at this stage (reference 4.2)."""
+    return STAGE_RULES[stage].read_only_headers
+
 # Does viewer-response run for a response from this source (status < 400 also required)?
 VIEWER_RESPONSE_RUNS: dict[Source, bool] = {
     Source.ORIGIN: True,

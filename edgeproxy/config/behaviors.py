@@ -50,7 +50,7 @@ from edgeproxy.config.types import (
     context_of,
     invalid,
 )
-from edgeproxy.stages import STAGE_RULES, Stage
+from edgeproxy.stages import Stage, may_include_body, timeout_limit
 
 ALLOWED_METHOD_SETS: tuple[frozenset[str], ...] = (
     frozenset({"GET", "HEAD"}),
@@ -132,7 +132,7 @@ class LambdaFunctionAssociation(FrozenModel):
     @classmethod
     def _body_on_request_stages(cls, value: bool, info: ValidationInfo) -> bool:
         stage = info.data.get("event_type")
-        if value and stage is not None and not STAGE_RULES[stage].request_stage:
+        if value and stage is not None and not may_include_body(stage):
             raise invalid(INCLUDE_BODY_TEXT)
         return value
 
@@ -142,7 +142,7 @@ class LambdaFunctionAssociation(FrozenModel):
         stage = info.data.get("event_type")
         if value is None or stage is None:
             return value
-        limit = STAGE_RULES[stage].timeout_s
+        limit = timeout_limit(stage)
         if not 0 < value <= limit:
             raise invalid(f"must be more than 0 and at most {limit:g} seconds for {stage}")
         return value

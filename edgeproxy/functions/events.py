@@ -20,7 +20,7 @@ from typing import Any
 from edgeproxy.functions.header_map import headers_from_map, headers_map, merge_headers
 from edgeproxy.functions.origin_object import origin_from_result, origin_object
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, without_headers
-from edgeproxy.stages import STAGE_RULES, Stage
+from edgeproxy.stages import Stage, body_shown_up_to, may_include_body, sees_origin
 
 log = logging.getLogger("edgeproxy.handler")
 
@@ -61,14 +61,13 @@ def body_object(body: bytes, truncate_at: int) -> Json:
 
 def request_object(stage: Stage, request: EdgeRequest, include_body: bool) -> Json:
     """The event's ``request``; keys in CloudFront's (alphabetical) order."""
-    rule = STAGE_RULES[stage]
     obj: Json = {}
-    if include_body and rule.request_stage:
-        obj["body"] = body_object(request.body, rule.body_truncate_at)
+    if include_body and may_include_body(stage):
+        obj["body"] = body_object(request.body, body_shown_up_to(stage))
     obj["clientIp"] = request.client_ip
     obj["headers"] = headers_map(request.headers)
     obj["method"] = request.method
-    if rule.has_origin and request.origin is not None:
+    if sees_origin(stage) and request.origin is not None:
         obj["origin"] = origin_object(request.origin)
     obj["querystring"] = request.querystring
     obj["uri"] = request.uri
@@ -164,7 +163,7 @@ def request_from_result(
         body, stream = replaced, None
         headers = _framed(headers, body)
     origin = request.origin
-    if STAGE_RULES[stage].has_origin and "origin" in result:
+    if sees_origin(stage) and "origin" in result:
         origin = origin_from_result(result["origin"], request.origin)
     return replace(
         request,

@@ -72,7 +72,7 @@ from edgeproxy.functions.loader import (
 from edgeproxy.functions.processes import WorkerFailure, WorkerPools
 from edgeproxy.functions.validation import validate_request_result, validate_response_result
 from edgeproxy.messages import EdgeRequest, EdgeResponse
-from edgeproxy.stages import STAGE_RULES, Stage
+from edgeproxy.stages import Stage, body_shown_up_to, may_include_body, timeout_for
 
 __all__ = ["Hook", "HookRunner", "Isolation", "LambdaContext", "build_hooks"]
 
@@ -241,7 +241,7 @@ def build_hooks(
         hooks[stage] = Hook(
             stage=stage,
             handler=loaded[assoc.handler_spec],
-            timeout_s=assoc.timeout if assoc.timeout is not None else STAGE_RULES[stage].timeout_s,
+            timeout_s=timeout_for(stage, assoc.timeout),
             include_body=assoc.include_body,
             isolation=_isolation(assoc.isolation or default_isolation),
             concurrency=concurrency,
@@ -263,7 +263,7 @@ def _check_association(
     problems: list[tuple[str, str]] = []
     if stage in hooks:
         problems.append((f"{where}.event_type", f"a second {stage.value} association"))
-    if assoc.include_body and not STAGE_RULES[stage].request_stage:
+    if assoc.include_body and not may_include_body(stage):
         problems.append(
             (
                 f"{where}.include_body",
@@ -284,5 +284,5 @@ async def _body_shown(stage: Stage, request: EdgeRequest) -> EdgeRequest:
     stream = request.body_stream
     if stream is None:
         return request
-    cut = STAGE_RULES[stage].body_truncate_at
+    cut = body_shown_up_to(stage)
     return replace(request, body=await stream.peek(cut + 1), body_stream=None)

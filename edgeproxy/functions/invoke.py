@@ -42,7 +42,13 @@ from edgeproxy.functions.validation import (
     validate_response_result,
 )
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
-from edgeproxy.stages import STAGE_RULES, Stage
+from edgeproxy.stages import (
+    Stage,
+    may_include_body,
+    sees_origin,
+    takes_request,
+    timeout_for,
+)
 
 DISTRIBUTION = EventMeta("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE")
 REQUEST_ID = "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ=="
@@ -78,7 +84,7 @@ def _header(text: str) -> tuple[str, str]:
 def sample_request(stage: Stage, args: argparse.Namespace) -> EdgeRequest:
     """The request a stage would see for the arguments: the viewer's headers in viewer
     stages, what CloudFront sends the origin in origin stages (reference 2.7)."""
-    origin_side = STAGE_RULES[stage].has_origin
+    origin_side = sees_origin(stage)
     given: Headers = list(args.header or [])
     names = {name.lower() for name, _ in given}
     if origin_side:
@@ -120,8 +126,8 @@ def sample_response(args: argparse.Namespace) -> EdgeResponse:
 
 def generated_invocation(stage: Stage, args: argparse.Namespace) -> Invocation:
     request = sample_request(stage, args)
-    include = bool(args.include_body) and STAGE_RULES[stage].request_stage
-    if STAGE_RULES[stage].request_stage:
+    include = bool(args.include_body) and may_include_body(stage)
+    if takes_request(stage):
         event = request_event(stage, request, DISTRIBUTION, REQUEST_ID, include)
         return Invocation(stage, event, request, None, include)
     response = sample_response(args)
@@ -150,7 +156,7 @@ def _parsed(stage: Stage, event: Any, cf: Any, include_body: bool) -> Invocation
     if isinstance(body, dict) and body.get("data"):
         request.body = base64.b64decode(body["data"])
     response = None
-    if not STAGE_RULES[stage].request_stage:
+    if not takes_request(stage):
         cf_response = cf["response"]
         blank_response = EdgeResponse(int(cf_response["status"]), [], b"", "")
         response = response_from_result(stage, cf_response, blank_response)
@@ -283,6 +289,6 @@ def _invoke(args: argparse.Namespace) -> int:
 
 def _hook(args: argparse.Namespace, stage: Stage, include_body: bool) -> Hook:
     isolation: Isolation = args.isolation
-    timeout = args.timeout if args.timeout is not None else STAGE_RULES[stage].timeout_s
+    timeout = timeout_for(stage, args.timeout)
     handler = load_handler(args.handler, Path.cwd())
     return Hook(stage, handler, timeout, include_body, isolation)

@@ -54,7 +54,7 @@ from edgeproxy.functions.validation_rules import (
 )
 from edgeproxy.functions.validation_subject import Kind, Subject
 from edgeproxy.messages import EdgeRequest, EdgeResponse
-from edgeproxy.stages import STAGE_RULES, Stage
+from edgeproxy.stages import Stage, takes_request
 
 __all__ = [
     "RULES",
@@ -133,7 +133,7 @@ _APPLICABLE: dict[tuple[Stage, Kind], tuple[Rule, ...]] = {
 
 
 def result_kind(stage: Stage, result: Any) -> Kind:
-    if not STAGE_RULES[stage].request_stage:
+    if not takes_request(stage):
         return Kind.RESPONSE
     if isinstance(result, dict) and "status" in result:
         return Kind.GENERATED

@@ -20,7 +20,7 @@ from typing import Any
 from edgeproxy.functions.events import BODY_ENCODINGS, status_description
 from edgeproxy.functions.validation_subject import PREFIX, Kind, Subject
 from edgeproxy.messages import BAD_VALUE_CHAR, EdgeRequest, Headers, title_case
-from edgeproxy.stages import STAGE_RULES, Stage
+from edgeproxy.stages import STAGE_RULES, Stage, body_shown_up_to, read_only_headers
 
 _BODY_PROBLEM = "The body is not a string, is not an object, or exceeds the maximum size"
 # What a written uri or query string may not hold [DG edge-functions-restrictions: spaces,
@@ -29,7 +29,7 @@ _BODY_PROBLEM = "The body is not a string, is not an object, or exceeds the maxi
 _BAD_URL_CHAR = re.compile(r"[\x00-\x20\x7f#\ud800-\udfff]")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 # Read-only names per stage in a fixed order, so the same result always names the same header.
-_READ_ONLY_ORDER = {stage: tuple(sorted(r.read_only_headers)) for stage, r in STAGE_RULES.items()}
+_READ_ONLY_ORDER = {stage: tuple(sorted(read_only_headers(stage))) for stage in Stage}
 MAX_URL_CHARS = 8192  # uri + querystring must stay below this
 VIEWER_COUNTRY = "cloudfront-viewer-country"
 
@@ -114,7 +114,7 @@ def disallowed_header(s: Subject) -> str | None:
 def read_only_header(s: Subject) -> str | None:
     if s.scan().unchanged:
         return None
-    read_only = STAGE_RULES[s.stage].read_only_headers
+    read_only = read_only_headers(s.stage)
     returned = s.returned_values()
     # A generated response has nothing to compare with: any read-only name is an addition.
     original = {} if s.kind is Kind.GENERATED else _original_values(s.original_headers, read_only)
@@ -290,7 +290,7 @@ def request_body(s: Subject) -> str | None:
     if action not in ("read-only", "replace"):
         return f"{PREFIX}body.action must be read-only or replace, not {action!r}"
     return (
-        _replacement_body(body, STAGE_RULES[s.stage].body_truncate_at)
+        _replacement_body(body, body_shown_up_to(s.stage))
         if action == "replace"
         else None
     )
