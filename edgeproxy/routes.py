@@ -16,8 +16,7 @@ from edgeproxy.config.behaviors import CacheBehavior
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.distribution import Origin, OriginGroup
 from edgeproxy.config.policies import BehaviorPolicies
-from edgeproxy.functions.hooks import Hook, build_hooks
-from edgeproxy.functions.loader import LoadedHandler
+from edgeproxy.functions.hooks import Hook, Loaded, build_hooks
 from edgeproxy.messages import OriginTarget
 from edgeproxy.stages import Stage
 from edgeproxy.viewer.cloudfront_headers import ORIGIN_REQUEST_POLICY_ONLY, VIEWER_HEADERS
@@ -89,7 +88,7 @@ class Routes:
     def __init__(self, config: Config) -> None:
         dist = config.distribution
         self._selector = BehaviorSelector(dist)
-        loaded: dict[str, LoadedHandler] = {}  # a handler named twice is loaded once
+        loaded: Loaded = {}  # a handler named twice is loaded once
         self.routes = tuple(_route(i, b, config, loaded) for i, b in enumerate(dist.behaviors))
 
     def select(self, path: str) -> Route:
@@ -97,9 +96,7 @@ class Routes:
         return self.routes[index]
 
 
-def _route(
-    index: int, behavior: CacheBehavior, config: Config, loaded: dict[str, LoadedHandler]
-) -> Route:
+def _route(index: int, behavior: CacheBehavior, config: Config, loaded: Loaded) -> Route:
     dist = config.distribution
     origin = dist.target_origin(behavior.target_origin_id)
     group = _origin_group(config, behavior.target_origin_id)

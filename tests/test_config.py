@@ -496,7 +496,7 @@ def test_model_defaults(tmp_path: Path) -> None:
     assert (edge.pop, edge.distribution_id) == ("LHR50-C1", "EDFDVBD6EXAMPLE")
     assert edge.distribution_domain_name == "d111111abcdef8.cloudfront.net"
     assert (edge.cache.max_bytes, edge.cache.max_object_bytes) == (256 << 20, 64 << 20)
-    assert edge.handlers.isolation == "thread"
+    assert edge.handlers.isolation == "process"
     assert edge.listeners.host == "127.0.0.1" and edge.demo_origin is None
     assert config.distribution.restrictions.geo_restriction.restriction_type == "none"
     assert config.distribution.viewer_certificate.cloudfront_default_certificate

@@ -29,6 +29,8 @@ def with_bad_paths(origin: RecordingOrigin) -> dict[str, Any]:
             {"event_type": "viewer-request", "handler": handler("sleeps.py"), "timeout": 1},
         ),
     ]
+    # thread isolation: sleeping calls held in the edge's threads are what this test stresses
+    document["edge"]["handlers"] = {"isolation": "thread"}
     return document
 
 

@@ -149,7 +149,9 @@ async def test_a_module_that_never_loads_is_refused_and_stopped(
     stopped (no CPU burnt), and the next good save is served."""
     live = tmp_path / "live.py"
     save(live, GENERATE.format(version="v1"), 1)
-    viewer = await start_edge(live_and_other(origin, f"{live}:handler", init_timeout=1))
+    viewer = await start_edge(
+        live_and_other(origin, f"{live}:handler", init_timeout=1, isolation="thread")
+    )
     assert (await viewer.get("/live/a")).text == "v1 call 1"
     assert (await viewer.get("/other/object")).status_code == 200
     save(live, HANGS + GENERATE.format(version="v2"), 2)
@@ -174,7 +176,9 @@ async def test_a_module_that_never_loads_stops_the_start_naming_its_file(
     hangs = tmp_path / "hangs.py"
     hangs.write_text(HANGS + "def handler(event, context):\n    return {'status': 200}\n")
     config = load_config(
-        write_config(live_and_other(origin, f"{hangs}:handler", init_timeout=0.5))
+        write_config(
+            live_and_other(origin, f"{hangs}:handler", init_timeout=0.5, isolation="thread")
+        )
     ).config
     started = time.perf_counter()
     with pytest.raises(HandlerLoadError) as info:

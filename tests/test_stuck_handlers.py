@@ -1,4 +1,5 @@
-"""A stuck handler costs only its own function, in the default (thread) isolation.
+"""A stuck handler costs only its own function, in thread isolation (set explicitly: the
+default is now process isolation, where a stuck call is killed with its runtime process).
 
 * Blocked for good (a sleep, a wait on nothing), called 2,000 times: its concurrency slots
   fill with stuck calls, one thread each, and every later call is throttled at once (503);
@@ -46,7 +47,11 @@ def stuck_document(origin: RecordingOrigin, spec: str) -> dict[str, Any]:
     base = dict(document["distribution"]["default_cache_behavior"])
 
     def behavior(pattern: str, spec: str) -> dict[str, Any]:
-        association = {"event_type": "viewer-request", "handler": handler(spec)}
+        association = {
+            "event_type": "viewer-request",
+            "handler": handler(spec),
+            "isolation": "thread",
+        }
         if pattern == "/stuck/*":
             association["timeout"] = TIMEOUT_S
         return {**base, "path_pattern": pattern, "lambda_function_association": [association]}

@@ -126,7 +126,7 @@ class CacheSettings(FrozenModel):
 
 
 class HandlerSettings(FrozenModel):
-    isolation: Isolation = "thread"
+    isolation: Isolation = "process"  # each function in its own runtime processes
     # Calls of one function running at once (thread isolation: threads; process: workers);
     # past it, calls wait within their timeout, or are throttled when all are stuck.
     concurrency: Annotated[int, at_least(1)] = DEFAULT_CONCURRENCY

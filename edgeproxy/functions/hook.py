@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY
+from edgeproxy.functions.containers import FunctionCode
 from edgeproxy.functions.isolation import REGION, Isolation
 from edgeproxy.functions.loader import LoadedHandler
 from edgeproxy.stages import Stage
@@ -19,10 +20,10 @@ class Hook:
     """A stage bound to a handler (one ``lambda_function_association``)."""
 
     stage: Stage
-    handler: LoadedHandler
+    handler: LoadedHandler | FunctionCode  # FunctionCode: runs in its own runtime processes
     timeout_s: float
     include_body: bool = False
-    isolation: Isolation = "thread"
+    isolation: Isolation = "process"
     memory_mb: int = DEFAULT_MEMORY_MB
     concurrency: int = DEFAULT_CONCURRENCY  # calls of the function at once (concurrency.py)
 
@@ -41,8 +42,8 @@ class Hook:
     def worker_spec(self) -> str:
         """The spec a worker process loads: absolute, so the worker needs no base_dir."""
         handler = self.handler
+        if isinstance(handler, FunctionCode):
+            return handler.spec
         if handler.path is None or not handler.from_file:
             return handler.name
         return f"{handler.path}:{handler.name.rpartition(':')[2]}"
-
-

@@ -41,6 +41,12 @@ from typing import Any, Protocol
 from edgeproxy.errors import ConfigError, HandlerExecutionError
 from edgeproxy.functions import events
 from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY, Slots, Throttled
+from edgeproxy.functions.containers import (
+    FunctionCode,
+    function_code,
+    lambda_environment,
+    python_runtime,
+)
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.handler_log import (
     CallRecord,
@@ -66,15 +72,18 @@ from edgeproxy.functions.loader import (
     INIT_TIMEOUT_S,
     LoadedHandler,
     Version,
+    is_file_target,
     load_handler,
+    parse_spec,
     runtime_error_detail,
 )
-from edgeproxy.functions.processes import WorkerFailure, WorkerPools
+from edgeproxy.functions.processes import Container, WorkerFailure, WorkerPools
 from edgeproxy.functions.validation import validate_request_result, validate_response_result
 from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.stages import Stage, body_shown_up_to, may_include_body, timeout_for
 
 __all__ = ["Hook", "HookRunner", "Isolation", "LambdaContext", "build_hooks"]
+
 
 class HookRunner:
     """Runs hooks. Owns the handler threads and worker processes; ``close()`` releases them."""
@@ -85,6 +94,7 @@ class HookRunner:
         # Thread-isolated calls hold a slot of their function's version (functions/concurrency.py).
         self._slots: weakref.WeakKeyDictionary[Version, Slots] = weakref.WeakKeyDictionary()
         self._reload = reload
+        self._containers: dict[tuple[str, str, int, int | None], Container] = {}
         # One log stream per runner, like one warm container.
         self._log_stream = f"{time.strftime('%Y/%m/%d')}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
 
@@ -152,9 +162,10 @@ class HookRunner:
             )
 
     async def _call(self, hook: Hook, event: dict[str, Any], call: CallRecord) -> Any:
-        if hook.isolation == "process":
+        handler = hook.handler
+        if hook.isolation == "process" or isinstance(handler, FunctionCode):
             return await self._in_process(hook, event, call)
-        version, context = hook.handler.current, call.context
+        version, context = handler.current, call.context
         fn = version.function
         if hook.isolation == "inline" and not version.is_async:
             return call_inline(fn, event, context, hook.timeout_s)
@@ -176,8 +187,27 @@ class HookRunner:
             slots = self._slots[version] = Slots(hook.concurrency)
         return slots
 
+    def _container_of(self, hook: Hook) -> Container | None:
+        """A function's folder and Lambda environment (None: a module spec, which runs in the
+        edge's environment)."""
+        code = hook.handler
+        if not isinstance(code, FunctionCode):
+            return None
+        key = (code.spec, hook.function_name, hook.memory_mb, hook.memory_limit_mb)
+        container = self._containers.get(key)
+        if container is None:
+            environment = lambda_environment(
+                hook.function_name, hook.memory_mb, code.folder, code.name, python_runtime()
+            )
+            container = self._containers[key] = Container(
+                code.folder, environment, hook.memory_limit_mb
+            )
+        return container
+
     async def _in_process(self, hook: Hook, event: dict[str, Any], call: CallRecord) -> Any:
-        pool = await self._workers.pool(hook.worker_spec, hook.handler, hook.concurrency)
+        pool = await self._workers.pool(
+            hook.worker_spec, hook.handler, hook.concurrency, self._container_of(hook)
+        )
         try:
             reply, call.init_ms = await pool.call(
                 event, call.context, hook.timeout_s, hook.memory_limit_mb
@@ -212,12 +242,15 @@ class Association(Protocol):
     def isolation(self) -> str | None: ...
 
 
+Loaded = dict[str, LoadedHandler | FunctionCode]
+
+
 def build_hooks(
     associations: Iterable[Association],
     base_dir: Path,
-    default_isolation: str = "thread",
+    default_isolation: str = "process",
     *,
-    loaded: dict[str, LoadedHandler] | None = None,
+    loaded: Loaded | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     init_timeout: float = INIT_TIMEOUT_S,
 ) -> dict[Stage, Hook]:
@@ -236,17 +269,35 @@ def build_hooks(
     for index, assoc in enumerate(associations):
         stage = Stage(assoc.event_type)
         _check_association(index, stage, assoc, hooks, default_isolation)
-        if assoc.handler_spec not in loaded:
-            loaded[assoc.handler_spec] = load_handler(assoc.handler_spec, base_dir, init_timeout)
+        isolation = _isolation(assoc.isolation or default_isolation)
         hooks[stage] = Hook(
             stage=stage,
-            handler=loaded[assoc.handler_spec],
+            handler=_function(assoc.handler_spec, isolation, base_dir, loaded, init_timeout),
             timeout_s=timeout_for(stage, assoc.timeout),
             include_body=assoc.include_body,
-            isolation=_isolation(assoc.isolation or default_isolation),
+            isolation=isolation,
             concurrency=concurrency,
         )
     return hooks
+
+
+def _function(
+    spec: str, isolation: Isolation, base_dir: Path, loaded: Loaded, init_timeout: float
+) -> LoadedHandler | FunctionCode:
+    """The function ``spec`` names, once per distribution and kind: a handler file in process
+    isolation is never imported by the edge (its own runtime processes load it); thread and
+    inline isolation, and module specs, load it here."""
+    target, attr = parse_spec(spec)
+    in_container = isolation == "process" and is_file_target(target)
+    key = spec if in_container else f"in the edge:{spec}"
+    function = loaded.get(key)
+    if function is None:
+        if in_container:
+            function = function_code(spec, target, attr, base_dir, init_timeout)
+        else:
+            function = load_handler(spec, base_dir, init_timeout)
+        loaded[key] = function
+    return function
 
 
 def _isolation(value: str) -> Isolation:

@@ -57,7 +57,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return target, attr
 
 
-def _is_file_target(target: str) -> bool:
+def is_file_target(target: str) -> bool:
     return target.endswith(".py") or "/" in target or "\\" in target
 
 
@@ -340,12 +340,10 @@ def load_handler(
     "package.module:function"); raises HandlerLoadError naming the file on any failure,
     a module whose top-level code runs past ``init_timeout`` included."""
     target, attr = parse_spec(spec)
-    if not _is_file_target(target):
+    if not is_file_target(target):
         module = _import_module(target, init_timeout)
         file = getattr(module, "__file__", None)
-        return LoadedHandler(
-            spec, Path(file) if file else None, module, attr, False, init_timeout
-        )
+        return LoadedHandler(spec, Path(file) if file else None, module, attr, False, init_timeout)
     path = (base_dir / target).resolve()
     if not path.is_file():
         raise HandlerLoadError(f'handler file not found: {path} (from handler "{spec}")')

@@ -18,6 +18,7 @@ import decimal
 import json
 import os
 import pickle
+import resource
 import signal
 import struct
 import sys
@@ -25,12 +26,15 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from edgeproxy.errors import HandlerLoadError
 from edgeproxy.functions.isolation import LambdaContext, detail_of, peak_memory_mb
-from edgeproxy.functions.loader import INIT_TIMEOUT_S, LoadedHandler, Version, load_handler
+from edgeproxy.functions.loader import INIT_TIMEOUT_S, LoadedHandler, load_handler
 from edgeproxy.functions.user_traceback import format_user_traceback
+
+if TYPE_CHECKING:
+    from edgeproxy.functions.containers import FunctionCode
 
 
 class WorkerFailure(Exception):
@@ -68,6 +72,7 @@ class Reply:
     result_json: str | None
     failure: WorkerFailure | None
     peak_memory_mb: int
+    fatal: bool = False  # the runtime cannot go on (out of memory): never reused
 
 
 def _decimal(value: object) -> object:
@@ -93,19 +98,32 @@ class Worker:
         self.process = process
 
     @classmethod
-    async def spawn(cls, spec: str, init_timeout: float = INIT_TIMEOUT_S) -> Worker:
+    async def spawn(
+        cls, spec: str, init_timeout: float = INIT_TIMEOUT_S, container: Container | None = None
+    ) -> Worker:
         """Start a worker for ``spec`` (an absolute spec) and wait until its handler loaded;
         WorkerFailure carrying the user's traceback when it does not load, TimeoutError when
-        it takes over ``init_timeout`` seconds."""
+        it takes over ``init_timeout`` seconds. ``container``: the function's folder and
+        environment (a module spec runs with the edge's)."""
+        limit = "0"
+        if container is None:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            cwd = None
+        else:
+            env, cwd = container.environment, str(container.task_root)
+            limit = str(container.memory_limit_mb or 0)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "edgeproxy.functions.processes",
             spec,
+            limit,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+            env=env,
+            cwd=cwd,
         )
+        _below_the_edge(process.pid)
         worker = cls(process)
         try:
             kind, text = await asyncio.wait_for(worker._receive(), init_timeout)
@@ -143,14 +161,44 @@ class Worker:
         await self.process.wait()
 
 
+@dataclass(frozen=True, slots=True)
+class Container:
+    """Where a function's runtime processes run: its folder and its whole environment."""
+
+    task_root: Path
+    environment: dict[str, str]
+    memory_limit_mb: int | None = None  # enforced while a call runs (viewer stages: 128)
+
+
+# Runtime processes yield the CPU to the edge: a function spinning in a loop slows other
+# calls of functions, never the edge's serving of hits and origin fetches.
+RUNTIME_NICENESS = 5
+
+
+def _below_the_edge(pid: int) -> None:
+    # Set from here, not in a preexec_fn: that would force a fork of the whole edge, where
+    # no preexec_fn lets Python spawn the runtime with vfork.
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, RUNTIME_NICENESS)
+    except OSError:  # already gone: its first read of the pipe says so
+        pass
+
+
 class WorkerPool:
     """The worker processes of one handler: idle ones are reused (most recent first, the
     warmest container), more start while all are busy, up to ``max_workers``."""
 
-    def __init__(self, spec: str, max_workers: int, init_timeout: float = INIT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        spec: str,
+        max_workers: int,
+        init_timeout: float = INIT_TIMEOUT_S,
+        container: Container | None = None,
+    ) -> None:
         self.spec = spec
         self.init_timeout = init_timeout
-        self.version: Version | None = None  # the handler's code the workers loaded
+        self.container = container
+        self.version: object = None  # the handler's code the workers loaded (a Version)
         self._slots = asyncio.Semaphore(max_workers)
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
@@ -170,7 +218,7 @@ class WorkerPool:
                 worker = self._idle.pop()
             else:
                 start = time.perf_counter()
-                worker = await Worker.spawn(self.spec, self.init_timeout)
+                worker = await Worker.spawn(self.spec, self.init_timeout, self.container)
                 init_ms = (time.perf_counter() - start) * 1000
             generation = self._generation
             self._busy.add(worker)
@@ -190,6 +238,9 @@ class WorkerPool:
     async def _keep(
         self, worker: Worker, generation: int, reply: Reply, memory_limit_mb: int | None
     ) -> None:
+        if reply.fatal:
+            await worker.kill()
+            return
         if memory_limit_mb is not None and reply.peak_memory_mb > memory_limit_mb:
             await worker.kill()
             raise WorkerFailure(
@@ -215,18 +266,25 @@ class WorkerPool:
 
 
 class WorkerPools:
-    """A ``WorkerPool`` per handler spec."""
+    """A ``WorkerPool`` per handler spec and container (one function, one memory size)."""
 
     def __init__(self) -> None:
-        self._pools: dict[str, WorkerPool] = {}
+        self._pools: dict[tuple[str, str], WorkerPool] = {}
 
-    async def pool(self, spec: str, handler: LoadedHandler, max_workers: int) -> WorkerPool:
+    async def pool(
+        self,
+        spec: str,
+        handler: LoadedHandler | FunctionCode,
+        max_workers: int,
+        container: Container | None = None,
+    ) -> WorkerPool:
         """The pool for ``spec``: ``max_workers`` workers (the function's concurrency) loading
         ``handler``'s current version; workers of an older version are retired first."""
-        pool = self._pools.get(spec)
+        key = (spec, repr(container) if container else "")
+        pool = self._pools.get(key)
         if pool is None:
             init_timeout = handler.init_timeout or INIT_TIMEOUT_S
-            pool = self._pools[spec] = WorkerPool(spec, max_workers, init_timeout)
+            pool = self._pools[key] = WorkerPool(spec, max_workers, init_timeout, container)
         if pool.version is not handler.current:
             pool.version = handler.current
             await pool.retire()
@@ -257,6 +315,22 @@ def _receive(channel: IO[bytes]) -> Any:
 
 def _serve_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, context: Any) -> Reply:
     try:
+        return _run_call(handler, loop, event, context)
+    except MemoryError:  # the function's memory limit (RLIMIT_AS), wherever it was hit
+        return _out_of_memory()
+
+
+def _out_of_memory() -> Reply:
+    limit = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "?")
+    failure = WorkerFailure(
+        f"Runtime.OutOfMemory: Runtime exited with error: the function ran out of its "
+        f"{limit} MB of memory"
+    )
+    return Reply(None, failure, worker_peak_memory_mb(), fatal=True)
+
+
+def _run_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, context: Any) -> Reply:
+    try:
         if handler.is_async:
             result = loop.run_until_complete(handler.function(event, context))
         else:
@@ -264,6 +338,8 @@ def _serve_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, conte
         return Reply(marshal(result), None, worker_peak_memory_mb())
     except WorkerFailure as marshal_failure:
         return Reply(None, marshal_failure, worker_peak_memory_mb())
+    except MemoryError:
+        raise
     except (Exception, SystemExit) as exc:
         raised = WorkerFailure(detail_of(exc), format_user_traceback(exc))
         return Reply(None, raised, worker_peak_memory_mb())
@@ -284,7 +360,28 @@ def _die_with_the_edge() -> None:
 _PR_SET_PDEATHSIG = 1
 
 
-def worker_main(spec: str) -> None:
+def _vm_size_bytes() -> int:
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _enter_container(memory_limit_mb: int) -> None:
+    """As Lambda's runtime starts: the function's folder (``LAMBDA_TASK_ROOT``) is the working
+    directory and first on ``sys.path`` for the process's life, so its modules are found at
+    any time; the function's memory size bounds what it may add to the runtime's own
+    (an address-space limit: an allocation past it raises MemoryError, reported as Lambda's
+    out-of-memory error, and the process is replaced)."""
+    task_root = os.environ.get("LAMBDA_TASK_ROOT")
+    if task_root is None:  # a module spec: the edge's own environment
+        return
+    os.chdir(task_root)
+    sys.path[:] = [task_root] + [p for p in sys.path if p not in ("", task_root)]
+    if memory_limit_mb > 0:
+        limit = _vm_size_bytes() + memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def worker_main(spec: str, memory_limit_mb: int = 0) -> None:
     """Load ``spec``, then answer calls until the edge closes the pipe.
 
     The pipe to the edge is moved off fd 1 first: a handler's ``print`` goes to stderr (the
@@ -297,6 +394,7 @@ def worker_main(spec: str) -> None:
     with open(os.devnull, "rb") as null:
         os.dup2(null.fileno(), 0)
     sys.stdout = sys.stderr
+    _enter_container(memory_limit_mb)
     try:
         # On the main thread, as Lambda's runtime does; the edge kills a worker whose init
         # runs past its limit.
@@ -317,7 +415,7 @@ if __name__ == "__main__":
     from edgeproxy.functions.processes import worker_main as _main
 
     try:
-        _main(sys.argv[1])
+        _main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     except KeyboardInterrupt:
         pass
     except Exception:

@@ -1,0 +1,191 @@
+"""Lambda's container model, the edge's side: a function's code as the edge knows it without
+ever running it (``FunctionCode``), and the environment its runtime process gets.
+
+A function runs in runtime processes of its own (``processes``): its folder is the working
+directory and ``LAMBDA_TASK_ROOT``, first on ``sys.path`` for the life of the process; its
+modules are its own; its environment is Lambda's reserved variables and nothing of the
+edge's. The edge never imports the user's code: it checks that the handler file exists and
+compiles (a start-up refusal names the file, as before), and watches the function's folder:
+any file changed under it makes a new ``current`` token, and the function's runtime
+processes are replaced (in-flight calls finish on the old ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from edgeproxy.errors import HandlerLoadError
+from edgeproxy.functions.isolation import FUNCTION_VERSION, REGION
+from edgeproxy.functions.loader import INIT_TIMEOUT_S
+
+log = logging.getLogger("edgeproxy.loader")
+
+# Folders whose changes never replace a runtime: caches and what a package manager owns.
+_UNWATCHED = frozenset({"__pycache__", "node_modules", ".git", ".mypy_cache", ".pytest_cache"})
+_MAX_WATCHED = 2000  # files per function folder; past it, the first ones found are watched
+
+FolderStamp = tuple[int, int, int]
+
+
+def folder_stamp(folder: Path) -> FolderStamp:
+    """What tells a changed folder from before: newest mtime, file count and the sum of the
+    files' sizes and inodes (a rename-on-save changes the inode within one mtime tick)."""
+    newest, count, mix = 0, 0, 0
+    pending = [str(folder)]
+    while pending and count < _MAX_WATCHED:
+        try:
+            entries = os.scandir(pending.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name not in _UNWATCHED:
+                            pending.append(entry.path)
+                        continue
+                    st = entry.stat()
+                except OSError:
+                    continue
+                newest = max(newest, st.st_mtime_ns)
+                count += 1
+                mix += st.st_size + st.st_ino + st.st_mtime_ns
+    return (newest, count, mix)
+
+
+class CodeVersion:
+    """One state of a function's folder; compared by identity (a new one per change)."""
+
+    __slots__ = ("__weakref__",)
+
+
+class FunctionCode:
+    """A function that runs in its own runtime processes: the edge knows its file, folder
+    and handler name, never its module. The same surface as ``LoadedHandler`` for what the
+    hook runner reads (``name``, ``path``, ``current``, ``broken``, ``refresh``)."""
+
+    __slots__ = (
+        "name",
+        "path",
+        "attr",
+        "folder",
+        "init_timeout",
+        "current",
+        "broken",
+        "_stamp",
+        "_reloading",
+    )
+
+    def __init__(self, name: str, path: Path, attr: str, init_timeout: float | None) -> None:
+        self.name = name  # the spec, as written in the config
+        self.path = path
+        self.attr = attr
+        self.folder = path.parent
+        self.init_timeout = init_timeout
+        self.current = CodeVersion()
+        self.broken: HandlerLoadError | None = None
+        self._stamp = folder_stamp(self.folder)
+        self._reloading: asyncio.Task[None] | None = None
+
+    from_file = True
+
+    @property
+    def spec(self) -> str:
+        """What a runtime process loads: the absolute file and the handler's name."""
+        return f"{self.path}:{self.attr}"
+
+    async def refresh(self) -> None:
+        """A change under the function's folder makes a new version (its runtime processes
+        are then replaced); the handler file is compiled off the loop to answer 503 for a
+        save that does not compile, as for an in-process handler."""
+        if self._reloading is None:
+            stamp = folder_stamp(self.folder)
+            if stamp == self._stamp:
+                return
+            self._stamp = stamp
+            self._reloading = asyncio.ensure_future(self._recheck())
+        await asyncio.shield(self._reloading)
+
+    async def _recheck(self) -> None:
+        try:
+            self.broken = await asyncio.to_thread(check_source, self.path, self.name)
+            if self.broken is None:
+                self.current = CodeVersion()
+                log.info("reloaded handler %s", self.name)
+            else:
+                log.error(
+                    "reload of handler %s failed; its stage answers 503 until fixed: %s",
+                    self.name,
+                    self.broken,
+                )
+        finally:
+            self._reloading = None
+
+    def __repr__(self) -> str:
+        return f"FunctionCode({self.name!r})"
+
+
+def check_source(path: Path, spec: str) -> HandlerLoadError | None:
+    """Why ``path`` cannot be a Python handler (missing, or not compiling), else None; the
+    error's cause is the SyntaxError, as ``runtime_error_detail`` expects."""
+    try:
+        source = path.read_bytes()
+    except OSError:
+        return HandlerLoadError(f'handler file not found: {path} (from handler "{spec}")')
+    try:
+        compile(source, str(path), "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        shown = "".join(traceback.format_exception_only(exc)).rstrip()
+        error = HandlerLoadError(f"cannot load handler file {path}:\n{shown}")
+        error.__cause__ = exc
+        return error
+    return None
+
+
+def function_code(
+    spec: str, target: str, attr: str, base_dir: Path, init_timeout: float | None = INIT_TIMEOUT_S
+) -> FunctionCode:
+    """The function ``spec`` names (file ``target``, handler ``attr``); HandlerLoadError when
+    its file is missing or does not compile, naming the file."""
+    path = (base_dir / target).resolve()
+    broken = check_source(path, spec)
+    if broken is not None:
+        raise broken
+    return FunctionCode(spec, path, attr, init_timeout)
+
+
+RUNTIME_DIR = Path(__file__).resolve().parents[2]  # holds the edgeproxy package: /var/runtime
+PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def python_runtime() -> str:
+    return f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def lambda_environment(
+    function_name: str, memory_mb: int, task_root: Path, handler: str, runtime: str
+) -> dict[str, str]:
+    """The whole environment of a runtime process: Lambda's reserved variables (Lambda@Edge
+    allows no others) and nothing of the edge's own environment."""
+    return {
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_LAMBDA_FUNCTION_NAME": function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": FUNCTION_VERSION,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "LAMBDA_RUNTIME_DIR": str(RUNTIME_DIR),
+        "_HANDLER": handler,
+        "TZ": ":UTC",
+        "LANG": "en_US.UTF-8",
+        "PATH": PATH,
+        "PYTHONPATH": str(RUNTIME_DIR),  # as Lambda's /var/runtime: where the runtime lives
+    }

@@ -1,0 +1,6 @@
+"""Never returns: a CPU-bound loop."""
+
+
+def handler(event, context):
+    while True:
+        pass
