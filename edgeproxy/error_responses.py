@@ -18,7 +18,7 @@ from edgeproxy.exchange import Exchange
 from edgeproxy.messages import EdgeRequest, EdgeResponse, header_value
 from edgeproxy.routes import Route, Routes
 from edgeproxy.stages import Source
-from edgeproxy.viewer.error_page import render_error_page
+from edgeproxy.viewer.error_page import error_page
 
 error_log = logging.getLogger("edgeproxy.error")
 
@@ -88,8 +88,7 @@ def error_response(ex: Exchange, err: EdgeError) -> EdgeResponse:
         error_log.error("%s %s", ex.request_id, err)
     else:
         error_log.warning("%s %s: %s", ex.request_id, type(err).__name__, err)
-    headers = [("Content-Type", "text/html"), ("Server", "CloudFront")]
-    return EdgeResponse(err.status, headers, render_error_page(err, ex.request_id))
+    return error_page(err, ex.request_id)
 
 
 def _page_request(path: str, viewer: EdgeRequest | None) -> EdgeRequest:

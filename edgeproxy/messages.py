@@ -69,11 +69,6 @@ def decimal_value(text: str, cap: int) -> int | None:
     return min(int(digits or "0"), cap)
 
 
-def replace_header(headers: Iterable[Header], name: str, value: str) -> Headers:
-    """``headers`` with every ``name`` removed and one ``name: value`` appended."""
-    return [*without_headers(headers, frozenset((name.lower(),))), (name, value)]
-
-
 class BodyStream(Protocol):
     """A request body still arriving from the viewer, read once (``http1_body.ViewerBody``):
     ``peek`` for a handler's copy, then its chunks for the origin."""

@@ -14,12 +14,12 @@ from conftest import RecordingOrigin, StartEdge, distribution
 
 from edgeproxy.messages import EdgeRequest
 from edgeproxy.viewer.cloudfront_headers import (
+    _CANONICAL,
     VIEWER_HEADERS,
     ViewerFacts,
     device_of,
     https_redirect,
     split_viewer_cf_headers,
-    title_case,
     viewer_cf_headers,
 )
 from edgeproxy.viewer.geo import Location
@@ -172,10 +172,10 @@ def test_tls_and_http_version_values():
 
 
 def test_header_names_are_written_as_cloudfront_writes_them():
-    assert title_case("cloudfront-viewer-asn") == "CloudFront-Viewer-ASN"
-    assert title_case("cloudfront-is-smarttv-viewer") == "CloudFront-Is-SmartTV-Viewer"
-    assert title_case("cloudfront-is-ios-viewer") == "CloudFront-Is-IOS-Viewer"
-    assert title_case("cloudfront-viewer-country-region-name") == (
+    assert _CANONICAL["cloudfront-viewer-asn"] == "CloudFront-Viewer-ASN"
+    assert _CANONICAL["cloudfront-is-smarttv-viewer"] == "CloudFront-Is-SmartTV-Viewer"
+    assert _CANONICAL["cloudfront-is-ios-viewer"] == "CloudFront-Is-IOS-Viewer"
+    assert _CANONICAL["cloudfront-viewer-country-region-name"] == (
         "CloudFront-Viewer-Country-Region-Name"
     )
     assert len(VIEWER_HEADERS) == 21

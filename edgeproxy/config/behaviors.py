@@ -49,6 +49,7 @@ from edgeproxy.config.types import (
     Seconds,
     context_of,
     invalid,
+    one_of_loaded,
 )
 from edgeproxy.stages import Stage, may_include_body, timeout_limit
 
@@ -222,10 +223,7 @@ class CacheBehavior(FrozenModel):
     @field_validator("target_origin_id")
     @classmethod
     def _names_origin(cls, value: str, info: ValidationInfo) -> str:
-        targets = context_of(info).get("target_ids")
-        if targets and value not in targets:
-            raise invalid(f"names no origin or origin group ({', '.join(sorted(targets))})")
-        return value
+        return one_of_loaded(value, info, "target_ids", "origin or origin group")
 
     @field_validator("allowed_methods")
     @classmethod

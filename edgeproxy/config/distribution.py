@@ -26,9 +26,9 @@ from edgeproxy.config.types import (
     OriginPort,
     Seconds,
     between,
-    context_of,
     invalid,
     is_local_address,
+    one_of_loaded,
 )
 
 ERROR_PAGE_CODES = frozenset({400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504})
@@ -162,10 +162,7 @@ class OriginGroupMember(FrozenModel):
     @field_validator("origin_id")
     @classmethod
     def _names_origin(cls, value: str, info: ValidationInfo) -> str:
-        origins = context_of(info).get("origin_ids")
-        if origins and value not in origins:
-            raise invalid(f"names no origin (origins: {', '.join(sorted(origins))})")
-        return value
+        return one_of_loaded(value, info, "origin_ids", "origin")
 
 
 class OriginGroup(FrozenModel):

@@ -134,7 +134,7 @@ async def call_async(fn: Callable[..., Any], event: Any, context: LambdaContext)
         raise Raised(exc) from exc
 
 
-def _alarm(signum: int, frame: object) -> None:
+def _alarm(signum: int, _frame: object) -> None:
     raise Stopped
 
 

@@ -18,10 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from edgeproxy.errors import ProtocolNotAllowed
-from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, header_value
+from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, header_value, title_case
 from edgeproxy.viewer.geo import COUNTRY_HEADER, Location, country_location
-
-CF_PREFIX = "cloudfront-"
 
 _REDIRECT_BODY = (
     b"<html>\r\n<head><title>{status}</title></head>\r\n<body>\r\n"
@@ -192,16 +190,11 @@ def names_device_headers(names: Iterable[str]) -> bool:
     return any(name in _DEVICE_HEADERS for name in names)
 
 
-def title_case(name: str) -> str:
-    """``cloudfront-viewer-tls`` → ``CloudFront-Viewer-TLS``, as CloudFront writes them."""
-    words = [_WORDS.get(w, w.capitalize()) for w in name.split("-")]
-    return "-".join(words)
-
-
+# How CloudFront spells these words in the CloudFront-* names: CloudFront-Viewer-TLS.
 _WORDS = {
     "cloudfront": "CloudFront", "tls": "TLS", "asn": "ASN", "ios": "IOS", "smarttv": "SmartTV"
 }  # fmt: skip
-_CANONICAL = {name: title_case(name) for name in VIEWER_HEADERS}
+_CANONICAL = {name: title_case(name, _WORDS) for name in VIEWER_HEADERS}
 
 
 def split_viewer_cf_headers(headers: Headers, trust: bool) -> tuple[Headers, dict[str, str]]:
