@@ -116,6 +116,7 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> ConfigOverrides:
+    # Not every subcommand defines these flags: argparse leaves the attribute out then.
     return ConfigOverrides(
         host=getattr(args, "host", None),
         http_port=getattr(args, "port", None),

@@ -263,6 +263,6 @@ def _copy(response: EdgeResponse) -> EdgeResponse:
 
 async def _discard(response: EdgeResponse) -> None:
     """Release a response that will not be used (a streamed body holds a connection)."""
-    close = getattr(response.stream, "aclose", None)
+    close = getattr(response.stream, "aclose", None)  # async generators only
     if close is not None:
         await close()

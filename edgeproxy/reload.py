@@ -147,6 +147,7 @@ def needs_restart(before: Config, after: Config) -> list[str]:
     changed = [
         f"edge.{name}"
         for name in type(before.edge).model_fields
+        # every field of the edge model, by name: a field added later is compared too
         if name not in _EDGE_APPLIED and getattr(before.edge, name) != getattr(after.edge, name)
     ]
     if before.distribution.restrictions != after.distribution.restrictions:

@@ -35,7 +35,7 @@ def _override_listeners(config: Config, overrides: ConfigOverrides) -> Config:
     if overrides.host is not None:
         changes["host"] = overrides.host
     for flag, name in (("--http-port", "http_port"), ("--https-port", "https_port")):
-        port = getattr(overrides, name)
+        port = getattr(overrides, name)  # the two port fields, named in the tuple above
         if port is not None:
             if not 0 <= port <= 65535:
                 raise ConfigError([(flag, "must be between 0 and 65535")])

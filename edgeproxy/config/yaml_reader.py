@@ -53,6 +53,7 @@ def read_yaml(path: Path) -> Any:
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
+    # MarkedYAMLError has these; a plain YAMLError (e.g. a reader error) does not.
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

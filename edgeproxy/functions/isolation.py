@@ -90,7 +90,7 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {name: getattr(self, name) for name in self.__slots__}
+        state = {name: getattr(self, name) for name in self.__slots__}  # pickled by slot
         state["_request_id"] = self.aws_request_id  # the worker reports the id the edge logs
         return state
 

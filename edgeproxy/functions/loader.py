@@ -157,7 +157,7 @@ def _resolve_attr(module: types.ModuleType, attr: str, where: str) -> Handler:
     obj: Any = module
     for part in attr.split("."):
         try:
-            obj = getattr(obj, part)
+            obj = getattr(obj, part)  # the user's dotted attribute path in the handler spec
         except AttributeError:
             raise HandlerLoadError(f'{where} has no attribute "{attr}"') from None
     if not callable(obj):
@@ -342,7 +342,7 @@ def load_handler(
     target, attr = parse_spec(spec)
     if not is_file_target(target):
         module = _import_module(target, init_timeout)
-        file = getattr(module, "__file__", None)
+        file = getattr(module, "__file__", None)  # namespace and built-in modules have none
         return LoadedHandler(spec, Path(file) if file else None, module, attr, False, init_timeout)
     path = (base_dir / target).resolve()
     if not path.is_file():

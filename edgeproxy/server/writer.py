@@ -172,7 +172,7 @@ def _unsafe_head_error(response: EdgeResponse) -> EdgeResponse:
 
 async def aclose(stream: AsyncIterator[bytes]) -> None:
     """Close a response stream (which releases its origin connection)."""
-    close = getattr(stream, "aclose", None)
+    close = getattr(stream, "aclose", None)  # an async generator has it; a plain iterator not
     if close is not None:
         try:
             await close()
