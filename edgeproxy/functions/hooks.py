@@ -77,7 +77,8 @@ from edgeproxy.functions.loader import (
     parse_spec,
     runtime_error_detail,
 )
-from edgeproxy.functions.processes import Container, WorkerFailure, WorkerPools
+from edgeproxy.functions.processes import Container, WorkerPools
+from edgeproxy.functions.protocol import WorkerFailure
 from edgeproxy.functions.validation import validate_request_result, validate_response_result
 from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.stages import Stage, body_shown_up_to, may_include_body, timeout_for
