@@ -97,10 +97,14 @@ class Worker:
         else:
             env, cwd = container.environment, str(container.task_root)
             limit = str(container.memory_limit_mb or 0)
+        runtime: tuple[str, ...] = ("-m", "edgeproxy.functions.processes")
+        if container is not None and container.argv:
+            command, runtime = container.argv[0], container.argv[1:]
+        else:
+            command = sys.executable
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "edgeproxy.functions.processes",
+            command,
+            *runtime,
             spec,
             limit,
             stdin=asyncio.subprocess.PIPE,
@@ -151,6 +155,7 @@ class Container:
     task_root: Path
     environment: dict[str, str]
     memory_limit_mb: int | None = None  # enforced while a call runs (viewer stages: 128)
+    argv: tuple[str, ...] = ()  # the runtime's command (Node.js); empty: the Python worker
 
 
 # Runtime processes yield the CPU to the edge: a function spinning in a loop slows other
