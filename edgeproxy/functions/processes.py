@@ -97,14 +97,10 @@ class Worker:
         else:
             env, cwd = container.environment, str(container.task_root)
             limit = str(container.memory_limit_mb or 0)
-        runtime: tuple[str, ...] = ("-m", "edgeproxy.functions.processes")
-        if container is not None and container.argv:
-            command, runtime = container.argv[0], container.argv[1:]
-        else:
-            command = sys.executable
+        python = (sys.executable, "-m", "edgeproxy.functions.processes")
+        argv = container.argv if container is not None and container.argv else python
         process = await asyncio.create_subprocess_exec(
-            command,
-            *runtime,
+            *argv,
             spec,
             limit,
             stdin=asyncio.subprocess.PIPE,
