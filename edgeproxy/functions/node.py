@@ -35,9 +35,13 @@ def node_binary() -> str:
 
 def node_argv(memory_limit_mb: int | None) -> tuple[str, ...]:
     """The runtime's command line; a function's memory bound caps V8's heap (an address-space
-    limit would stop V8 from starting: it reserves far more than it uses)."""
+    limit would stop V8 from starting: it reserves far more than it uses). Through setpriv's
+    parent-death signal where there is one: node has no prctl, and a handler stuck in a loop
+    never reads the closed pipe that ends an idle runtime when the edge dies."""
     heap = () if memory_limit_mb is None else (f"--max-old-space-size={memory_limit_mb}",)
-    return (node_binary(), *heap, str(BOOTSTRAP))
+    setpriv = shutil.which("setpriv")
+    die_with_the_edge = (setpriv, "--pdeathsig", "KILL") if setpriv else ()
+    return (*die_with_the_edge, node_binary(), *heap, str(BOOTSTRAP))
 
 
 @functools.cache
