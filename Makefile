@@ -37,9 +37,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# System packages: a Python with venv and pip (Debian splits them out).
+# System packages: a Python with venv and pip (Debian splits them out), and Node.js for
+# handlers written in JavaScript (edgeproxy/functions/node_runtime.mjs).
 system:
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || ./scripts/apt-install python3-venv python3-pip
+	@command -v node >/dev/null 2>&1 || ./scripts/apt-install nodejs
 
 # Debian's headless Chromium and its driver, for tests/test_browser.py (Playwright drives it).
 browser:

@@ -222,3 +222,17 @@ def test_bad_input_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert code == 2 and "syntax_error.py" in err and "line 4" in err
     with pytest.raises(SystemExit):
         main(["invoke", spec("passthrough.py"), "--event-type", "viewer-requests"])
+
+
+def test_a_node_handler_runs_in_its_runtime(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "invoke",
+        spec("node/async_cjs.js"),
+        "--event-type",
+        "viewer-request",
+        "--uri",
+        "/generated",
+    )
+    assert code == 0
+    assert json.loads(out) == {"status": "200", "body": "hello from async"}

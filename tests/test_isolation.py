@@ -20,7 +20,8 @@ from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.hooks import Hook, HookRunner
 from edgeproxy.functions.isolation import HandlerThreads, LambdaContext, Raised, call_inline
 from edgeproxy.functions.loader import load_handler
-from edgeproxy.functions.processes import Worker, WorkerFailure, marshal
+from edgeproxy.functions.processes import Worker, marshal
+from edgeproxy.functions.protocol import WorkerFailure
 from edgeproxy.messages import EdgeRequest, EdgeResponse, header_value
 from edgeproxy.stages import Stage
 

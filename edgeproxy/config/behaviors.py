@@ -114,6 +114,8 @@ class LambdaFunctionAssociation(FrozenModel):
     include_body: bool = False
     timeout: float | None = None  # seconds; None = the stage's limit (5 s viewer, 30 s origin)
     isolation: Isolation | None = None  # None = edge.handlers.isolation
+    # A Node.js handler's runtime; None = nodejs20.x for a .js/.mjs/.cjs file
+    runtime: Literal["nodejs18.x", "nodejs20.x", "nodejs22.x"] | None = None
     _spec: str = PrivateAttr(default="")
 
     @property

@@ -67,9 +67,12 @@ def _origin_port(value: int) -> int:
 
 def _handler_spec(value: str) -> str:
     target, _, func = value.rpartition(":")
-    is_file = target.endswith(".py")
+    is_file = target.endswith((".py", ".js", ".mjs", ".cjs"))
     if not (_HANDLER_FUNC.fullmatch(func) and (is_file or _MODULE.fullmatch(target))):
-        raise invalid('must be "path/file.py:function" or "package.module:function"')
+        raise invalid(
+            'must be "path/file.py:function", "path/file.js:function" (or .mjs, .cjs) or '
+            '"package.module:function"'
+        )
     return value
 
 

@@ -75,18 +75,27 @@ class FunctionCode:
         "attr",
         "folder",
         "init_timeout",
+        "runtime",
         "current",
         "broken",
         "_stamp",
         "_reloading",
     )
 
-    def __init__(self, name: str, path: Path, attr: str, init_timeout: float | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        attr: str,
+        init_timeout: float | None,
+        runtime: str | None = None,
+    ) -> None:
         self.name = name  # the spec, as written in the config
         self.path = path
         self.attr = attr
         self.folder = path.parent
         self.init_timeout = init_timeout
+        self.runtime = runtime  # a Node.js runtime (nodejs20.x); None: Python
         self.current = CodeVersion()
         self.broken: HandlerLoadError | None = None
         self._stamp = folder_stamp(self.folder)
@@ -113,7 +122,7 @@ class FunctionCode:
 
     async def _recheck(self) -> None:
         try:
-            self.broken = await asyncio.to_thread(check_source, self.path, self.name)
+            self.broken = await asyncio.to_thread(check_source, self.path, self.name, self.runtime)
             if self.broken is None:
                 self.current = CodeVersion()
                 log.info("reloaded handler %s", self.name)
@@ -130,13 +139,16 @@ class FunctionCode:
         return f"FunctionCode({self.name!r})"
 
 
-def check_source(path: Path, spec: str) -> HandlerLoadError | None:
+def check_source(path: Path, spec: str, runtime: str | None = None) -> HandlerLoadError | None:
     """Why ``path`` cannot be a Python handler (missing, or not compiling), else None; the
-    error's cause is the SyntaxError, as ``runtime_error_detail`` expects."""
+    error's cause is the SyntaxError, as ``runtime_error_detail`` expects. A Node.js file is
+    only checked to exist: its runtime process reports what does not load."""
     try:
         source = path.read_bytes()
     except OSError:
         return HandlerLoadError(f'handler file not found: {path} (from handler "{spec}")')
+    if runtime is not None:
+        return None
     try:
         compile(source, str(path), "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
@@ -148,15 +160,21 @@ def check_source(path: Path, spec: str) -> HandlerLoadError | None:
 
 
 def function_code(
-    spec: str, target: str, attr: str, base_dir: Path, init_timeout: float | None = INIT_TIMEOUT_S
+    spec: str,
+    target: str,
+    attr: str,
+    base_dir: Path,
+    init_timeout: float | None = INIT_TIMEOUT_S,
+    runtime: str | None = None,
 ) -> FunctionCode:
-    """The function ``spec`` names (file ``target``, handler ``attr``); HandlerLoadError when
-    its file is missing or does not compile, naming the file."""
+    """The function ``spec`` names (file ``target``, handler ``attr``, ``runtime`` a Node.js
+    one or None for Python); HandlerLoadError when its file is missing or does not compile,
+    naming the file."""
     path = (base_dir / target).resolve()
-    broken = check_source(path, spec)
+    broken = check_source(path, spec, runtime)
     if broken is not None:
         raise broken
-    return FunctionCode(spec, path, attr, init_timeout)
+    return FunctionCode(spec, path, attr, init_timeout, runtime)
 
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2]  # holds the edgeproxy package: /var/runtime
@@ -187,5 +205,11 @@ def lambda_environment(
         "TZ": ":UTC",
         "LANG": "en_US.UTF-8",
         "PATH": PATH,
-        "PYTHONPATH": str(RUNTIME_DIR),  # as Lambda's /var/runtime: where the runtime lives
+        **_runtime_variables(runtime),
     }
+
+
+def _runtime_variables(runtime: str) -> dict[str, str]:
+    if runtime.startswith("nodejs"):
+        return {"NODE_OPTIONS": ""}  # the edge's own node options stay the edge's
+    return {"PYTHONPATH": str(RUNTIME_DIR)}  # as Lambda's /var/runtime: where the runtime lives

@@ -20,7 +20,7 @@ from edgeproxy.errors import (
 )
 from edgeproxy.functions.concurrency import Throttled
 from edgeproxy.functions.isolation import LambdaContext, detail_of, peak_memory_mb
-from edgeproxy.functions.processes import WorkerFailure
+from edgeproxy.functions.protocol import WorkerFailure
 from edgeproxy.functions.user_traceback import format_user_traceback
 from edgeproxy.functions.validation import RuleBroken
 

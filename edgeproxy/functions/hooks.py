@@ -77,7 +77,15 @@ from edgeproxy.functions.loader import (
     parse_spec,
     runtime_error_detail,
 )
-from edgeproxy.functions.processes import Container, WorkerFailure, WorkerPools
+from edgeproxy.functions.node import (
+    DEFAULT_RUNTIME,
+    RUNTIMES,
+    check_runtime,
+    is_node_target,
+    node_argv,
+)
+from edgeproxy.functions.processes import Container, WorkerPools
+from edgeproxy.functions.protocol import WorkerFailure
 from edgeproxy.functions.validation import validate_request_result, validate_response_result
 from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.stages import Stage, body_shown_up_to, may_include_body, timeout_for
@@ -196,11 +204,13 @@ class HookRunner:
         key = (code.spec, hook.function_name, hook.memory_mb, hook.memory_limit_mb)
         container = self._containers.get(key)
         if container is None:
+            runtime = code.runtime or python_runtime()
             environment = lambda_environment(
-                hook.function_name, hook.memory_mb, code.folder, code.name, python_runtime()
+                hook.function_name, hook.memory_mb, code.folder, code.name, runtime
             )
+            argv = node_argv(hook.memory_limit_mb) if code.runtime else ()
             container = self._containers[key] = Container(
-                code.folder, environment, hook.memory_limit_mb
+                code.folder, environment, hook.memory_limit_mb, argv
             )
         return container
 
@@ -270,9 +280,12 @@ def build_hooks(
         stage = Stage(assoc.event_type)
         _check_association(index, stage, assoc, hooks, default_isolation)
         isolation = _isolation(assoc.isolation or default_isolation)
+        runtime = _runtime(index, assoc)
         hooks[stage] = Hook(
             stage=stage,
-            handler=_function(assoc.handler_spec, isolation, base_dir, loaded, init_timeout),
+            handler=_function(
+                assoc.handler_spec, isolation, base_dir, loaded, init_timeout, runtime
+            ),
             timeout_s=timeout_for(stage, assoc.timeout),
             include_body=assoc.include_body,
             isolation=isolation,
@@ -282,22 +295,45 @@ def build_hooks(
 
 
 def _function(
-    spec: str, isolation: Isolation, base_dir: Path, loaded: Loaded, init_timeout: float
+    spec: str,
+    isolation: Isolation,
+    base_dir: Path,
+    loaded: Loaded,
+    init_timeout: float,
+    runtime: str | None = None,
 ) -> LoadedHandler | FunctionCode:
     """The function ``spec`` names, once per distribution and kind: a handler file in process
     isolation is never imported by the edge (its own runtime processes load it); thread and
-    inline isolation, and module specs, load it here."""
+    inline isolation, and module specs, load it here. A Node.js file always runs in its
+    runtime processes (``runtime`` as the association says, else nodejs20.x)."""
     target, attr = parse_spec(spec)
-    in_container = isolation == "process" and is_file_target(target)
+    node = is_node_target(target)
+    in_container = node or (isolation == "process" and is_file_target(target))
     key = spec if in_container else f"in the edge:{spec}"
     function = loaded.get(key)
     if function is None:
         if in_container:
-            function = function_code(spec, target, attr, base_dir, init_timeout)
+            node_runtime = (runtime or DEFAULT_RUNTIME) if node else None
+            function = function_code(spec, target, attr, base_dir, init_timeout, node_runtime)
         else:
             function = load_handler(spec, base_dir, init_timeout)
         loaded[key] = function
     return function
+
+
+def _runtime(index: int, assoc: Association) -> str | None:
+    """The association's Node.js runtime, if it names one (warned about when newer than the
+    installed node); ConfigError for one on a file that is not JavaScript."""
+    runtime: str | None = getattr(assoc, "runtime", None)
+    if runtime is None:
+        return None
+    where = f"lambda_function_association[{index}].runtime"
+    if runtime not in RUNTIMES:
+        raise ConfigError([(where, f"must be one of {', '.join(RUNTIMES)}")])
+    if not is_node_target(parse_spec(assoc.handler_spec)[0]):
+        raise ConfigError([(where, f"{runtime} runs .js, .mjs or .cjs handler files")])
+    check_runtime(runtime)
+    return runtime
 
 
 def _isolation(value: str) -> Isolation:

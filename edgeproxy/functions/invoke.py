@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproxy.errors import HandlerError
+from edgeproxy.functions.containers import FunctionCode, function_code
 from edgeproxy.functions.events import (
     EventMeta,
     request_event,
@@ -35,7 +36,8 @@ from edgeproxy.functions.events import (
 )
 from edgeproxy.functions.hooks import Hook, HookRunner
 from edgeproxy.functions.isolation import ISOLATIONS, Isolation
-from edgeproxy.functions.loader import load_handler
+from edgeproxy.functions.loader import LoadedHandler, load_handler, parse_spec
+from edgeproxy.functions.node import DEFAULT_RUNTIME, is_node_target
 from edgeproxy.functions.validation import (
     RuleBroken,
     validate_request_result,
@@ -290,5 +292,10 @@ def _invoke(args: argparse.Namespace) -> int:
 def _hook(args: argparse.Namespace, stage: Stage, include_body: bool) -> Hook:
     isolation: Isolation = args.isolation
     timeout = timeout_for(stage, args.timeout)
-    handler = load_handler(args.handler, Path.cwd())
+    target, attr = parse_spec(args.handler)
+    handler: LoadedHandler | FunctionCode
+    if is_node_target(target):  # always in a Node.js runtime process of its own
+        handler = function_code(args.handler, target, attr, Path.cwd(), runtime=DEFAULT_RUNTIME)
+    else:
+        handler = load_handler(args.handler, Path.cwd())
     return Hook(stage, handler, timeout, include_body, isolation)

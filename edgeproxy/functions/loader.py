@@ -58,7 +58,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def is_file_target(target: str) -> bool:
-    return target.endswith(".py") or "/" in target or "\\" in target
+    return target.endswith((".py", ".js", ".mjs", ".cjs")) or "/" in target or "\\" in target
 
 
 def _module_name(path: Path) -> str:

@@ -1,13 +1,14 @@
 """Worker processes for ``isolation: process``: one pool per handler, each worker one warm
 Lambda container.
 
-A worker (``python -m edgeproxy.worker_pool SPEC``) loads the handler itself, then answers
-calls one at a time over its stdin/stdout pipes (length-prefixed pickles). Its start-up is
-Lambda's init phase: it has its own limit (the handler's ``init_timeout``) and does not count
-against a handler's timeout. The result crosses back as the JSON text Lambda's runtime would
-send, with the worker's peak memory. At a timeout, a crash or too much memory the worker is
-killed and the next call starts a fresh one (globals reset, as after a Lambda timeout). A pool
-has as many workers as the function's concurrency (``edge.handlers.concurrency``).
+A worker (``python -m edgeproxy.functions.processes SPEC``, or a Node.js runtime with
+``node_runtime.mjs``) loads the handler itself, then answers calls one at a time over its
+stdin/stdout pipes (length-prefixed JSON, ``protocol``). Its start-up is Lambda's init phase:
+it has its own limit (the handler's ``init_timeout``) and does not count against a handler's
+timeout. The result crosses back as the JSON text Lambda's runtime would send, with the
+worker's peak memory. At a timeout, a crash or too much memory the worker is killed and the
+next call starts a fresh one (globals reset, as after a Lambda timeout). A pool has as many
+workers as the function's concurrency (``edge.handlers.concurrency``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ import ctypes
 import decimal
 import json
 import os
-import pickle
 import resource
 import signal
-import struct
 import sys
 import time
 import traceback
@@ -31,22 +30,21 @@ from typing import IO, TYPE_CHECKING, Any
 from edgeproxy.errors import HandlerLoadError
 from edgeproxy.functions.isolation import LambdaContext, detail_of, peak_memory_mb
 from edgeproxy.functions.loader import INIT_TIMEOUT_S, LoadedHandler, load_handler
+from edgeproxy.functions.protocol import (
+    FRAME,
+    Reply,
+    WorkerFailure,
+    call_message,
+    context_of,
+    frame,
+    read_frame,
+    reply_message,
+    reply_of,
+)
 from edgeproxy.functions.user_traceback import format_user_traceback
 
 if TYPE_CHECKING:
     from edgeproxy.functions.containers import FunctionCode
-
-
-class WorkerFailure(Exception):
-    """A handler failed in a worker process; ``traceback`` was formatted there."""
-
-    def __init__(self, detail: str, traceback: str = "") -> None:
-        super().__init__(detail, traceback)
-        self.detail = detail
-        self.traceback = traceback
-
-    def __str__(self) -> str:
-        return self.detail
 
 
 def worker_peak_memory_mb() -> int:
@@ -60,19 +58,6 @@ def worker_peak_memory_mb() -> int:
     except OSError:
         pass
     return peak_memory_mb()
-
-
-_FRAME = struct.Struct(">I")
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A worker's answer to one call: the result as Lambda's JSON, or a failure."""
-
-    result_json: str | None
-    failure: WorkerFailure | None
-    peak_memory_mb: int
-    fatal: bool = False  # the runtime cannot go on (out of memory): never reused
 
 
 def _decimal(value: object) -> object:
@@ -112,10 +97,10 @@ class Worker:
         else:
             env, cwd = container.environment, str(container.task_root)
             limit = str(container.memory_limit_mb or 0)
+        python = (sys.executable, "-m", "edgeproxy.functions.processes")
+        argv = container.argv if container is not None and container.argv else python
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "edgeproxy.functions.processes",
+            *argv,
             spec,
             limit,
             stdin=asyncio.subprocess.PIPE,
@@ -138,17 +123,15 @@ class Worker:
     async def call(self, event: Any, context: LambdaContext) -> Reply:
         """Run the handler once; WorkerFailure when the process dies on the way."""
         assert self.process.stdin is not None
-        payload = pickle.dumps((event, context), pickle.HIGHEST_PROTOCOL)
-        self.process.stdin.write(_FRAME.pack(len(payload)) + payload)
+        self.process.stdin.write(call_message(event, context))
         await self.process.stdin.drain()
-        reply: Reply = await self._receive()
-        return reply
+        return reply_of(await self._receive())
 
     async def _receive(self) -> Any:
         assert self.process.stdout is not None
         try:
-            (size,) = _FRAME.unpack(await self.process.stdout.readexactly(_FRAME.size))
-            return pickle.loads(await self.process.stdout.readexactly(size))
+            (size,) = FRAME.unpack(await self.process.stdout.readexactly(FRAME.size))
+            return json.loads(await self.process.stdout.readexactly(size))
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             code = await self.process.wait()
             raise WorkerFailure(
@@ -168,6 +151,7 @@ class Container:
     task_root: Path
     environment: dict[str, str]
     memory_limit_mb: int | None = None  # enforced while a call runs (viewer stages: 128)
+    argv: tuple[str, ...] = ()  # the runtime's command (Node.js); empty: the Python worker
 
 
 # Runtime processes yield the CPU to the edge: a function spinning in a loop slows other
@@ -299,18 +283,9 @@ class WorkerPools:
 # --- inside a worker process -------------------------------------------------------------------
 
 
-def _send(channel: IO[bytes], message: Any) -> None:
-    payload = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
-    channel.write(_FRAME.pack(len(payload)) + payload)
+def _send(channel: IO[bytes], message: bytes) -> None:
+    channel.write(message)
     channel.flush()
-
-
-def _receive(channel: IO[bytes]) -> Any:
-    head = channel.read(_FRAME.size)
-    if len(head) < _FRAME.size:
-        return None  # the edge closed the pipe: time to go
-    (size,) = _FRAME.unpack(head)
-    return pickle.loads(channel.read(size))
 
 
 def _serve_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, context: Any) -> Reply:
@@ -400,18 +375,17 @@ def worker_main(spec: str, memory_limit_mb: int = 0) -> None:
         # runs past its limit.
         handler = load_handler(spec, Path("/"), init_timeout=None)
     except HandlerLoadError as exc:
-        _send(channel_out, ("load-error", str(exc)))
+        _send(channel_out, frame(["load-error", str(exc)]))
         return
-    _send(channel_out, ("ready", ""))
+    _send(channel_out, frame(["ready", ""]))
     loop = asyncio.new_event_loop()  # one loop for the container's life: clients stay usable
-    while (message := _receive(channel_in)) is not None:
-        event, context = message
-        _send(channel_out, _serve_call(handler, loop, event, context))
+    while (message := read_frame(channel_in)) is not None:
+        reply = _serve_call(handler, loop, message["event"], context_of(message["context"]))
+        _send(channel_out, reply_message(reply))
 
 
 if __name__ == "__main__":
-    # Through the package's module, not __main__: what a worker pickles must name classes the
-    # edge can import (edgeproxy.worker_pool.Reply, not __main__.Reply).
+    # Through the package's module, not __main__: one copy of its classes in the worker.
     from edgeproxy.functions.processes import worker_main as _main
 
     try:

@@ -1,0 +1,1 @@
+export const greeting = () => 'esm .js under type module';

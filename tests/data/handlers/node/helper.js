@@ -1,0 +1,2 @@
+// A sibling module, required relative to the handler.
+exports.greeting = (style) => `hello from ${style}`;
