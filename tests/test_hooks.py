@@ -152,7 +152,7 @@ async def test_process_timeout_stops_the_worker(runner: HookRunner) -> None:
 async def test_process_worker_crash_is_execution_error(runner: HookRunner, tmp_path: Path) -> None:
     (tmp_path / "crash.py").write_text("import os\ndef handler(e, c):\n    os._exit(3)\n")
     h = hook("crash.py:handler", isolation="process", base_dir=tmp_path)
-    with pytest.raises(HandlerExecutionError, match="Runtime.ExitError: .* exited with status 3"):
+    with pytest.raises(HandlerExecutionError, match="Runtime.ExitError: Runtime exited"):
         await runner.run_request(h, request(), META, RID)
 
 

@@ -39,10 +39,12 @@ IDLE_S = 1.0
 LIMIT = "LambdaLimitExceeded from cloudfront"
 
 
-def stuck_document(origin: RecordingOrigin, spec: str) -> dict[str, Any]:
+def stuck_document(
+    origin: RecordingOrigin, spec: str, isolation: str = "thread"
+) -> dict[str, Any]:
     """``/stuck/*`` runs ``spec`` on viewer-request with a short timeout; ``/quick/*`` a
     handler that answers at once (the control: the same load, nothing stuck); everything else
-    (``/other/…``) is a plain behavior without handlers."""
+    (``/other/…``) is a plain behavior without handlers. Both handlers run in ``isolation``."""
     document = distribution(origin.port)
     base = dict(document["distribution"]["default_cache_behavior"])
 
@@ -50,7 +52,7 @@ def stuck_document(origin: RecordingOrigin, spec: str) -> dict[str, Any]:
         association = {
             "event_type": "viewer-request",
             "handler": handler(spec),
-            "isolation": "thread",
+            "isolation": isolation,
         }
         if pattern == "/stuck/*":
             association["timeout"] = TIMEOUT_S
@@ -275,3 +277,38 @@ async def test_a_spinning_handler_is_stopped_at_its_timeout(
     assert after.peak_threads - before.peak_threads <= slots, numbers
     assert after.rate >= 0.5 * before.rate, numbers
     assert after.p99 <= max(0.25, 10 * before.p99), numbers
+
+
+PROCESS_SPINNING_CALLS = 100
+
+
+async def test_a_spinning_function_in_its_own_runtime_leaves_the_edge_its_speed(
+    origin: RecordingOrigin, start_edge: StartEdge, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The container model (the default ``process`` isolation): ``while True: pass`` called
+    100 times spins in the function's own runtime processes, each killed at its timeout and
+    replaced. Hits on another path keep at least 0.8 x the rate they have with nothing else
+    going on (windows in turn, so a change in the machine's own load weighs on both alike):
+    the function's CPU is its own, never the edge's."""
+    caplog.set_level(logging.CRITICAL, logger="edgeproxy")
+    viewer = await start_edge(stuck_document(origin, "stuck.py:busy", isolation="process"))
+    port = viewer.running.ports["http"]
+    await warm(port)
+    idle, during = Hits(), Hits()
+    answers: list[Answer] = []
+    for _ in range(MAX_ROUNDS):
+        idle = idle.plus(await hit_other(port, lambda: True, WINDOW_S, WINDOW_S))
+        during = during.plus(await window(port, "/stuck/", answers))
+        if len(answers) >= PROCESS_SPINNING_CALLS:
+            break
+    numbers = (
+        f"{summary('idle', idle)}, {summary('spinning', during)}, "
+        f"{len(answers)} spinning calls, ratio {during.rate / idle.rate:.2f}"
+    )
+    print(numbers)  # shown with -s: the margin on this machine
+    assert len(answers) >= PROCESS_SPINNING_CALLS, numbers
+    assert {(a.response.status, a.response.header("x-cache")) for a in answers} == {
+        (503, LIMIT)
+    }, numbers
+    assert max(a.seconds for a in answers) < TIMEOUT_S + 2.0, numbers
+    assert during.rate >= 0.8 * idle.rate, numbers

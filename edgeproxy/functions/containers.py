@@ -14,49 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import traceback
 from pathlib import Path
 
 from edgeproxy.errors import HandlerLoadError
+from edgeproxy.functions.folder_watch import FolderWatch
 from edgeproxy.functions.isolation import FUNCTION_VERSION, REGION
 from edgeproxy.functions.loader import INIT_TIMEOUT_S
 
 log = logging.getLogger("edgeproxy.loader")
-
-# Folders whose changes never replace a runtime: caches and what a package manager owns.
-_UNWATCHED = frozenset({"__pycache__", "node_modules", ".git", ".mypy_cache", ".pytest_cache"})
-_MAX_WATCHED = 2000  # files per function folder; past it, the first ones found are watched
-
-FolderStamp = tuple[int, int, int]
-
-
-def folder_stamp(folder: Path) -> FolderStamp:
-    """What tells a changed folder from before: newest mtime, file count and the sum of the
-    files' sizes and inodes (a rename-on-save changes the inode within one mtime tick)."""
-    newest, count, mix = 0, 0, 0
-    pending = [str(folder)]
-    while pending and count < _MAX_WATCHED:
-        try:
-            entries = os.scandir(pending.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name not in _UNWATCHED:
-                            pending.append(entry.path)
-                        continue
-                    st = entry.stat()
-                except OSError:
-                    continue
-                newest = max(newest, st.st_mtime_ns)
-                count += 1
-                mix += st.st_size + st.st_ino + st.st_mtime_ns
-    return (newest, count, mix)
-
 
 class CodeVersion:
     """One state of a function's folder; compared by identity (a new one per change)."""
@@ -78,7 +45,7 @@ class FunctionCode:
         "runtime",
         "current",
         "broken",
-        "_stamp",
+        "_watch",
         "_reloading",
     )
 
@@ -98,7 +65,7 @@ class FunctionCode:
         self.runtime = runtime  # a Node.js runtime (nodejs20.x); None: Python
         self.current = CodeVersion()
         self.broken: HandlerLoadError | None = None
-        self._stamp = folder_stamp(self.folder)
+        self._watch = FolderWatch(self.folder)
         self._reloading: asyncio.Task[None] | None = None
 
     from_file = True
@@ -113,10 +80,8 @@ class FunctionCode:
         are then replaced); the handler file is compiled off the loop to answer 503 for a
         save that does not compile, as for an in-process handler."""
         if self._reloading is None:
-            stamp = folder_stamp(self.folder)
-            if stamp == self._stamp:
+            if not self._watch.changed():
                 return
-            self._stamp = stamp
             self._reloading = asyncio.ensure_future(self._recheck())
         await asyncio.shield(self._reloading)
 

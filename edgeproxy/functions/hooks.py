@@ -29,7 +29,6 @@ logs its traceback trimmed to the user's frames.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 import weakref
@@ -231,7 +230,7 @@ class HookRunner:
         call.memory_mb = reply.peak_memory_mb
         if reply.failure is not None:
             raise Raised(reply.failure)
-        return json.loads(reply.result_json or "null")
+        return reply.result
 
 
 # --- building hooks from the config ------------------------------------------------------------

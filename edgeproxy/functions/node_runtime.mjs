@@ -25,8 +25,16 @@ for (const [method, level] of [
   };
 }
 
+// A result crosses as the JSON text it was marshalled to, spliced in, never encoded twice.
 function send(message) {
-  const payload = Buffer.from(JSON.stringify(message), "utf8");
+  let text;
+  if (typeof message?.resultText === "string") {
+    const { resultText, ...rest } = message;
+    text = `${JSON.stringify(rest).slice(0, -1)},"result":${resultText}}`;
+  } else {
+    text = JSON.stringify(message);
+  }
+  const payload = Buffer.from(text, "utf8");
   const head = Buffer.alloc(4);
   head.writeUInt32BE(payload.length, 0);
   fs.writeSync(REPLY_FD, Buffer.concat([head, payload]));
@@ -99,7 +107,7 @@ function invoke(handler, event, state) {
         resolve({ result: null, error: [`Runtime.MarshalError: Unable to stringify response body: ${marshal.message}`, ""], peak_memory_mb: peakMemoryMb(), fatal: false });
         return;
       }
-      resolve({ result: text ?? "null", error: null, peak_memory_mb: peakMemoryMb(), fatal: false });
+      resolve({ resultText: text ?? "null", error: null, peak_memory_mb: peakMemoryMb(), fatal: false });
     };
     uncaught = (error) => settle(error);
     try {

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import orjson
+
 from edgeproxy.errors import HandlerLoadError
 from edgeproxy.functions.isolation import LambdaContext, detail_of, peak_memory_mb
 from edgeproxy.functions.loader import INIT_TIMEOUT_S, LoadedHandler, load_handler
@@ -36,28 +38,53 @@ from edgeproxy.functions.protocol import (
     WorkerFailure,
     call_message,
     context_of,
+    decode,
     frame,
     read_frame,
     reply_message,
     reply_of,
 )
+from edgeproxy.functions.spawner import RuntimeExit, Spawner
 from edgeproxy.functions.user_traceback import format_user_traceback
 
 if TYPE_CHECKING:
     from edgeproxy.functions.containers import FunctionCode
 
 
+class PeakMemory:
+    """A runtime's own peak resident memory, from ``VmHWM`` (its ``ru_maxrss`` would also
+    count the edge it was started from, which Linux carries over ``exec`` and ``fork``).
+    Reading ``/proc/self/status`` takes about 15 µs, so it is read again only when the
+    resident size (``statm``, 2 µs) moved since the last call: a peak never comes and goes
+    without leaving the resident size where it was, to the page."""
+
+    def __init__(self) -> None:
+        self._statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+        self._status = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+        self._resident = b""
+        self._peak_mb = 0
+
+    def mb(self) -> int:
+        resident = os.pread(self._statm, 128, 0).split()[1]
+        if resident != self._resident:
+            self._resident = resident
+            status = os.pread(self._status, 8192, 0)
+            at = status.find(b"VmHWM:")
+            self._peak_mb = int(status[at + 6 : status.index(b"kB", at)]) // 1024
+        return self._peak_mb
+
+
 def worker_peak_memory_mb() -> int:
-    """A worker's own peak resident memory, from ``VmHWM``: its ``ru_maxrss`` would also
-    count the edge it was started from, since Linux carries that over ``exec``."""
     try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) // 1024  # kB
-    except OSError:
-        pass
-    return peak_memory_mb()
+        if _PEAK is None:
+            globals()["_PEAK"] = PeakMemory()
+        assert _PEAK is not None
+        return _PEAK.mb()
+    except (OSError, ValueError):
+        return peak_memory_mb()
+
+
+_PEAK: PeakMemory | None = None
 
 
 def _decimal(value: object) -> object:
@@ -67,51 +94,155 @@ def _decimal(value: object) -> object:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def marshal(result: Any) -> str:
-    """The result as the JSON text Lambda's runtime sends; WorkerFailure as Lambda reports a
-    result it cannot serialise (a function error, not a validation error)."""
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def marshal(result: Any) -> bytes:
+    """The result as the JSON text Lambda's runtime sends (its ``json.dumps``: a tuple is a
+    list, a Decimal a number, keys become strings); WorkerFailure as Lambda reports a result
+    it cannot serialise (a function error, not a validation error). orjson first, for speed;
+    what it refuses goes through ``json.dumps`` as on Lambda, for Lambda's answer and words."""
     try:
-        return json.dumps(result, default=_decimal)
+        return orjson.dumps(result, default=_decimal, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, RecursionError):
+        pass
+    try:
+        return json.dumps(result, default=_decimal).encode()
     except (TypeError, ValueError, RecursionError) as exc:
         raise WorkerFailure(f"Runtime.MarshalError: Unable to marshal response: {exc}") from exc
 
 
-class Worker:
-    """One worker process serving one handler, one call at a time."""
+class Replies(asyncio.Protocol):
+    """The reading end of a runtime's channel: frames parsed as they arrive, handed to the
+    one call waiting (a runtime answers one call at a time). A frame over ``MAX_FRAME`` or a
+    closed channel fails the call."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[Any] | None = None
+        self._pending: list[Any] = []
+        self._lost: WorkerFailure | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= FRAME.size:
+            (size,) = FRAME.unpack_from(self._buffer)
+            if size > MAX_FRAME:
+                self._fail(WorkerFailure(f"Runtime.InvalidReply: a reply of {size} bytes"))
+                return
+            if len(self._buffer) < FRAME.size + size:
+                return
+            payload = bytes(self._buffer[FRAME.size : FRAME.size + size])
+            del self._buffer[: FRAME.size + size]
+            try:
+                message = decode(payload)
+            except ValueError as exc:
+                self._fail(WorkerFailure(f"Runtime.InvalidReply: {exc}"))
+                return
+            self._deliver(message)
+
+    def _deliver(self, message: Any) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(message)
+        else:
+            self._pending.append(message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(WorkerFailure(EXIT_ERROR))
+
+    def _fail(self, failure: WorkerFailure) -> None:
+        self._lost = self._lost or failure
+        self._buffer.clear()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(failure)
+
+    async def next(self) -> Any:
+        if self._pending:
+            return self._pending.pop(0)
+        if self._lost is not None:
+            raise self._lost
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            return await self._waiter
+        finally:
+            self._waiter = None
+
+
+# Lambda's own words for a runtime that died without a reply.
+EXIT_ERROR = "Runtime.ExitError: Runtime exited without providing a reason"
+MAX_FRAME = 64 * 1024 * 1024  # far above any event or result within Lambda@Edge's limits
+
+
+class ExecExit:
+    """A runtime process the edge started by ``exec`` (Node.js, a module spec)."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+        self.pid = process.pid
+
+    @property
+    def ended(self) -> bool:
+        return self.process.returncode is not None
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+
+    async def wait(self) -> None:
+        await self.process.wait()
+
+
+class Worker:
+    """One runtime process serving one function, one call at a time, over a pipe each way."""
+
+    def __init__(
+        self, runtime: ExecExit | RuntimeExit, writer: asyncio.WriteTransport, replies: Replies
+    ) -> None:
+        self.runtime = runtime
+        self.pid = runtime.pid
+        self._writer = writer
+        self._replies = replies
 
     @classmethod
     async def spawn(
-        cls, spec: str, init_timeout: float = INIT_TIMEOUT_S, container: Container | None = None
+        cls,
+        spec: str,
+        init_timeout: float = INIT_TIMEOUT_S,
+        container: Container | None = None,
+        spawner: Spawner | None = None,
     ) -> Worker:
-        """Start a worker for ``spec`` (an absolute spec) and wait until its handler loaded;
-        WorkerFailure carrying the user's traceback when it does not load, TimeoutError when
-        it takes over ``init_timeout`` seconds. ``container``: the function's folder and
-        environment (a module spec runs with the edge's)."""
-        limit = "0"
-        if container is None:
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-            cwd = None
-        else:
-            env, cwd = container.environment, str(container.task_root)
-            limit = str(container.memory_limit_mb or 0)
-        python = (sys.executable, "-m", "edgeproxy.functions.processes")
-        argv = container.argv if container is not None and container.argv else python
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            spec,
-            limit,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-        )
-        _below_the_edge(process.pid)
-        worker = cls(process)
+        """Start a runtime process for ``spec`` (an absolute spec) and wait until its handler
+        loaded; WorkerFailure carrying the user's traceback when it does not load,
+        TimeoutError when it takes over ``init_timeout`` seconds. ``container``: the
+        function's folder and environment (a module spec runs with the edge's); ``spawner``:
+        forks it from the container's spawner instead of starting it by ``exec``."""
+        loop = asyncio.get_running_loop()
+        runtime_stdin, to_runtime = _pipe()
+        from_runtime, runtime_stdout = _pipe()
         try:
-            kind, text = await asyncio.wait_for(worker._receive(), init_timeout)
+            if spawner is not None and container is not None:
+                limit = container.memory_limit_mb or 0
+                pid = await spawner.spawn(spec, limit, runtime_stdin, runtime_stdout)
+                runtime: ExecExit | RuntimeExit = RuntimeExit(pid)
+            else:
+                process = await _exec(spec, container, runtime_stdin, runtime_stdout)
+                runtime = ExecExit(process)
+                below_the_edge(runtime.pid)
+        except BaseException:
+            os.close(to_runtime)
+            os.close(from_runtime)
+            raise
+        finally:
+            os.close(runtime_stdin)  # the runtime's ends: its own copies are what count
+            os.close(runtime_stdout)
+        replies = Replies()
+        await loop.connect_read_pipe(lambda: replies, os.fdopen(from_runtime, "rb", 0))
+        writer, _ = await loop.connect_write_pipe(
+            asyncio.Protocol, os.fdopen(to_runtime, "wb", 0)
+        )
+        worker = cls(runtime, writer, replies)
+        try:
+            kind, text = await asyncio.wait_for(replies.next(), init_timeout)
         except BaseException:
             await worker.kill()
             raise
@@ -122,26 +253,48 @@ class Worker:
 
     async def call(self, event: Any, context: LambdaContext) -> Reply:
         """Run the handler once; WorkerFailure when the process dies on the way."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(call_message(event, context))
-        await self.process.stdin.drain()
-        return reply_of(await self._receive())
-
-    async def _receive(self) -> Any:
-        assert self.process.stdout is not None
+        self._writer.write(call_message(event, context))
         try:
-            (size,) = FRAME.unpack(await self.process.stdout.readexactly(FRAME.size))
-            return json.loads(await self.process.stdout.readexactly(size))
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            code = await self.process.wait()
-            raise WorkerFailure(
-                f"Runtime.ExitError: the worker process exited with status {code}"
-            ) from exc
+            return reply_of(await self._replies.next())
+        except WorkerFailure as failure:
+            raise await self._exit_failure(failure) from None
+
+    async def _exit_failure(self, failure: WorkerFailure) -> WorkerFailure:
+        """Lambda's words for how the runtime ended, where the edge can know them (it is
+        the parent of a runtime it started by exec, not of one a spawner forked)."""
+        if failure.detail != EXIT_ERROR or not isinstance(self.runtime, ExecExit):
+            return failure
+        code = await self.runtime.process.wait()
+        how = f"signal: {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        return WorkerFailure(f"Runtime.ExitError: Runtime exited with error: {how}")
 
     async def kill(self) -> None:
-        if self.process.returncode is None:
-            self.process.kill()
-        await self.process.wait()
+        self.runtime.kill()
+        self._writer.close()
+        await self.runtime.wait()
+
+
+def _pipe() -> tuple[int, int]:
+    """A pipe whose ends are not inherited by anything else the edge starts."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    return read_end, write_end
+
+
+async def _exec(
+    spec: str, container: Container | None, stdin: int, stdout: int
+) -> asyncio.subprocess.Process:
+    limit = "0"
+    if container is None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        cwd = None
+    else:
+        env, cwd = container.environment, str(container.task_root)
+        limit = str(container.memory_limit_mb or 0)
+    python = (sys.executable, "-m", "edgeproxy.functions.processes")
+    argv = container.argv if container is not None and container.argv else python
+    return await asyncio.create_subprocess_exec(
+        *argv, spec, limit, stdin=stdin, stdout=stdout, env=env, cwd=cwd
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +309,10 @@ class Container:
 
 # Runtime processes yield the CPU to the edge: a function spinning in a loop slows other
 # calls of functions, never the edge's serving of hits and origin fetches.
-RUNTIME_NICENESS = 5
+RUNTIME_NICENESS = 10
 
 
-def _below_the_edge(pid: int) -> None:
+def below_the_edge(pid: int) -> None:
     # Set from here, not in a preexec_fn: that would force a fork of the whole edge, where
     # no preexec_fn lets Python spawn the runtime with vfork.
     try:
@@ -187,6 +340,13 @@ class WorkerPool:
         self._idle: list[Worker] = []
         self._busy: set[Worker] = set()
         self._generation = 0
+        # A Python function's cold starts fork from its spawner; Node.js and module specs exec.
+        python_container = container is not None and not container.argv
+        self._spawner = (
+            Spawner(container.environment, str(container.task_root))
+            if container is not None and python_container
+            else None
+        )
 
     async def call(
         self, event: Any, context: LambdaContext, timeout: float, memory_limit_mb: int | None
@@ -202,7 +362,9 @@ class WorkerPool:
                 worker = self._idle.pop()
             else:
                 start = time.perf_counter()
-                worker = await Worker.spawn(self.spec, self.init_timeout, self.container)
+                worker = await Worker.spawn(
+                    self.spec, self.init_timeout, self.container, self._spawner
+                )
                 init_ms = (time.perf_counter() - start) * 1000
             generation = self._generation
             self._busy.add(worker)
@@ -247,6 +409,8 @@ class WorkerPool:
         await self.retire()
         for worker in list(self._busy):
             await worker.kill()
+        if self._spawner is not None:
+            await self._spawner.close()
 
 
 class WorkerPools:
@@ -288,39 +452,40 @@ def _send(channel: IO[bytes], message: bytes) -> None:
     channel.flush()
 
 
-def _serve_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, context: Any) -> Reply:
+def _serve_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, context: Any) -> bytes:
+    """One call, answered as its reply frame."""
     try:
         return _run_call(handler, loop, event, context)
     except MemoryError:  # the function's memory limit (RLIMIT_AS), wherever it was hit
         return _out_of_memory()
 
 
-def _out_of_memory() -> Reply:
+def _out_of_memory() -> bytes:
     limit = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "?")
     failure = WorkerFailure(
         f"Runtime.OutOfMemory: Runtime exited with error: the function ran out of its "
         f"{limit} MB of memory"
     )
-    return Reply(None, failure, worker_peak_memory_mb(), fatal=True)
+    return reply_message(None, failure, worker_peak_memory_mb(), fatal=True)
 
 
-def _run_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, context: Any) -> Reply:
+def _run_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, context: Any) -> bytes:
     try:
         if handler.is_async:
             result = loop.run_until_complete(handler.function(event, context))
         else:
             result = handler.function(event, context)
-        return Reply(marshal(result), None, worker_peak_memory_mb())
+        return reply_message(marshal(result), None, worker_peak_memory_mb(), fatal=False)
     except WorkerFailure as marshal_failure:
-        return Reply(None, marshal_failure, worker_peak_memory_mb())
+        return reply_message(None, marshal_failure, worker_peak_memory_mb(), fatal=False)
     except MemoryError:
         raise
     except (Exception, SystemExit) as exc:
         raised = WorkerFailure(detail_of(exc), format_user_traceback(exc))
-        return Reply(None, raised, worker_peak_memory_mb())
+        return reply_message(None, raised, worker_peak_memory_mb(), fatal=False)
 
 
-def _die_with_the_edge() -> None:
+def die_with_the_edge() -> None:
     """Ask Linux to kill this worker when the edge that started it dies, however it dies: a
     handler stuck in a loop never reads the closed pipe that would otherwise end it."""
     if not sys.platform.startswith("linux"):
@@ -362,7 +527,7 @@ def worker_main(spec: str, memory_limit_mb: int = 0) -> None:
     The pipe to the edge is moved off fd 1 first: a handler's ``print`` goes to stderr (the
     edge's log, as Lambda sends it to CloudWatch) and can never corrupt a reply.
     """
-    _die_with_the_edge()
+    die_with_the_edge()
     channel_in = os.fdopen(os.dup(0), "rb")
     channel_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -380,8 +545,8 @@ def worker_main(spec: str, memory_limit_mb: int = 0) -> None:
     _send(channel_out, frame(["ready", ""]))
     loop = asyncio.new_event_loop()  # one loop for the container's life: clients stay usable
     while (message := read_frame(channel_in)) is not None:
-        reply = _serve_call(handler, loop, message["event"], context_of(message["context"]))
-        _send(channel_out, reply_message(reply))
+        context = context_of(message["context"])
+        _send(channel_out, _serve_call(handler, loop, message["event"], context))
 
 
 if __name__ == "__main__":
