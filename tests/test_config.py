@@ -84,6 +84,12 @@ def test_demo_config_loads_cleanly() -> None:
         "/members/*",
         "/secure/*",
         "/account/*",
+        "/query/*",
+        "/node/www/*",
+        "/node/members/*",
+        "/node/secure/*",
+        "/node/query/*",
+        "/node/*",
         "*",
     ]
     default = config.distribution.default_cache_behavior

@@ -9,6 +9,7 @@ entries (2.4, 4.3), a JSON object (2.8).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import importlib.util
 import inspect
@@ -18,8 +19,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+from test_demo import demo_copy
+
+from edgeproxy.config.loading import load_config
+from edgeproxy.functions.hooks import Hook, HookRunner, build_hooks
+from edgeproxy.runtime import running_edge
+from edgeproxy.stages import Stage
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "distribution.yaml"
@@ -57,7 +65,12 @@ EXAMPLE_STAGES = {
     "www_redirect.py": "viewer-request",
     "country_block.py": "origin-request",
     "https_redirect.py": "origin-request",
+    "normalize_query.py": "viewer-request",
 }
+
+# Each example's Node.js twin: its function folder under config/handlers (index.js, named
+# handler: index.handler with code: handlers/<folder> in the demo config).
+NODE_TWINS = {name: f"node/{name.removesuffix('.py')}" for name in EXAMPLE_STAGES}
 
 VIA = "2.0 2afae0d44e2540f472c0635ab62c232b.cloudfront.net (CloudFront)"
 
@@ -171,11 +184,43 @@ def is_disallowed(name: str) -> bool:
     )
 
 
-def run(file_name: str, event: Event) -> tuple[Event, Any]:
-    """Call the handler with ``event``; return (a copy of the event as sent, the result)."""
+def run(file_name: str, event: Event, language: str = "python") -> tuple[Event, Any]:
+    """Call the example (or its Node.js twin) with ``event``; return (a copy of the event as
+    sent, the result)."""
     sent = copy.deepcopy(event)
+    if language == "node":
+        return sent, asyncio.run(invoke_twin(file_name, event))[0]
     result = load_handler(file_name)(event, None)
     return sent, result
+
+
+def twin_hook(file_name: str) -> Hook:
+    """The Node.js twin of ``file_name`` as the demo distribution wires it."""
+    config = load_config(CONFIG).config
+    code = f"handlers/{NODE_TWINS[file_name]}"
+    for behavior in config.distribution.behaviors:
+        for association in behavior.lambda_function_association:
+            if association.handler_code == code:
+                stage = Stage(association.event_type)
+                return build_hooks([association], config.base_dir)[stage]
+    raise AssertionError(f"{code} is not wired in {CONFIG}")
+
+
+async def invoke_twin(file_name: str, *events: Event) -> list[Any]:
+    """Call the Node.js twin once per event, in its runtime, as the edge calls it."""
+    hook = twin_hook(file_name)
+    runner = HookRunner(reload=False)
+    try:
+        return [await runner.invoke(hook, event) for event in events]
+    finally:
+        await runner.close()
+
+
+@pytest.fixture(params=["python", "node"])
+def language(request: pytest.FixtureRequest) -> str:
+    """Each example runs as written (Python) and as its Node.js twin."""
+    value: str = request.param
+    return value
 
 
 def is_generated_response(stage: str, result: dict[str, Any]) -> bool:
@@ -216,9 +261,9 @@ def assert_follows_cloudfront_rules(stage: str, sent: Event, result: Any) -> Non
 # -------------------------------------------------------------------- the examples
 
 
-def test_processed_by_marks_the_origin_response() -> None:
+def test_processed_by_marks_the_origin_response(language: str) -> None:
     event = make_event("origin-response", response_headers=origin_response_headers())
-    sent, result = run("processed_by.py", event)
+    sent, result = run("processed_by.py", event, language)
 
     assert result["headers"]["x-processed-by"] == [{"key": "X-Processed-By", "value": "edgeproxy"}]
     original = sent["Records"][0]["cf"]["response"]["headers"]
@@ -226,12 +271,12 @@ def test_processed_by_marks_the_origin_response() -> None:
     assert_follows_cloudfront_rules("origin-response", sent, result)
 
 
-def test_security_headers_are_added_to_the_viewer_response() -> None:
+def test_security_headers_are_added_to_the_viewer_response(language: str) -> None:
     event = make_event(
         "viewer-response",
         response_headers=(*viewer_response_headers(), ("X-Frame-Options", "SAMEORIGIN")),
     )
-    sent, result = run("security_headers.py", event)
+    sent, result = run("security_headers.py", event, language)
 
     headers = result["headers"]
     assert headers["strict-transport-security"] == [
@@ -252,9 +297,9 @@ def test_security_headers_are_added_to_the_viewer_response() -> None:
     assert_follows_cloudfront_rules("viewer-response", sent, result)
 
 
-def test_www_redirect_sends_a_bare_host_to_www_keeping_the_query() -> None:
+def test_www_redirect_sends_a_bare_host_to_www_keeping_the_query(language: str) -> None:
     event = make_event("viewer-request", host="example.com", uri="/www/a b", querystring="x=1&y=2")
-    sent, result = run("www_redirect.py", event)
+    sent, result = run("www_redirect.py", event, language)
 
     assert result["status"] == "301"
     assert result["statusDescription"] == "Moved Permanently"
@@ -265,16 +310,16 @@ def test_www_redirect_sends_a_bare_host_to_www_keeping_the_query() -> None:
     assert_follows_cloudfront_rules("viewer-request", sent, result)
 
 
-def test_www_redirect_without_a_query_has_no_question_mark() -> None:
-    _, result = run("www_redirect.py", make_event("viewer-request", host="example.com"))
+def test_www_redirect_without_a_query_has_no_question_mark(language: str) -> None:
+    _, result = run("www_redirect.py", make_event("viewer-request", host="example.com"), language)
 
     assert result["headers"]["location"][0]["value"] == "https://www.example.com/"
 
 
 @pytest.mark.parametrize("host", ["www.example.com", "WWW.Example.com"])
-def test_www_redirect_lets_a_www_host_through_unchanged(host: str) -> None:
+def test_www_redirect_lets_a_www_host_through_unchanged(host: str, language: str) -> None:
     event = make_event("viewer-request", host=host, uri="/www/", querystring="x=1")
-    sent, result = run("www_redirect.py", event)
+    sent, result = run("www_redirect.py", event, language)
 
     assert result == sent["Records"][0]["cf"]["request"]
     assert_follows_cloudfront_rules("viewer-request", sent, result)
@@ -287,8 +332,8 @@ def country_event(country: str | None) -> Event:
 
 
 @pytest.mark.parametrize("country", ["DE", "KP"])
-def test_country_block_answers_403_for_a_blocked_country(country: str) -> None:
-    sent, result = run("country_block.py", country_event(country))
+def test_country_block_answers_403_for_a_blocked_country(country: str, language: str) -> None:
+    sent, result = run("country_block.py", country_event(country), language)
 
     assert result["status"] == "403"
     assert result["statusDescription"] == "Forbidden"
@@ -302,8 +347,8 @@ def test_country_block_answers_403_for_a_blocked_country(country: str) -> None:
 
 
 @pytest.mark.parametrize("country", ["US", "GB", None])
-def test_country_block_passes_other_viewers_through(country: str | None) -> None:
-    sent, result = run("country_block.py", country_event(country))
+def test_country_block_passes_other_viewers_through(country: str | None, language: str) -> None:
+    sent, result = run("country_block.py", country_event(country), language)
 
     assert result == sent["Records"][0]["cf"]["request"]
     assert_follows_cloudfront_rules("origin-request", sent, result)
@@ -315,8 +360,8 @@ def proto_event(proto: str | None, querystring: str = "") -> Event:
                       querystring=querystring, extra_request_headers=extra)  # fmt: skip
 
 
-def test_https_redirect_redirects_http_viewers() -> None:
-    sent, result = run("https_redirect.py", proto_event("http"))
+def test_https_redirect_redirects_http_viewers(language: str) -> None:
+    sent, result = run("https_redirect.py", proto_event("http"), language)
 
     assert result["status"] == "301"
     assert result["headers"]["location"] == [
@@ -325,33 +370,67 @@ def test_https_redirect_redirects_http_viewers() -> None:
     assert_follows_cloudfront_rules("origin-request", sent, result)
 
 
-def test_https_redirect_keeps_a_forwarded_query_string() -> None:
-    _, result = run("https_redirect.py", proto_event("http", querystring="page=2"))
+def test_https_redirect_keeps_a_forwarded_query_string(language: str) -> None:
+    _, result = run("https_redirect.py", proto_event("http", querystring="page=2"), language)
 
     assert result["headers"]["location"][0]["value"] == "https://www.example.com/secure/?page=2"
 
 
 @pytest.mark.parametrize("proto", ["https", None])
-def test_https_redirect_passes_https_viewers_through(proto: str | None) -> None:
-    sent, result = run("https_redirect.py", proto_event(proto))
+def test_https_redirect_passes_https_viewers_through(proto: str | None, language: str) -> None:
+    sent, result = run("https_redirect.py", proto_event(proto), language)
 
     assert result == sent["Records"][0]["cf"]["request"]
     assert_follows_cloudfront_rules("origin-request", sent, result)
 
 
+def query_event(querystring: str) -> Event:
+    return make_event("viewer-request", uri="/query/", querystring=querystring)
+
+
+@pytest.mark.parametrize(
+    ("querystring", "normalised"),
+    [
+        ("B=2&a=1", "a=1&b=2"),
+        ("a=1&b=2", "a=1&b=2"),
+        ("Size=XL&color=Red&color=blue", "color=red&color=blue&size=xl"),
+        ("q=two%20words&empty=", "empty=&q=two%20words"),
+        ("", ""),
+    ],
+)
+def test_normalize_query_sorts_and_lower_cases_the_query(
+    querystring: str, normalised: str, language: str
+) -> None:
+    # The Developer Guide's "Normalizing query string parameters to improve the cache hit
+    # ratio": names and values lower-cased, names in alphabetical order.
+    # https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/lambda-examples.html
+    sent, result = run("normalize_query.py", query_event(querystring), language)
+
+    assert result["querystring"] == normalised
+    before = sent["Records"][0]["cf"]["request"]
+    assert {k: v for k, v in result.items() if k != "querystring"} == {
+        k: v for k, v in before.items() if k != "querystring"
+    }
+    assert_follows_cloudfront_rules("viewer-request", sent, result)
+
+
+def warm_event(stage: str) -> Event:
+    return make_event(stage, host="example.com", response_headers=origin_response_headers(),
+                      querystring="B=2&a=1",
+                      extra_request_headers=(("CloudFront-Viewer-Country", "DE"),
+                                             ("CloudFront-Forwarded-Proto", "http")))  # fmt: skip
+
+
 @pytest.mark.parametrize("file_name", sorted(EXAMPLE_STAGES))
-def test_handlers_keep_working_when_called_again(file_name: str) -> None:
+def test_handlers_keep_working_when_called_again(file_name: str, language: str) -> None:
     """Module globals persist between calls (a warm container): a second call on the same
     module must give the same answer as the first."""
     stage = EXAMPLE_STAGES[file_name]
-    handler = load_handler(file_name)
-    results = [
-        handler(make_event(stage, host="example.com", response_headers=origin_response_headers(),
-                           extra_request_headers=(("CloudFront-Viewer-Country", "DE"),
-                                                  ("CloudFront-Forwarded-Proto", "http"))),
-                None)
-        for _ in range(2)
-    ]  # fmt: skip
+    if language == "node":
+        results = asyncio.run(invoke_twin(file_name, warm_event(stage), warm_event(stage)))
+    else:
+        handler = load_handler(file_name)
+        results = [handler(warm_event(stage), None) for _ in range(2)]
     assert results[0] == results[1]
     assert isinstance(results[0], dict)
 
@@ -378,12 +457,28 @@ def demo_config() -> dict[str, Any]:
 
 
 def configured_handlers() -> list[tuple[str, str]]:
-    """(event_type, handler spec) for every association in the demo config."""
-    return [(a["event_type"], a["handler"]) for a in associations(demo_config()["distribution"])]
+    """(event_type, handler spec) for every association in the demo config that names a
+    file (the Python examples)."""
+    return [
+        (a["event_type"], a["handler"])
+        for a in associations(demo_config()["distribution"])
+        if "code" not in a
+    ]
+
+
+def configured_twins() -> list[tuple[str, str, str]]:
+    """(event_type, handler, code) for every association in Lambda's form (the Node.js
+    twins)."""
+    return [
+        (a["event_type"], a["handler"], a["code"])
+        for a in associations(demo_config()["distribution"])
+        if "code" in a
+    ]
 
 
 def test_the_demo_config_wires_handlers() -> None:
     assert len(configured_handlers()) >= len(EXAMPLE_STAGES)
+    assert len(configured_twins()) >= len(NODE_TWINS)
 
 
 @pytest.mark.parametrize("event_type, spec", configured_handlers())
@@ -399,8 +494,57 @@ def test_every_configured_handler_exists_and_takes_event_and_context(
     assert EXAMPLE_STAGES[path.name] == event_type, f"{spec} is written for another stage"
 
 
+@pytest.mark.parametrize("event_type, handler, code", configured_twins())
+def test_every_configured_twin_is_an_index_js_written_for_its_stage(
+    event_type: str, handler: str, code: str
+) -> None:
+    assert handler == "index.handler"  # as Lambda's console writes it
+    assert (CONFIG.parent / code / "index.js").is_file()
+    python_twin = {f"handlers/{folder}": name for name, folder in NODE_TWINS.items()}[code]
+    assert EXAMPLE_STAGES[python_twin] == event_type, f"{code} is written for another stage"
+
+
 def test_every_example_handler_is_wired_in_the_demo_config() -> None:
     wired = {Path(spec.rpartition(":")[0]).name for _, spec in configured_handlers()}
     on_disk = {path.name for path in HANDLERS.glob("*.py")}
     assert on_disk == set(EXAMPLE_STAGES)
     assert wired == on_disk
+    twins_on_disk = {f"node/{path.parent.name}" for path in HANDLERS.glob("node/*/index.js")}
+    assert twins_on_disk == set(NODE_TWINS.values())
+    assert {code.removeprefix("handlers/") for _, _, code in configured_twins()} == twins_on_disk
+
+
+# ------------------------------------------------------------- through the demo distribution
+
+
+@pytest.mark.parametrize("prefix", ["", "/node"])
+async def test_each_example_and_its_twin_answer_through_the_demo(
+    prefix: str, tmp_path: Path
+) -> None:
+    """The demo serves each example on its path and each Node.js twin on /node/<path>, with
+    the same answers."""
+    config = load_config(demo_copy(tmp_path)).config
+    async with running_edge(config, use_dns=False) as demo, httpx.AsyncClient() as client:
+        page = await client.get(demo.url(f"{prefix}/"))
+        assert page.status_code == 200
+        assert page.headers["x-processed-by"] == "edgeproxy"
+        assert page.headers["x-frame-options"] == "DENY"
+
+        www = await client.get(demo.url(f"{prefix}/www/?x=1"), headers={"Host": "example.com"})
+        assert www.status_code == 301
+        assert www.headers["location"] == f"https://www.example.com{prefix}/www/?x=1"
+
+        members = f"{prefix}/members/"
+        blocked = await client.get(demo.url(members), headers={"CloudFront-Viewer-Country": "DE"})
+        assert blocked.status_code == 403 and "(DE)" in blocked.text
+        assert (await client.get(demo.url(members))).status_code == 200
+
+        secure = await client.get(demo.url(f"{prefix}/secure/"))
+        assert secure.status_code == 301
+        assert secure.headers["location"].startswith("https://")
+
+        first = await client.get(demo.url(f"{prefix}/query/?B=2&a=1"))
+        second = await client.get(demo.url(f"{prefix}/query/?a=1&b=2"))
+        assert first.status_code == second.status_code == 200
+        assert first.headers["x-cache"] == "Miss from cloudfront"
+        assert second.headers["x-cache"] == "Hit from cloudfront"  # one key once normalised

@@ -41,12 +41,14 @@ from edgeproxy.config.policy_models import (
 from edgeproxy.config.response_headers_policy import ResponseHeadersPolicyConfig
 from edgeproxy.config.types import (
     FrozenModel,
+    FunctionRuntime,
     HandlerSpec,
     Isolation,
     LambdaArn,
     Method,
     NonEmpty,
     Seconds,
+    check_function_source,
     context_of,
     invalid,
     one_of_loaded,
@@ -106,22 +108,39 @@ class ForwardedValues(FrozenModel):
 
 
 class LambdaFunctionAssociation(FrozenModel):
-    """A hook: a stage bound to a handler, named directly or through ``edge.functions``."""
+    """A hook: a stage bound to a handler, named directly or through ``edge.functions``.
+
+    ``handler`` is a file spec (``path/file.py:function``), a module spec
+    (``package.module:function``) or Lambda's form (``index.handler``) with ``code``, the
+    function's folder relative to the config's folder."""
 
     event_type: Stage
     handler: HandlerSpec | None = None
+    code: NonEmpty | None = None  # the function's folder, for Lambda's handler form
     lambda_arn: LambdaArn | None = None
     include_body: bool = False
     timeout: float | None = None  # seconds; None = the stage's limit (5 s viewer, 30 s origin)
     isolation: Isolation | None = None  # None = edge.handlers.isolation
-    # A Node.js handler's runtime; None = nodejs20.x for a .js/.mjs/.cjs file
-    runtime: Literal["nodejs18.x", "nodejs20.x", "nodejs22.x"] | None = None
+    # nodejs18.x|20.x|22.x or python3.9..3.13; None: by the file (a .js file: nodejs20.x)
+    runtime: FunctionRuntime | None = None
     _spec: str = PrivateAttr(default="")
+    _code: str | None = PrivateAttr(default=None)
+    _runtime: str | None = PrivateAttr(default=None)
 
     @property
     def handler_spec(self) -> str:
-        """``path/file.py:function`` or ``package.module:function``, lambda_arn resolved."""
+        """The handler as written (here or in ``edge.functions``, lambda_arn resolved)."""
         return self._spec or self.handler or ""
+
+    @property
+    def handler_code(self) -> str | None:
+        """The function's folder for Lambda's handler form: here or in ``edge.functions``."""
+        return self.code or self._code
+
+    @property
+    def handler_runtime(self) -> str | None:
+        """The runtime named here, else in the function's ``edge.functions`` entry."""
+        return self.runtime or self._runtime
 
     @field_validator("lambda_arn")
     @classmethod
@@ -154,9 +173,32 @@ class LambdaFunctionAssociation(FrozenModel):
     def _one_handler(self, info: ValidationInfo) -> LambdaFunctionAssociation:
         if (self.handler is None) == (self.lambda_arn is None):
             raise invalid("set exactly one of handler or lambda_arn")
+        if self.lambda_arn is not None and self.code is not None:
+            raise invalid(
+                "goes with handler; for lambda_arn, set code in its edge.functions entry",
+                at=("code",),
+            )
+        check_function_source(self.handler, self.code, self.runtime, info)
         if self.lambda_arn is not None:
-            self._spec = context_of(info).get("functions", {}).get(self.lambda_arn, "")
+            entry = context_of(info).get("functions", {}).get(self.lambda_arn)
+            self._spec, self._code, self._runtime = function_entry(entry)
         return self
+
+
+def function_entry(entry: object) -> tuple[str, str | None, str | None]:
+    """An ``edge.functions`` value as the document holds it (a spec, or a mapping of handler,
+    code and runtime) → (spec, code, runtime); what is not a string is left out here and
+    reported where ``edge.functions`` is validated."""
+    if isinstance(entry, str):
+        return entry, None, None
+    if not isinstance(entry, Mapping):
+        return "", None, None
+
+    def text(key: str) -> str | None:
+        value = entry.get(key)
+        return value if isinstance(value, str) else None
+
+    return text("handler") or "", text("code"), text("runtime")
 
 
 class CacheBehavior(FrozenModel):

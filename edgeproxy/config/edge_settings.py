@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from edgeproxy.config.types import (
     Country,
     FrozenModel,
+    FunctionRuntime,
     HandlerSpec,
     HeaderSafe,
     Isolation,
@@ -25,12 +26,15 @@ from edgeproxy.config.types import (
     Seconds,
     at_least,
     between,
+    check_function_source,
     cidr,
     context_of,
+    handler_spec,
     invalid,
     one_of_loaded,
 )
 from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY
+from edgeproxy.functions.handler_strings import is_lambda_form, needs_code
 from edgeproxy.functions.loader import INIT_TIMEOUT_S
 
 
@@ -193,6 +197,32 @@ class DemoOrigin(FrozenModel):
         return value
 
 
+class FunctionEntry(FrozenModel):
+    """An ``edge.functions`` entry in Lambda's terms: ``{handler: index.handler, code:
+    handlers/router, runtime: nodejs20.x}`` (``code`` relative to the config's folder)."""
+
+    handler: HandlerSpec
+    code: NonEmpty | None = None
+    runtime: FunctionRuntime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_spec(cls, data: Any) -> Any:
+        """A plain spec (``handlers/auth.py:handler``) is an entry of its handler alone; its
+        problems are the entry's, as the user wrote one value."""
+        if not isinstance(data, str):
+            return data
+        handler_spec(data)
+        if is_lambda_form(data):
+            raise invalid(needs_code(data))
+        return {"handler": data}
+
+    @model_validator(mode="after")
+    def _source(self, info: ValidationInfo) -> FunctionEntry:
+        check_function_source(self.handler, self.code, self.runtime, info)
+        return self
+
+
 class EdgeSettings(FrozenModel):
     listeners: Listeners = Listeners()
     admin: AdminListener = AdminListener()
@@ -202,7 +232,8 @@ class EdgeSettings(FrozenModel):
     resolve: Mapping[str, ResolveTarget] = Field(default_factory=dict)
     cache: CacheSettings = CacheSettings()
     handlers: HandlerSettings = HandlerSettings()
-    functions: Mapping[LambdaArn, HandlerSpec] = Field(default_factory=dict)
+    # ARN -> a handler spec, or Lambda's handler form with its folder (FunctionEntry)
+    functions: Mapping[LambdaArn, FunctionEntry] = Field(default_factory=dict)
     geo: GeoSettings = GeoSettings()
     tls: TlsSettings = TlsSettings()
     demo_origin: DemoOrigin | None = None

@@ -124,7 +124,7 @@ def _cache_behavior(*, ordered: bool) -> Block:
         lambda_function_association=_block(
             "event_type lambda_arn include_body",
             repeated=True,
-            local="handler timeout isolation runtime",
+            local="handler code timeout isolation runtime",
         ),
         function_association=_block("event_type function_arn", repeated=True),
         grpc_config=_block("enabled"),

@@ -17,6 +17,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from edgeproxy.errors import HandlerLoadError
+from edgeproxy.functions.handler_strings import (
+    CODE_WITH_FILE_SPEC,
+    LAMBDA_FORM,
+    RUNTIMES,
+    is_lambda_form,
+    needs_code,
+    resolve,
+)
 from edgeproxy.messages import BAD_VALUE_CHAR, HEADER_NAME
 
 # Lambda@Edge takes a numbered version of a function in us-east-1, never $LATEST or an alias.
@@ -65,15 +74,50 @@ def _origin_port(value: int) -> int:
     return value
 
 
-def _handler_spec(value: str) -> str:
+def handler_spec(value: str) -> str:
+    if is_lambda_form(value):
+        if not LAMBDA_FORM.fullmatch(value):
+            raise invalid(
+                'must be Lambda\'s "module.function" (index.handler, src/app.handler) with '
+                'code: <function folder>, or "path/file.py:function"'
+            )
+        return value
     target, _, func = value.rpartition(":")
     is_file = target.endswith((".py", ".js", ".mjs", ".cjs"))
     if not (_HANDLER_FUNC.fullmatch(func) and (is_file or _MODULE.fullmatch(target))):
         raise invalid(
-            'must be "path/file.py:function", "path/file.js:function" (or .mjs, .cjs) or '
-            '"package.module:function"'
+            'must be "path/file.py:function", "path/file.js:function" (or .mjs, .cjs), '
+            '"package.module:function" or Lambda\'s "index.handler" with code: <folder>'
         )
     return value
+
+
+def _runtime(value: str) -> str:
+    if value not in RUNTIMES:
+        raise invalid(f"must be one of {', '.join(RUNTIMES)}")
+    return value
+
+
+def check_function_source(
+    handler: str | None, code: str | None, runtime: str | None, info: ValidationInfo
+) -> None:
+    """A handler and its ``code`` folder go together: Lambda's form needs the folder, a file
+    spec takes none; with the config's folder known, Lambda's form must find its one file
+    (``handler_strings.resolve``, the same the edge runs). Problems at ``handler``/``code``."""
+    if handler is None:
+        return
+    if not is_lambda_form(handler):
+        if code is not None:
+            raise invalid(CODE_WITH_FILE_SPEC, at=("code",))
+        return
+    if code is None:
+        raise invalid(needs_code(handler), at=("handler",))
+    base_dir = context_of(info).get("base_dir")
+    if base_dir is not None:
+        try:
+            resolve(handler, (base_dir / code).resolve(), runtime)
+        except HandlerLoadError as exc:
+            raise invalid(str(exc), at=("code",)) from None
 
 
 def _lambda_arn(value: str) -> str:
@@ -128,7 +172,9 @@ NonEmpty = Annotated[str, AfterValidator(_non_empty)]
 Port = Annotated[int, between(0, 65535)]
 OriginPort = Annotated[int, AfterValidator(_origin_port)]
 Seconds = Annotated[int, at_least(0)]
-HandlerSpec = Annotated[str, AfterValidator(_handler_spec)]
+HandlerSpec = Annotated[str, AfterValidator(handler_spec)]
+# A function's runtime: Node.js (nodejs20.x) or Python (python3.12, run on the edge's Python)
+FunctionRuntime = Annotated[str, AfterValidator(_runtime)]
 LambdaArn = Annotated[str, AfterValidator(_lambda_arn)]
 Country = Annotated[str, AfterValidator(_country)]
 HeaderSafe = Annotated[str, AfterValidator(_header_safe)]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from edgeproxy.errors import HandlerLoadError
 from edgeproxy.functions.folder_watch import FolderWatch
+from edgeproxy.functions.handler_strings import LambdaHandler
 from edgeproxy.functions.isolation import FUNCTION_VERSION, REGION
 from edgeproxy.functions.loader import INIT_TIMEOUT_S
 
@@ -41,6 +42,7 @@ class FunctionCode:
         "path",
         "attr",
         "folder",
+        "handler",
         "init_timeout",
         "runtime",
         "current",
@@ -56,11 +58,15 @@ class FunctionCode:
         attr: str,
         init_timeout: float | None,
         runtime: str | None = None,
+        folder: Path | None = None,
+        handler: str | None = None,
     ) -> None:
         self.name = name  # the spec, as written in the config
         self.path = path
         self.attr = attr
-        self.folder = path.parent
+        # The function's folder: the `code` folder of Lambda's form, else the file's.
+        self.folder = folder or path.parent
+        self.handler = handler or name  # the runtime's _HANDLER: as the config writes it
         self.init_timeout = init_timeout
         self.runtime = runtime  # a Node.js runtime (nodejs20.x); None: Python
         self.current = CodeVersion()
@@ -69,6 +75,12 @@ class FunctionCode:
         self._reloading: asyncio.Task[None] | None = None
 
     from_file = True
+
+    @property
+    def stem(self) -> str:
+        """What names the function (``us-east-1.<stem>``): the folder, for Lambda's form
+        (every function there has an index file), else the file's stem."""
+        return self.folder.name if self.handler != self.name else self.path.stem
 
     @property
     def spec(self) -> str:
@@ -131,15 +143,20 @@ def function_code(
     base_dir: Path,
     init_timeout: float | None = INIT_TIMEOUT_S,
     runtime: str | None = None,
+    lambda_handler: LambdaHandler | None = None,
 ) -> FunctionCode:
     """The function ``spec`` names (file ``target``, handler ``attr``, ``runtime`` a Node.js
-    one or None for Python); HandlerLoadError when its file is missing or does not compile,
-    naming the file."""
+    one or None for Python; ``lambda_handler`` when named in Lambda's form, whose folder is the
+    function's); HandlerLoadError when its file is missing or does not compile, naming the
+    file."""
     path = (base_dir / target).resolve()
     broken = check_source(path, spec, runtime)
     if broken is not None:
         raise broken
-    return FunctionCode(spec, path, attr, init_timeout, runtime)
+    if lambda_handler is None:
+        return FunctionCode(spec, path, attr, init_timeout, runtime)
+    folder, handler = lambda_handler.folder, lambda_handler.handler
+    return FunctionCode(spec, path, attr, init_timeout, runtime, folder, handler)
 
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2]  # holds the edgeproxy package: /var/runtime

@@ -29,7 +29,10 @@ class Hook:
 
     @property
     def function_name(self) -> str:
-        stem = self.handler.path.stem if self.handler.path else self.handler.name.split(":")[0]
+        handler = self.handler
+        if isinstance(handler, FunctionCode):
+            return f"{REGION}.{handler.stem}"
+        stem = handler.path.stem if handler.path else handler.name.split(":")[0]
         return f"{REGION}.{stem}"
 
     @property

@@ -33,7 +33,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +54,15 @@ from edgeproxy.functions.handler_log import (
     throttled_error,
     timeout_error,
     validated,
+)
+from edgeproxy.functions.handler_strings import (
+    CODE_WITH_FILE_SPEC,
+    RUNTIMES,
+    LambdaHandler,
+    is_lambda_form,
+    language_of,
+    needs_code,
+    resolve,
 )
 from edgeproxy.functions.hook import Hook
 from edgeproxy.functions.isolation import (
@@ -78,7 +87,6 @@ from edgeproxy.functions.loader import (
 )
 from edgeproxy.functions.node import (
     DEFAULT_RUNTIME,
-    RUNTIMES,
     check_runtime,
     is_node_target,
     node_argv,
@@ -205,7 +213,7 @@ class HookRunner:
         if container is None:
             runtime = code.runtime or python_runtime()
             environment = lambda_environment(
-                hook.function_name, hook.memory_mb, code.folder, code.name, runtime
+                hook.function_name, hook.memory_mb, code.folder, code.handler, runtime
             )
             argv = node_argv(hook.memory_limit_mb) if code.runtime else ()
             container = self._containers[key] = Container(
@@ -237,7 +245,9 @@ class HookRunner:
 
 
 class Association(Protocol):
-    """What ``build_hooks`` reads of a config's lambda_function_association."""
+    """What ``build_hooks`` reads of a config's lambda_function_association (and, when
+    present, ``handler_code`` and ``handler_runtime``: the function's folder for Lambda's
+    handler form and its runtime, the association's own or its ``edge.functions`` entry's)."""
 
     @property
     def event_type(self) -> Stage | str: ...
@@ -279,12 +289,10 @@ def build_hooks(
         stage = Stage(assoc.event_type)
         _check_association(index, stage, assoc, hooks, default_isolation)
         isolation = _isolation(assoc.isolation or default_isolation)
-        runtime = _runtime(index, assoc)
+        source = _source(index, assoc, base_dir)
         hooks[stage] = Hook(
             stage=stage,
-            handler=_function(
-                assoc.handler_spec, isolation, base_dir, loaded, init_timeout, runtime
-            ),
+            handler=load_function(source, isolation, base_dir, loaded, init_timeout),
             timeout_s=timeout_for(stage, assoc.timeout),
             include_body=assoc.include_body,
             isolation=isolation,
@@ -293,46 +301,93 @@ def build_hooks(
     return hooks
 
 
-def _function(
-    spec: str,
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a function's code is: the spec as written, the file target and function it
+    names, its runtime, and Lambda's form resolved (None for a file or module spec)."""
+
+    spec: str
+    target: str
+    attr: str
+    runtime: str | None = None
+    lambda_handler: LambdaHandler | None = None
+
+
+def source_of(
+    spec: str, code: str | None, runtime: str | None, base_dir: Path, where: str = ""
+) -> Source:
+    """The code ``spec`` names: Lambda's form (``index.handler``) in the folder ``code``
+    (relative to ``base_dir``), or a file or module spec; ConfigError naming ``where`` for
+    a spec and folder that do not go together."""
+    if not is_lambda_form(spec):
+        if code is not None:
+            raise ConfigError([(f"{where}code", CODE_WITH_FILE_SPEC)])
+        target, attr = parse_spec(spec)
+        return Source(spec, target, attr, runtime)
+    if code is None:
+        raise ConfigError([(f"{where}handler", needs_code(spec))])
+    found = resolve(spec, (base_dir / code).resolve(), runtime)
+    return Source(f"{spec} (code: {code})", str(found.file), found.function, runtime, found)
+
+
+def _source(index: int, assoc: Association, base_dir: Path) -> Source:
+    runtime: str | None = getattr(assoc, "handler_runtime", getattr(assoc, "runtime", None))
+    code: str | None = getattr(assoc, "handler_code", None)
+    where = f"lambda_function_association[{index}]."
+    source = source_of(assoc.handler_spec, code, runtime, base_dir, where)
+    _check_runtime(where, source)
+    return source
+
+
+def load_function(
+    source: Source,
     isolation: Isolation,
     base_dir: Path,
     loaded: Loaded,
     init_timeout: float,
-    runtime: str | None = None,
 ) -> LoadedHandler | FunctionCode:
-    """The function ``spec`` names, once per distribution and kind: a handler file in process
-    isolation is never imported by the edge (its own runtime processes load it); thread and
-    inline isolation, and module specs, load it here. A Node.js file always runs in its
-    runtime processes (``runtime`` as the association says, else nodejs20.x)."""
-    target, attr = parse_spec(spec)
+    """The function ``source`` names, once per distribution and kind: a handler file in
+    process isolation is never imported by the edge (its own runtime processes load it);
+    thread and inline isolation, and module specs, load it here. A Node.js file always runs
+    in its runtime processes (``runtime`` as the association says, else nodejs20.x)."""
+    target, attr = source.target, source.attr
     node = is_node_target(target)
     in_container = node or (isolation == "process" and is_file_target(target))
-    key = spec if in_container else f"in the edge:{spec}"
+    key = source.spec if in_container else f"in the edge:{source.spec}"
     function = loaded.get(key)
     if function is None:
         if in_container:
-            node_runtime = (runtime or DEFAULT_RUNTIME) if node else None
-            function = function_code(spec, target, attr, base_dir, init_timeout, node_runtime)
+            node_runtime = (source.runtime or DEFAULT_RUNTIME) if node else None
+            function = function_code(
+                source.spec,
+                target,
+                attr,
+                base_dir,
+                init_timeout,
+                node_runtime,
+                source.lambda_handler,
+            )
         else:
+            spec = source.spec if source.lambda_handler is None else f"{target}:{attr}"
             function = load_handler(spec, base_dir, init_timeout)
         loaded[key] = function
     return function
 
 
-def _runtime(index: int, assoc: Association) -> str | None:
-    """The association's Node.js runtime, if it names one (warned about when newer than the
-    installed node); ConfigError for one on a file that is not JavaScript."""
-    runtime: str | None = getattr(assoc, "runtime", None)
+def _check_runtime(where: str, source: Source) -> None:
+    """The association's runtime, if it names one (a Node.js one warned about when newer
+    than the installed node); ConfigError for one whose language is not the file's."""
+    runtime = source.runtime
     if runtime is None:
-        return None
-    where = f"lambda_function_association[{index}].runtime"
+        return
     if runtime not in RUNTIMES:
-        raise ConfigError([(where, f"must be one of {', '.join(RUNTIMES)}")])
-    if not is_node_target(parse_spec(assoc.handler_spec)[0]):
-        raise ConfigError([(where, f"{runtime} runs .js, .mjs or .cjs handler files")])
-    check_runtime(runtime)
-    return runtime
+        raise ConfigError([(f"{where}runtime", f"must be one of {', '.join(RUNTIMES)}")])
+    node = is_node_target(source.target)
+    if node != (language_of(runtime) == "node"):
+        files = ".js, .mjs or .cjs" if language_of(runtime) == "node" else ".py"
+        raise ConfigError([(f"{where}runtime", f"{runtime} runs {files} handler files")])
+    if node:
+        check_runtime(runtime)
 
 
 def _isolation(value: str) -> Isolation:

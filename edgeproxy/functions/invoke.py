@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeproxy.errors import HandlerError
-from edgeproxy.functions.containers import FunctionCode, function_code
+from edgeproxy.errors import ConfigError, HandlerError
 from edgeproxy.functions.events import (
     EventMeta,
     request_event,
@@ -34,10 +33,10 @@ from edgeproxy.functions.events import (
     response_event,
     response_from_result,
 )
-from edgeproxy.functions.hooks import Hook, HookRunner
+from edgeproxy.functions.handler_strings import RUNTIMES
+from edgeproxy.functions.hooks import Hook, HookRunner, load_function, source_of
 from edgeproxy.functions.isolation import ISOLATIONS, Isolation
-from edgeproxy.functions.loader import LoadedHandler, load_handler, parse_spec
-from edgeproxy.functions.node import DEFAULT_RUNTIME, is_node_target
+from edgeproxy.functions.loader import INIT_TIMEOUT_S
 from edgeproxy.functions.validation import (
     RuleBroken,
     validate_request_result,
@@ -248,7 +247,17 @@ def _event_args(parser: argparse.ArgumentParser) -> None:
 def register(sub: Any) -> None:
     """Add ``invoke`` and ``events`` to the CLI's subcommands."""
     invoke = sub.add_parser("invoke", help="run one handler against one event")
-    invoke.add_argument("handler", help="path/file.py:function or package.module:function")
+    invoke.add_argument(
+        "handler",
+        help="path/file.py:function, package.module:function, or Lambda's index.handler "
+        "with --code",
+    )
+    invoke.add_argument(
+        "--code", metavar="DIR", help="the function's folder, for Lambda's form index.handler"
+    )
+    invoke.add_argument(
+        "--runtime", choices=RUNTIMES, help="the function's runtime (default: by its file)"
+    )
     invoke.add_argument("--event-type", type=_stage, required=True, metavar="STAGE")
     invoke.add_argument("--event", type=Path, help="a whole event JSON file instead")
     invoke.add_argument("--timeout", type=float, help="seconds (default: the stage's limit)")
@@ -280,7 +289,12 @@ def _invoke(args: argparse.Namespace) -> int:
     except EventFileError as err:
         print(f"edgeproxy: {err}", file=sys.stderr)
         return 2
-    hook = _hook(args, stage, invocation.include_body)
+    try:
+        hook = _hook(args, stage, invocation.include_body)
+    except ConfigError as err:
+        for where, message in err.problems:
+            print(f"edgeproxy: {where}: {message}", file=sys.stderr)
+        return 2
     outcome = asyncio.run(run(hook, invocation))
     if outcome.error is not None:
         print(describe(outcome.error), file=sys.stderr)
@@ -292,10 +306,7 @@ def _invoke(args: argparse.Namespace) -> int:
 def _hook(args: argparse.Namespace, stage: Stage, include_body: bool) -> Hook:
     isolation: Isolation = args.isolation
     timeout = timeout_for(stage, args.timeout)
-    target, attr = parse_spec(args.handler)
-    handler: LoadedHandler | FunctionCode
-    if is_node_target(target):  # always in a Node.js runtime process of its own
-        handler = function_code(args.handler, target, attr, Path.cwd(), runtime=DEFAULT_RUNTIME)
-    else:
-        handler = load_handler(args.handler, Path.cwd())
+    source = source_of(args.handler, args.code, args.runtime, Path.cwd(), "--")
+    # As the edge loads it; a Node.js file always in a Node.js runtime process of its own.
+    handler = load_function(source, isolation, Path.cwd(), {}, INIT_TIMEOUT_S)
     return Hook(stage, handler, timeout, include_body, isolation)

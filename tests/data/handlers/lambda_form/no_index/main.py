@@ -1,0 +1,5 @@
+"""No index.py here: handler index.handler, code: no_index is refused."""
+
+
+def handler(event, context):
+    return event["Records"][0]["cf"]["request"]
