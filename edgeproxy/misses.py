@@ -27,6 +27,7 @@ from edgeproxy.cache.compression import Compressor
 from edgeproxy.cache.conditional import revalidation_headers
 from edgeproxy.cache.httpdate import initial_age
 from edgeproxy.cache.key import CacheKey
+from edgeproxy.cache.ranges import whole_from_partial, widened_range
 from edgeproxy.cache.store import CachedObject, CacheStore
 from edgeproxy.cache.ttl import freshness, parse_cache_control
 from edgeproxy.cache.vary import selecting, vary_names
@@ -50,7 +51,8 @@ STALE_ON_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 NO_STALE_DIRECTIVES = frozenset({"must-revalidate", "proxy-revalidate", "s-maxage"})
 
 # The edge asks the origin for whole objects and answers viewer conditionals and ranges
-# from them itself, so these viewer headers never reach the origin on a cacheable miss.
+# from them itself, so these viewer headers never reach the origin on a cacheable miss; a
+# viewer's Range becomes a Range for the whole object (cache/ranges.py ``widened_range``).
 VIEWER_CONDITIONALS = frozenset(
     {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
 )
@@ -146,7 +148,10 @@ class Misses:
             uri = "/" + self.default_root_object
         headers = viewer.headers
         if key is not None:
+            widened = widened_range(headers) if viewer.method == "GET" else None
             headers = without_headers(headers, VIEWER_CONDITIONALS)
+            if widened is not None:
+                headers = [*headers, ("Range", widened)]
             if stale is not None:
                 headers = [*headers, *revalidation_headers(stale)]
         return replace(viewer, uri=uri, headers=headers, origin=target)
@@ -172,9 +177,22 @@ class Misses:
         response.headers = without_headers(response.headers, dropped)
         if response.status == 304 and stale is not None and key is not None:
             return self._refreshed(route, key, stale, response), Source.REFRESHED
+        if key is not None and header_value(sent.headers, "range") is not None:
+            response = self._ranged(ex, response)
         response = await self._compressed(route, viewer, response)
         self._store(route, stored_under(Stage.ORIGIN_RESPONSE, key), response, viewer)
         return _copy(response), Source.ORIGIN
+
+    def _ranged(self, ex: Exchange, response: EdgeResponse) -> EdgeResponse:
+        """The origin's answer to the edge's widened Range (DG RangeGETs): a 206 holding the
+        whole object is that object (a 200, cut for the viewer later); a 200 means the origin
+        ignored the Range, so this viewer gets the whole object (``Exchange.whole_object``);
+        a 206 holding a part is passed on as it is, and not stored (misses ``_store``)."""
+        whole = whole_from_partial(response)
+        if whole is not None:
+            return whole
+        ex.whole_object = response.status == 200
+        return response
 
     async def _compressed(
         self, route: Route, viewer: EdgeRequest, response: EdgeResponse
@@ -208,8 +226,8 @@ class Misses:
         response: EdgeResponse,
         viewer: EdgeRequest | None = None,
     ) -> None:
-        if key is None or response.stream is not None:
-            return
+        if key is None or response.stream is not None or response.status == 206:
+            return  # a 206 here is a part of an object, never the object (``_ranged``)
         if viewer is not None and not _storable_for(viewer, response):
             return
         now = self.clock()
