@@ -20,11 +20,12 @@ What each origin outcome leads to (reference 7.4, 7.8, 7.11, 7.12):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from edgeproxy.cache.compression import Compressor
 from edgeproxy.cache.conditional import revalidation_headers
+from edgeproxy.cache.disk import DiskWriter
 from edgeproxy.cache.httpdate import initial_age
 from edgeproxy.cache.key import CacheKey
 from edgeproxy.cache.ranges import whole_from_partial, widened_range
@@ -37,6 +38,7 @@ from edgeproxy.messages import (
     EdgeRequest,
     EdgeResponse,
     OriginTarget,
+    decimal_value,
     header_value,
     without_headers,
 )
@@ -180,8 +182,22 @@ class Misses:
         if key is not None and header_value(sent.headers, "range") is not None:
             response = self._ranged(ex, response)
         response = await self._compressed(route, viewer, response)
-        self._store(route, stored_under(Stage.ORIGIN_RESPONSE, key), response, viewer)
+        stored = self._store(route, stored_under(Stage.ORIGIN_RESPONSE, key), response, viewer)
+        if stored is not None and response.stream is not None:
+            response = self._copied_to_disk(stored, response)
         return _copy(response), Source.ORIGIN
+
+    def _copied_to_disk(
+        self, stored: tuple[CacheKey, CachedObject], response: EdgeResponse
+    ) -> EdgeResponse:
+        """A streamed object (too large for memory) copied to the disk tier as it passes to
+        the viewer; kept only once whole (cache/disk.py)."""
+        assert response.stream is not None
+        length = decimal_value(header_value(response.headers, "content-length") or "", 2**63)
+        writer = self.cache.writer(*stored, length)
+        if writer is None:
+            return response
+        return replace(response, stream=_teed(response.stream, writer))
 
     def _ranged(self, ex: Exchange, response: EdgeResponse) -> EdgeResponse:
         """The origin's answer to the edge's widened Range (DG RangeGETs): a 206 holding the
@@ -225,15 +241,17 @@ class Misses:
         key: CacheKey | None,
         response: EdgeResponse,
         viewer: EdgeRequest | None = None,
-    ) -> None:
-        if key is None or response.stream is not None or response.status == 206:
-            return  # a 206 here is a part of an object, never the object (``_ranged``)
+    ) -> tuple[CacheKey, CachedObject] | None:
+        """Store ``response`` when cacheable; a streamed one is only returned, with its key,
+        for the caller to copy as it streams (``_copied_to_disk``)."""
+        if key is None or response.status == 206:
+            return None  # a 206 here is a part of an object, never the object (``_ranged``)
         if viewer is not None and not _storable_for(viewer, response):
-            return
+            return None
         now = self.clock()
         fresh = freshness(route.ttl_policy, response.status, response.headers, now)
         if fresh is None:
-            return
+            return None
         # An object that arrives with an Age is that much older already (RFC 9111 4.2.3).
         stored = CachedObject.from_response(
             replace(response, headers=without_headers(response.headers, _NOT_STORED)),
@@ -243,7 +261,9 @@ class Misses:
         if viewer is not None:
             names = vary_names(response.headers, keyed_encoding=bool(route.key_policy.encodings))
             stored.vary = selecting(names, viewer.headers) if names else ()
-        self.cache.put(key, stored)
+        if response.stream is None:
+            self.cache.put(key, stored)
+        return key, stored
 
     def _usable_on_error(self, stale: CachedObject) -> bool:
         # Without stale-if-error, CloudFront serves an expired object it still holds when the
@@ -272,6 +292,25 @@ def _storable_for(viewer: EdgeRequest, response: EdgeResponse) -> bool:
         return True
     directives = parse_cache_control(header_value(response.headers, "cache-control") or "")
     return not _SHAREABLE_WITH_AUTH.isdisjoint(directives)
+
+
+async def _teed(stream: AsyncIterator[bytes], writer: DiskWriter) -> AsyncIterator[bytes]:
+    """``stream`` passed on while ``writer`` copies it; kept only if it reached its end (an
+    origin that dies mid-body raises, a viewer that leaves closes this: both abort)."""
+    whole = False
+    try:
+        async for data in stream:
+            writer.write(data)
+            yield data
+        whole = True
+    finally:
+        if whole:
+            writer.commit()
+        else:
+            writer.abort()
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
 
 
 def _copy(response: EdgeResponse) -> EdgeResponse:

@@ -130,6 +130,8 @@ class Edge:
         now = self.clock()
         if stored is None or not stored.is_fresh(now) or stored.vary:
             return None
+        if stored.disk is not None:
+            return None  # a file is streamed, which only the full flow's writer does
         if page_rule(self.error_pages, Source.CACHE, stored.status) is not None:
             return None  # the full flow serves the custom error page
         self.cache.get(key)  # counted and refreshed in LRU order, as handle's lookup does
@@ -156,6 +158,7 @@ class Edge:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self.misses.compressor.close()
+        self.cache.close()
 
     # -- steps ---------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ from typing import Protocol
 from edgeproxy.messages import EdgeResponse, Headers, decimal_value, header_value
 
 MAX_RANGES = 50
-# A position past any object the edge can hold (30 GB, reference 5): larger numbers count
+# A position past any object the edge can hold (50 GB, DG Quotas; docs/fidelity.md): larger numbers count
 # as this one, so a range starting there is unsatisfiable and one ending there stops at the
 # end, however many digits the viewer wrote.
 BEYOND_ANY_OBJECT = 10**18
