@@ -45,6 +45,8 @@ class Exchange:
     error: str = ""
     route: Route | None = None  # the behavior that served it, once selected
     viewer: EdgeRequest | None = None  # the request after viewer-request, until recorded
+    # The origin ignored the edge's Range: this viewer gets the whole object (DG RangeGETs).
+    whole_object: bool = False
 
     def record(self) -> dict[str, object]:
         """A plain dict for the admin API and logs."""

@@ -20,13 +20,15 @@ What each origin outcome leads to (reference 7.4, 7.8, 7.11, 7.12):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from edgeproxy.cache.compression import Compressor
 from edgeproxy.cache.conditional import revalidation_headers
+from edgeproxy.cache.disk import DiskWriter
 from edgeproxy.cache.httpdate import initial_age
 from edgeproxy.cache.key import CacheKey
+from edgeproxy.cache.ranges import whole_from_partial, widened_range
 from edgeproxy.cache.store import CachedObject, CacheStore
 from edgeproxy.cache.ttl import freshness, parse_cache_control
 from edgeproxy.cache.vary import selecting, vary_names
@@ -36,6 +38,7 @@ from edgeproxy.messages import (
     EdgeRequest,
     EdgeResponse,
     OriginTarget,
+    decimal_value,
     header_value,
     without_headers,
 )
@@ -50,7 +53,8 @@ STALE_ON_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 NO_STALE_DIRECTIVES = frozenset({"must-revalidate", "proxy-revalidate", "s-maxage"})
 
 # The edge asks the origin for whole objects and answers viewer conditionals and ranges
-# from them itself, so these viewer headers never reach the origin on a cacheable miss.
+# from them itself, so these viewer headers never reach the origin on a cacheable miss; a
+# viewer's Range becomes a Range for the whole object (cache/ranges.py ``widened_range``).
 VIEWER_CONDITIONALS = frozenset(
     {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"}
 )
@@ -146,7 +150,10 @@ class Misses:
             uri = "/" + self.default_root_object
         headers = viewer.headers
         if key is not None:
+            widened = widened_range(headers) if viewer.method == "GET" else None
             headers = without_headers(headers, VIEWER_CONDITIONALS)
+            if widened is not None:
+                headers = [*headers, ("Range", widened)]
             if stale is not None:
                 headers = [*headers, *revalidation_headers(stale)]
         return replace(viewer, uri=uri, headers=headers, origin=target)
@@ -172,9 +179,36 @@ class Misses:
         response.headers = without_headers(response.headers, dropped)
         if response.status == 304 and stale is not None and key is not None:
             return self._refreshed(route, key, stale, response), Source.REFRESHED
+        if key is not None and header_value(sent.headers, "range") is not None:
+            response = self._ranged(ex, response)
         response = await self._compressed(route, viewer, response)
-        self._store(route, stored_under(Stage.ORIGIN_RESPONSE, key), response, viewer)
+        stored = self._store(route, stored_under(Stage.ORIGIN_RESPONSE, key), response, viewer)
+        if stored is not None and response.stream is not None:
+            response = self._copied_to_disk(stored, response)
         return _copy(response), Source.ORIGIN
+
+    def _copied_to_disk(
+        self, stored: tuple[CacheKey, CachedObject], response: EdgeResponse
+    ) -> EdgeResponse:
+        """A streamed object (too large for memory) copied to the disk tier as it passes to
+        the viewer; kept only once whole (cache/disk.py)."""
+        assert response.stream is not None
+        length = decimal_value(header_value(response.headers, "content-length") or "", 2**63)
+        writer = self.cache.writer(*stored, length)
+        if writer is None:
+            return response
+        return replace(response, stream=_teed(response.stream, writer))
+
+    def _ranged(self, ex: Exchange, response: EdgeResponse) -> EdgeResponse:
+        """The origin's answer to the edge's widened Range (DG RangeGETs): a 206 holding the
+        whole object is that object (a 200, cut for the viewer later); a 200 means the origin
+        ignored the Range, so this viewer gets the whole object (``Exchange.whole_object``);
+        a 206 holding a part is passed on as it is, and not stored (misses ``_store``)."""
+        whole = whole_from_partial(response)
+        if whole is not None:
+            return whole
+        ex.whole_object = response.status == 200
+        return response
 
     async def _compressed(
         self, route: Route, viewer: EdgeRequest, response: EdgeResponse
@@ -207,15 +241,17 @@ class Misses:
         key: CacheKey | None,
         response: EdgeResponse,
         viewer: EdgeRequest | None = None,
-    ) -> None:
-        if key is None or response.stream is not None:
-            return
+    ) -> tuple[CacheKey, CachedObject] | None:
+        """Store ``response`` when cacheable; a streamed one is only returned, with its key,
+        for the caller to copy as it streams (``_copied_to_disk``)."""
+        if key is None or response.status == 206:
+            return None  # a 206 here is a part of an object, never the object (``_ranged``)
         if viewer is not None and not _storable_for(viewer, response):
-            return
+            return None
         now = self.clock()
         fresh = freshness(route.ttl_policy, response.status, response.headers, now)
         if fresh is None:
-            return
+            return None
         # An object that arrives with an Age is that much older already (RFC 9111 4.2.3).
         stored = CachedObject.from_response(
             replace(response, headers=without_headers(response.headers, _NOT_STORED)),
@@ -225,7 +261,9 @@ class Misses:
         if viewer is not None:
             names = vary_names(response.headers, keyed_encoding=bool(route.key_policy.encodings))
             stored.vary = selecting(names, viewer.headers) if names else ()
-        self.cache.put(key, stored)
+        if response.stream is None:
+            self.cache.put(key, stored)
+        return key, stored
 
     def _usable_on_error(self, stale: CachedObject) -> bool:
         # Without stale-if-error, CloudFront serves an expired object it still holds when the
@@ -254,6 +292,25 @@ def _storable_for(viewer: EdgeRequest, response: EdgeResponse) -> bool:
         return True
     directives = parse_cache_control(header_value(response.headers, "cache-control") or "")
     return not _SHAREABLE_WITH_AUTH.isdisjoint(directives)
+
+
+async def _teed(stream: AsyncIterator[bytes], writer: DiskWriter) -> AsyncIterator[bytes]:
+    """``stream`` passed on while ``writer`` copies it; kept only if it reached its end (an
+    origin that dies mid-body raises, a viewer that leaves closes this: both abort)."""
+    whole = False
+    try:
+        async for data in stream:
+            writer.write(data)
+            yield data
+        whole = True
+    finally:
+        if whole:
+            writer.commit()
+        else:
+            writer.abort()
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
 
 
 def _copy(response: EdgeResponse) -> EdgeResponse:

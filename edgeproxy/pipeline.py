@@ -17,7 +17,7 @@ from dataclasses import replace
 from edgeproxy.access_log import log_access
 from edgeproxy.cache.conditional import answer_conditional
 from edgeproxy.cache.key import CacheKey, cache_key
-from edgeproxy.cache.ranges import apply_range
+from edgeproxy.cache.ranges import apply_range, apply_range_stream
 from edgeproxy.cache.store import CacheStore
 from edgeproxy.collapsing import Collapser, may_collapse, shared_object
 from edgeproxy.config.custom_error_pages import ErrorPages
@@ -130,6 +130,8 @@ class Edge:
         now = self.clock()
         if stored is None or not stored.is_fresh(now) or stored.vary:
             return None
+        if stored.disk is not None:
+            return None  # a file is streamed, which only the full flow's writer does
         if page_rule(self.error_pages, Source.CACHE, stored.status) is not None:
             return None  # the full flow serves the custom error page
         self.cache.get(key)  # counted and refreshed in LRU order, as handle's lookup does
@@ -156,6 +158,7 @@ class Edge:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self.misses.compressor.close()
+        self.cache.close()
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -185,7 +188,8 @@ class Edge:
                 return preflight
         cf_headers = self._cf_headers(route, viewer, trusted)  # 5
         response = await self._cached_or_fetched(ex, route, viewer, cf_headers)  # 6-9
-        response = _from_object(viewer, response)
+        if not ex.whole_object:
+            response = _from_object(viewer, response)
         page = await self.errors.custom_page(ex, response.status, viewer)  # error_responses.py
         if page is not None:
             return page
@@ -329,20 +333,38 @@ def _aged(response: EdgeResponse, age: float) -> EdgeResponse:
 def _from_object(viewer: EdgeRequest, response: EdgeResponse) -> EdgeResponse:
     """The viewer's own conditional or Range request answered from a whole 200 object the
     edge holds or just fetched (the edge never forwards them on a cacheable miss)."""
-    if response.status != 200 or response.stream is not None:
+    if response.status != 200:
         return response
     headers = viewer.headers
     if not any(name[0] in "iIrR" for name, _ in headers):
         return response  # no If-* and no Range header: nothing to answer
-    answer = answer_conditional(200, response.headers, viewer.method, headers) or apply_range(
-        200, response.headers, response.body, headers, method=viewer.method
-    )
+    answer = answer_conditional(200, response.headers, viewer.method, headers)
+    if answer is None:
+        answer = (
+            apply_range(200, response.headers, response.body, headers, method=viewer.method)
+            if response.stream is None
+            else apply_range_stream(response, headers, method=viewer.method)
+        )
     if answer is None:
         return response
+    if response.stream is not None and answer.stream is None:
+        _close_later(response.stream)  # a 304 or 416 answered instead of the stream
     age = header_value(response.headers, "age")
     if age is not None and header_value(answer.headers, "age") is None:
         answer.headers.append(("Age", age))
     return answer
+
+
+def _close_later(stream: object) -> None:
+    """Close a stream that will not be sent (a file of the disk tier or an origin body)."""
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        task = asyncio.get_running_loop().create_task(close())
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
 # Server-Timing's cache result per source.

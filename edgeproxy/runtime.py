@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from aiohttp import web
 
 from edgeproxy.admin.api import admin_app
+from edgeproxy.cache.disk import DiskTier
+from edgeproxy.cache.key import CacheKey
 from edgeproxy.cache.store import CacheStore
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.custom_error_pages import ErrorPages
@@ -66,7 +68,10 @@ def build_edge(
     return Edge(
         routes,
         CacheStore(
-            edge_settings.cache.max_bytes, edge_settings.cache.max_object_bytes, clock=clock
+            edge_settings.cache.max_bytes,
+            edge_settings.cache.max_object_bytes,
+            clock=clock,
+            disk=disk_tier(config),
         ),
         HookRunner(),
         # Bodies the cache would refuse anyway are streamed through, never held whole.
@@ -83,6 +88,15 @@ def build_edge(
         hosts=ServedHosts.from_config(config),
         clock=clock,
     )
+
+
+def disk_tier(config: Config) -> Callable[[Callable[[CacheKey], None]], DiskTier] | None:
+    """How the cache opens its disk tier (``edge.cache.disk``), or None when it is off."""
+    settings = config.edge.cache.disk
+    if not settings.enabled:
+        return None
+    folder = config.path(settings.folder)
+    return functools.partial(DiskTier, folder, settings.max_bytes)
 
 
 @dataclass

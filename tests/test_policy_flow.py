@@ -54,12 +54,16 @@ async def test_range_request_cut_from_the_cached_object(
 ):
     origin.responses["/data.txt"] = OriginResponse(body="0123456789abcdef")
     viewer = await start_edge(distribution(origin.port))
+    # This origin ignores ranges: the first viewer gets the whole object, which is cached and
+    # cut for the next ones (DG RangeGETs; tests/test_range_misses.py for origins that do not).
     first = await viewer.get("/data.txt", headers={"Range": "bytes=2-5"})
-    assert first.status_code == 206
-    assert first.text == "2345"
-    assert first.headers["content-range"] == "bytes 2-5/16"
+    assert first.status_code == 200
     assert first.headers["x-cache"] == "Miss from cloudfront"
-    assert origin.requests_for("/data.txt")[0].headers.get("Range") is None
+    cut = await viewer.get("/data.txt", headers={"Range": "bytes=2-5"})
+    assert cut.status_code == 206
+    assert cut.text == "2345"
+    assert cut.headers["content-range"] == "bytes 2-5/16"
+    assert cut.headers["x-cache"] == "Hit from cloudfront"
 
     second = await viewer.get("/data.txt", headers={"Range": "bytes=-3"})
     assert second.status_code == 206

@@ -23,6 +23,12 @@ is ``cache/key.py``'s. The store only keeps objects within a byte budget:
   wildcard walks the stored paths in steps (``invalidation``), so the loop is never held
   for long.
 
+Objects over ``max_object_bytes`` (which the origin client streams) go to the disk tier when
+there is one (``cache/disk.py``): ``writer`` gives the copy to make while the stream passes,
+``get``/``peek`` look there after memory, and removal (replaced, invalidated, deleted) reaches
+both tiers. ``put`` and ``writer`` are the one place that decides which tier an object goes
+to. A disk object's ``response()`` is a stream of its file.
+
 Request collapsing, which waiters may be answered from what one fetch stored, is
 ``collapsing.py``'s.
 
@@ -34,12 +40,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from sys import intern
 from typing import TypedDict
 
 from cachetools import Cache, LRUCache
 
 from edgeproxy.cache.conditional import merge_304_headers
+from edgeproxy.cache.disk import DiskBody, DiskTier, DiskWriter
 from edgeproxy.cache.key import CacheKey
 from edgeproxy.cache.ttl import Freshness
 from edgeproxy.cache.vary import Selecting
@@ -84,6 +92,7 @@ class CachedObject:
     stale_if_error: float | None = None  # None: the origin did not say
     size: int = 0  # set by ``CacheStore.put``
     vary: Selecting = ()  # the request values a Vary header selects on (cache/vary.py)
+    disk: Path | None = None  # the body's file in the disk tier (``body`` is then empty)
 
     @classmethod
     def from_response(
@@ -136,7 +145,11 @@ class CachedObject:
         return now - self.stored_at < self.ttl + window
 
     def response(self) -> EdgeResponse:
-        """A response to send: its own header list, the body shared (bytes are immutable)."""
+        """A response to send: its own header list, the body shared (bytes are immutable),
+        or a stream of the file for an object of the disk tier."""
+        if self.disk is not None:
+            stream = DiskBody(self.disk, self.size)
+            return EdgeResponse(self.status, list(self.headers), b"", self.reason, stream)
         return EdgeResponse(self.status, list(self.headers), self.body, self.reason)
 
 
@@ -153,6 +166,8 @@ class CacheStats:
     refreshes: int = 0  # stale objects revalidated by a 304
     invalidations: int = 0  # objects removed by invalidation paths
     rejected: int = 0  # puts refused: object over max_object_bytes
+    disk_bytes: int = 0  # bytes of the disk tier's files now
+    disk_entries: int = 0  # objects on disk now
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -191,19 +206,31 @@ class CacheStore:
     """Objects by cache key within ``max_bytes``; see the module docstring."""
 
     def __init__(
-        self, max_bytes: int, max_object_bytes: int, clock: Callable[[], float] = time.time
+        self,
+        max_bytes: int,
+        max_object_bytes: int,
+        clock: Callable[[], float] = time.time,
+        disk: Callable[[Callable[[CacheKey], None]], DiskTier] | None = None,
     ) -> None:
         self._max_object_bytes = min(max_object_bytes, max_bytes)
         self._clock = clock
         self._lru = _LRU(max_bytes, self._evicted)
         self._by_target: dict[str, set[CacheKey]] = {}
         self.stats = CacheStats()
+        # ``disk`` opens the tier, given the store's eviction callback.
+        self._disk = disk(self._evicted) if disk is not None else None
 
     def __len__(self) -> int:
-        return len(self._lru)
+        return len(self._lru) + (len(self._disk) if self._disk is not None else 0)
 
     def __contains__(self, key: CacheKey) -> bool:
-        return key in self._lru
+        return key in self._lru or (self._disk is not None and key in self._disk)
+
+    def close(self) -> None:
+        """Remove the disk tier's files (the memory tier needs nothing)."""
+        if self._disk is not None:
+            self._disk.close()
+            self._sync()
 
     @property
     def max_bytes(self) -> int:
@@ -212,6 +239,9 @@ class CacheStore:
     def get(self, key: CacheKey) -> CachedObject | None:
         """The object under ``key``, fresh or stale, marked as recently used; counts hit/miss."""
         obj = self._lru.get(key)
+        if obj is None and self._disk is not None:
+            obj = self._disk.get(key, self._clock())
+            self._sync()
         if obj is not None and obj.is_fresh(self._clock()):
             self.stats.hits += 1
         else:
@@ -222,16 +252,20 @@ class CacheStore:
         """The object under ``key`` without touching LRU order or counters; with
         ``request_headers``, only when it is the variant for them (``CachedObject.serves``)."""
         try:
-            obj: CachedObject = Cache.__getitem__(self._lru, key)  # the base does not reorder
+            obj: CachedObject | None = Cache.__getitem__(self._lru, key)  # does not reorder
         except KeyError:
+            obj = self._disk.peek(key, self._clock()) if self._disk is not None else None
+        if obj is None:
             return None
         return obj if request_headers is None or obj.serves(request_headers) else None
 
     def put(self, key: CacheKey, obj: CachedObject) -> bool:
         """Store ``obj``; False (and nothing stored) when it is over ``max_object_bytes``."""
         size = object_size(obj.body, obj.headers, key)
-        if key in self._lru:
+        if key in self:
             self._remove(key)
+        if size > self._max_object_bytes and self._disk is not None:
+            return self._put_on_disk(key, obj)
         if size > self._max_object_bytes:
             self.stats.rejected += 1
             self._sync()
@@ -243,11 +277,44 @@ class CacheStore:
         self._sync()
         return True
 
+    def writer(self, key: CacheKey, obj: CachedObject, length: int | None) -> DiskWriter | None:
+        """A copy to make of a streamed object (over ``max_object_bytes``) as it passes, kept
+        under ``key`` once whole (``DiskWriter.commit``); None without a disk tier, or when
+        ``length`` is past what it may hold. An older copy under ``key`` is dropped now: the
+        origin has moved on."""
+        if key in self:
+            self._remove(key)
+            self._sync()
+        if self._disk is None:
+            self.stats.rejected += 1
+            return None
+        writer = self._disk.writer(key, obj, length)
+        if writer is None:
+            self.stats.rejected += 1
+        else:
+            writer.on_commit = self._committed
+        return writer
+
+    def _put_on_disk(self, key: CacheKey, obj: CachedObject) -> bool:
+        writer = self.writer(key, obj, len(obj.body))
+        if writer is None:
+            return False
+        writer.write(obj.body)
+        obj.body = b""
+        return writer.commit()
+
+    def _committed(self, key: CacheKey) -> None:
+        self._by_target.setdefault(key.target, set()).add(key)
+        self.stats.stores += 1
+        self._sync()
+
     def refresh(
         self, key: CacheKey, headers: Iterable[Header], fresh: Freshness
     ) -> CachedObject | None:
         """Apply a 304 to a stored object (reference 7.8): headers updated, clock restarted."""
         old = self._lru.get(key)
+        if old is None and self._disk is not None:
+            old = self._disk.get(key, self._clock())
         if old is None:
             return None
         merged = merge_304_headers(old.headers, headers)
@@ -264,6 +331,11 @@ class CacheStore:
             fresh.stale_if_error,
             vary=old.vary,
         )
+        if old.disk is not None and self._disk is not None:  # same file, new headers
+            new.disk, new.size = old.disk, old.size
+            self._disk.update(key, new)
+            self.stats.refreshes += 1
+            return new
         if not self.put(key, new):
             return None
         self.stats.stores -= 1  # a refresh is not a new store
@@ -272,7 +344,7 @@ class CacheStore:
 
     def delete(self, key: CacheKey) -> bool:
         """Remove one object; False when there was none."""
-        if key not in self._lru:
+        if key not in self:
             return False
         self._remove(key)
         self._sync()
@@ -316,8 +388,11 @@ class CacheStore:
         """Every object, least recently used first, for the admin API."""
         now = self._clock()
         rows = []
-        for key in list(self._lru):
-            obj = Cache.__getitem__(self._lru, key)
+        disk_keys = list(self._disk.keys()) if self._disk is not None else []
+        for key in [*list(self._lru), *disk_keys]:
+            obj = self.peek(key)
+            if obj is None:
+                continue
             age, fresh = obj.age(now), obj.is_fresh(now)
             rows.append(
                 CacheEntry(
@@ -333,7 +408,10 @@ class CacheStore:
         return rows
 
     def _remove(self, key: CacheKey) -> None:
-        del self._lru[key]
+        if key in self._lru:
+            del self._lru[key]
+        if self._disk is not None:
+            self._disk.remove(key)
         self._unindex(key)
 
     def _evicted(self, key: CacheKey) -> None:
@@ -350,6 +428,9 @@ class CacheStore:
     def _sync(self) -> None:
         self.stats.bytes = int(self._lru.currsize)
         self.stats.entries = len(self._lru)
+        if self._disk is not None:
+            self.stats.disk_bytes = self._disk.bytes
+            self.stats.disk_entries = len(self._disk)
 
 
 def _first(headers: Iterable[Header], lname: str) -> str | None:

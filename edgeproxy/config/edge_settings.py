@@ -117,9 +117,19 @@ class AdminListener(FrozenModel):
         return self
 
 
+class DiskCacheSettings(FrozenModel):
+    """The disk tier (cache/disk.py): objects over ``max_object_bytes`` kept as files in
+    ``folder`` (relative to the config file's folder unless absolute) within ``max_bytes``."""
+
+    enabled: bool = True
+    folder: NonEmpty = ".edgeproxy/cache"
+    max_bytes: Annotated[int, at_least(1)] = 1024**3
+
+
 class CacheSettings(FrozenModel):
     max_bytes: Seconds = 256 * 1024 * 1024
     max_object_bytes: Seconds = 64 * 1024 * 1024
+    disk: DiskCacheSettings = DiskCacheSettings()
 
     @field_validator("max_object_bytes")
     @classmethod
