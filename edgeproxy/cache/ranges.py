@@ -48,9 +48,9 @@ from typing import Protocol
 from edgeproxy.messages import EdgeResponse, Headers, decimal_value, header_value
 
 MAX_RANGES = 50
-# A position past any object the edge can hold (50 GB, DG Quotas; docs/fidelity.md): larger numbers count
-# as this one, so a range starting there is unsatisfiable and one ending there stops at the
-# end, however many digits the viewer wrote.
+# A position past any object the edge can hold (50 GB, DG Quotas; docs/fidelity.md): larger
+# numbers count as this one, so a range starting there is unsatisfiable and one ending there
+# stops at the end, however many digits the viewer wrote.
 BEYOND_ANY_OBJECT = 10**18
 # What the edge asks the origin for when a viewer's Range misses: the whole object, as a range.
 WIDENED_RANGE = "bytes=0-"
