@@ -174,10 +174,10 @@ class FunctionWork {
   // runs: while the loop is not empty, the runtime looks again every RECHECK_MS as well.
   mayBeEmpty(delay = 0) {
     if (this.whenEmpty === null || (this.check !== null && delay >= this.checkDelay)) return;
-    if (this.check !== null) clearTimeout(this.check);
+    if (this.check !== null) (this.checkDelay ? clearTimeout : clearImmediate)(this.check);
     this.runtimeOwn = true;
     try {
-      this.check = setTimeout(() => this.look(), delay);
+      this.check = delay ? setTimeout(() => this.look(), delay) : setImmediate(() => this.look());
       this.checkDelay = delay;
     } finally {
       this.runtimeOwn = false;
@@ -338,12 +338,13 @@ function captureOutput(request) {
   ]) {
     console[method] = (...args) => {
       const line = format(...args).replace(/\n/g, "\r");
-      process.stderr.write(`${new Date().toISOString()}\t${request.id}\t${level}\t${line}\n`);
+      // synchronous: a log line is never work left in node's loop
+      fs.writeSync(2, `${new Date().toISOString()}\t${request.id}\t${level}\t${line}\n`);
     };
   }
   const report = (error) => {
     if (uncaught !== null && uncaught(error)) return; // the call's failure, logged by the edge
-    process.stderr.write(`${new Date().toISOString()}\t${request.id}\tERROR\tUncaught ${format(error)}\n`);
+    fs.writeSync(2, `${new Date().toISOString()}\t${request.id}\tERROR\tUncaught ${format(error)}\n`);
   };
   process.on("uncaughtException", report);
   process.on("unhandledRejection", report);
