@@ -236,3 +236,41 @@ def test_a_node_handler_runs_in_its_runtime(capsys: pytest.CaptureFixture[str]) 
     )
     assert code == 0
     assert json.loads(out) == {"status": "200", "body": "hello from async"}
+
+
+@pytest.mark.parametrize(
+    "stage", ["viewer-request", "origin-request", "origin-response", "viewer-response"]
+)
+@pytest.mark.parametrize("style", ["callback.js", "esm.mjs"])
+def test_a_generated_event_file_runs_a_node_handler_at_each_stage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, style: str, stage: str
+) -> None:
+    event = generate(capsys, stage, "--uri", "/ok")
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    code, out, err = run(
+        capsys, "invoke", spec(f"node/styles/{style}"), "--event-type", stage, "--event", str(path)
+    )
+    assert (code, err) == (0, "")
+    name = style.split(".")[0]
+    assert json.loads(out)["headers"][f"x-node-{name}"] == [
+        {"key": f"X-Node-{name}", "value": stage}
+    ]
+
+
+def test_node_failures_are_reported_as_at_the_edge(capsys: pytest.CaptureFixture[str]) -> None:
+    def invoke(file: str, uri: str, *more: str) -> str:
+        code, _, err = run(
+            capsys, "invoke", spec(file), "--event-type", "viewer-request", "--uri", uri, *more
+        )
+        assert code == 1
+        return err
+
+    err = invoke("node/styles/promise.js", "/throw")
+    assert "503 with X-Cache: LambdaExecutionError from cloudfront" in err
+    assert "Error: promise handler failed on purpose" in err
+    assert "The JSON output must be an object type" in invoke("node/styles/async.js", "/invalid")
+    assert "Task timed out after 0.30 seconds" in invoke(
+        "node/styles/callback.js", "/hang", "--timeout", "0.3"
+    )
+    assert "Runtime.OutOfMemory" in invoke("node/hog_buffer.js", "/hog")  # 128 MB at viewer-request

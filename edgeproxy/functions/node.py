@@ -34,14 +34,28 @@ def node_binary() -> str:
 
 
 def node_argv(memory_limit_mb: int | None) -> tuple[str, ...]:
-    """The runtime's command line; a function's memory bound caps V8's heap (an address-space
-    limit would stop V8 from starting: it reserves far more than it uses). Through setpriv's
-    parent-death signal where there is one: node has no prctl, and a handler stuck in a loop
-    never reads the closed pipe that ends an idle runtime when the edge dies."""
-    heap = () if memory_limit_mb is None else (f"--max-old-space-size={memory_limit_mb}",)
+    """The runtime's command line (the memory limit itself reaches the runtime as its LIMIT
+    argument, from ``processes.Worker.spawn``). The runtime's watchdog enforces the function's
+    memory on the whole process, a Buffer as much as V8's heap (an address-space limit would
+    stop V8 from starting: it reserves far more than it uses); V8's heap cap stays only as a
+    backstop, well above the limit, so that the watchdog, which answers in Lambda's words,
+    acts first. Through setpriv's parent-death signal where there is one: node has no prctl,
+    and a handler stuck in a loop never reads the closed pipe that ends an idle runtime when
+    the edge dies."""
+    heap = (
+        ()
+        if memory_limit_mb is None
+        else (f"--max-old-space-size={heap_backstop_mb(memory_limit_mb)}",)
+    )
     setpriv = shutil.which("setpriv")
     die_with_the_edge = (setpriv, "--pdeathsig", "KILL") if setpriv else ()
     return (*die_with_the_edge, node_binary(), *heap, str(BOOTSTRAP))
+
+
+def heap_backstop_mb(memory_limit_mb: int) -> int:
+    """V8's heap cap for a function of ``memory_limit_mb``: a heap this large means the watchdog
+    (polling every few ms) did not get the CPU for a long while; V8 then aborts the runtime."""
+    return max(2 * memory_limit_mb, memory_limit_mb + 256)
 
 
 @functools.cache
