@@ -1,0 +1,118 @@
+"""What crosses the wire toward and from the origin, as CloudFront sends it: the origin's
+Transfer-Encoding in the origin-response event and on the viewer's answer, Accept-Encoding
+toward the origin, Connection on both sides, and origin custom header names. A raw origin
+(tests/fault_origin.py) records the request heads byte for byte and answers exactly the
+bytes a test gives it; a raw viewer (tests/viewer_wire.py) reads the answer's framing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from conftest import StartEdge, distribution, handler
+from fault_origin import FaultOrigin, running
+from viewer_wire import RawResponse, RawViewer
+
+VALIDATION = "LambdaValidationError from cloudfront"
+
+# An origin that does not know its length up front: two chunks, then the last one.
+CHUNKED_REPLY = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCache-Control: max-age=60\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+)
+
+
+@pytest.fixture
+async def raw_origin() -> AsyncIterator[FaultOrigin]:
+    async with running(FaultOrigin(mode="reply")) as origin:
+        yield origin
+
+
+def origin_response(spec: str, port: int, **behavior: Any) -> dict[str, Any]:
+    hook = {"event_type": "origin-response", "handler": handler(spec)}
+    return distribution(port, lambda_function_association=[hook], **behavior)
+
+
+async def raw_get(port: int, target: str, *headers: str) -> RawResponse:
+    viewer = await RawViewer.connect(port)
+    try:
+        await viewer.request("GET", target, *headers)
+        return await viewer.response()
+    finally:
+        await viewer.close()
+
+
+# --- 1. Transfer-Encoding from the origin --------------------------------------------------
+
+
+async def test_origin_response_event_shows_the_origins_transfer_encoding(
+    raw_origin: FaultOrigin, start_edge: StartEdge
+):
+    """The origin's ``Transfer-Encoding: chunked`` is in the origin-response event: it is
+    one of that event's read-only headers [DG edge-functions-restrictions, "Read-only headers
+    … origin response events: Transfer-Encoding, Via"], and serverless-express#369 shows a
+    real origin-response event carrying it (``event.Records[0].cf.response.headers
+    ['transfer-encoding']``)."""
+    raw_origin.reply = CHUNKED_REPLY
+    viewer = await start_edge(
+        origin_response("origin_wire.py:note_transfer_encoding", raw_origin.port)
+    )
+    answer = await raw_get(viewer.running.ports["http"], "/chunked")
+    assert answer.status == 200
+    assert answer.header("x-seen-transfer-encoding") == "chunked"
+    assert answer.body == b"hello world"
+
+
+async def test_a_function_that_rebuilds_the_headers_without_it_gets_the_502(
+    raw_origin: FaultOrigin, start_edge: StartEdge
+):
+    """A function returning the response with its headers rebuilt from scratch (as
+    serverless-express and Mangum-style adapters do) deletes Transfer-Encoding: CloudFront
+    answers 502, its log saying "Lambda function result failed validation, the function
+    tried to delete read-only header, headerName : Transfer-Encoding."
+    [https://github.com/CodeGenieApp/serverless-express/issues/369]."""
+    raw_origin.reply = CHUNKED_REPLY
+    viewer = await start_edge(origin_response("origin_wire.py:rebuild_headers", raw_origin.port))
+    answer = await raw_get(viewer.running.ports["http"], "/chunked")
+    assert answer.status == 502
+    assert answer.header("x-cache") == VALIDATION
+    assert b"The Lambda function result failed validation" in answer.body
+
+
+async def test_a_chunked_origin_answer_reaches_the_viewer_chunked_miss_and_hit(
+    raw_origin: FaultOrigin, start_edge: StartEdge
+):
+    """"If your origin returns Transfer-Encoding: chunked, CloudFront returns the object to
+    the client as the object is received at the edge location, and caches the object in
+    chunked format for subsequent requests" [DG RequestAndResponseBehaviorCustomOrigin,
+    "Transfer Encoding"]: no Content-Length is known, so the viewer's answer is chunked,
+    on the miss and on the hit."""
+    raw_origin.reply = CHUNKED_REPLY
+    viewer = await start_edge(distribution(raw_origin.port))
+    port = viewer.running.ports["http"]
+    miss = await raw_get(port, "/chunked")
+    hit = await raw_get(port, "/chunked")
+    for answer, x_cache in ((miss, "Miss from cloudfront"), (hit, "Hit from cloudfront")):
+        assert answer.header("x-cache") == x_cache
+        assert answer.chunked, answer.headers
+        assert answer.header("content-length") is None
+        assert answer.body == b"hello world"
+    assert raw_origin.connections == 1 and len(raw_origin.heads) == 1
+
+
+async def test_an_http10_viewer_gets_a_chunked_origin_answer_with_its_length(
+    raw_origin: FaultOrigin, start_edge: StartEdge
+):
+    """HTTP/1.0 has no chunked coding (RFC 9112 6.1): the body goes with its length."""
+    raw_origin.reply = CHUNKED_REPLY
+    viewer = await start_edge(distribution(raw_origin.port))
+    old = await RawViewer.connect(viewer.running.ports["http"])
+    try:
+        await old.send(b"GET /chunked HTTP/1.0\r\nHost: edge.test\r\n\r\n")
+        answer = await old.response()
+    finally:
+        await old.close()
+    assert answer.header("transfer-encoding") is None
+    assert answer.header("content-length") == "11"
+    assert answer.body == b"hello world"
