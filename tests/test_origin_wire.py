@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import StartEdge, distribution, handler
+from conftest import RecordingOrigin, StartEdge, distribution, handler
 from fault_origin import FaultOrigin, running
 from viewer_wire import RawResponse, RawViewer
 
@@ -116,3 +116,65 @@ async def test_an_http10_viewer_gets_a_chunked_origin_answer_with_its_length(
     assert answer.header("transfer-encoding") is None
     assert answer.header("content-length") == "11"
     assert answer.body == b"hello world"
+
+
+# --- 2. Accept-Encoding toward the origin --------------------------------------------------
+
+
+def with_cache_policy(port: int, policy: str) -> dict[str, Any]:
+    document = distribution(port, cache_policy_id=policy)
+    del document["distribution"]["default_cache_behavior"]["forwarded_values"]
+    return document
+
+
+def origin_accept_encoding(origin: RecordingOrigin, path: str) -> str | None:
+    return origin.requests_for(path)[0].headers.get("Accept-Encoding")
+
+
+@pytest.mark.parametrize(
+    ("policy", "sent", "expected"),
+    [
+        # [DG controlling-the-cache-key, "Cache compressed objects"]: with Gzip or Brotli
+        # caching on, the normalised value; "Accept-Encoding: identity" when the viewer's
+        # header holds neither; none when the viewer sent none.
+        ("CachingOptimized", "gzip, deflate, br", "br,gzip"),
+        ("CachingOptimized", "br;q=1.0, gzip;q=0", "br"),
+        ("CachingOptimized", "deflate", "identity"),
+        ("CachingOptimized", None, None),
+        # Both off: Accept-Encoding is like any other header, not forwarded unless named.
+        ("CachingDisabled", "gzip, br", None),
+        ("CachingDisabled", "deflate", None),
+    ],
+)
+async def test_accept_encoding_toward_the_origin(
+    origin: RecordingOrigin,
+    start_edge: StartEdge,
+    policy: str,
+    sent: str | None,
+    expected: str | None,
+):
+    viewer = await start_edge(with_cache_policy(origin.port, policy))
+    headers = {} if sent is None else {"Accept-Encoding": sent}
+    # httpx adds its own Accept-Encoding unless told: a raw viewer sends exactly these.
+    answer = await raw_get(
+        viewer.running.ports["http"], "/ae", *(f"{k}: {v}" for k, v in headers.items())
+    )
+    assert answer.status == 200
+    assert origin_accept_encoding(origin, "/ae") == expected
+
+
+async def test_an_http10_viewers_accept_encoding_never_reaches_the_origin(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    """"If a request to CloudFront uses HTTP 1.0, CloudFront removes the Accept-Encoding
+    header" [DG ServingCompressedFiles]: not even ``identity`` goes to the origin, whose
+    cache policy normalises Accept-Encoding."""
+    viewer = await start_edge(with_cache_policy(origin.port, "CachingOptimized"))
+    old = await RawViewer.connect(viewer.running.ports["http"])
+    try:
+        await old.send(b"GET /ae HTTP/1.0\r\nHost: edge.test\r\nAccept-Encoding: gzip\r\n\r\n")
+        answer = await old.response()
+    finally:
+        await old.close()
+    assert answer.status == 200
+    assert origin_accept_encoding(origin, "/ae") is None
