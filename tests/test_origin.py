@@ -291,7 +291,8 @@ async def test_request_body_goes_with_a_content_length_and_no_hop_by_hop_headers
     lines = head.split("\r\n")
     assert lines[0] == "POST /form HTTP/1.1"
     names = [line.split(":")[0].lower() for line in lines[1:] if line]
-    assert sorted(names) == ["content-length", "host", "via", "x-kept"]
+    assert sorted(names) == ["connection", "content-length", "host", "via", "x-kept"]
+    assert "Connection: Keep-Alive" in lines  # the edge's own, as CloudFront sends it
     assert "Content-Length: 7" in lines
     assert "Host: www.example.com" in lines
     assert faulty.bodies == [b"a=1&b=2"]

@@ -178,3 +178,37 @@ async def test_an_http10_viewers_accept_encoding_never_reaches_the_origin(
         await old.close()
     assert answer.status == 200
     assert origin_accept_encoding(origin, "/ae") is None
+
+
+# --- 3. Connection on both sides -----------------------------------------------------------
+
+
+def head_lines(head: bytes) -> list[str]:
+    return head.decode("latin-1").split("\r\n")[1:-2]
+
+
+async def test_viewers_and_the_origin_are_told_keep_alive(
+    raw_origin: FaultOrigin, start_edge: StartEdge
+):
+    """Toward the origin, CloudFront "replaces this header with Connection: Keep-Alive"
+    [DG RequestAndResponseBehaviorCustomOrigin, request headers table, Connection]; toward an
+    HTTP/1.1 viewer it writes ``Connection: keep-alive`` on answers that keep the
+    connection (a real CloudFront 301, ``curl -I`` in maslick/redirector's README:
+    ``HTTP/1.1 301 Moved Permanently``, ``Content-Length: 0``, ``Connection: keep-alive``,
+    ``Server: CloudFront``), miss or hit."""
+    viewer = await start_edge(distribution(raw_origin.port))
+    raw = await RawViewer.connect(viewer.running.ports["http"])
+    try:
+        await raw.request("GET", "/page", "Connection: close, X-Hop", "X-Hop: 1")
+        miss = await raw.response()
+    finally:
+        await raw.close()
+    hit = await raw_get(viewer.running.ports["http"], "/page")
+    assert miss.header("connection") == "close"
+    assert hit.header("x-cache") == "Hit from cloudfront"
+    assert hit.headers_named("connection") == ["keep-alive"]
+    [head] = raw_origin.heads
+    assert [line for line in head_lines(head) if line.lower().startswith("connection:")] == [
+        "Connection: Keep-Alive"
+    ]
+    assert not any(line.lower().startswith("x-hop:") for line in head_lines(head))

@@ -81,6 +81,16 @@ def outgoing_headers(headers: Headers, target: OriginTarget) -> CIMultiDict[str]
 _KEPT_FROM_ORIGIN = frozenset({"transfer-encoding"})
 
 
+def fetch_headers(headers: Headers, target: OriginTarget) -> CIMultiDict[str]:
+    """``outgoing_headers`` plus ``Connection: Keep-Alive``: CloudFront "replaces this header
+    with Connection: Keep-Alive before forwarding the request to your origin" [DG
+    RequestAndResponseBehaviorCustomOrigin]. (A WebSocket handshake says Upgrade instead:
+    origin/tunnel.py writes its own.)"""
+    out = outgoing_headers(headers, target)
+    out["Connection"] = "Keep-Alive"
+    return out
+
+
 def response_headers(resp: aiohttp.ClientResponse) -> Headers:
     """The origin's headers as sent, minus hop-by-hop ones (but Transfer-Encoding) and
     those its Connection names."""

@@ -8,7 +8,10 @@ Content-Length, Transfer-Encoding, Connection or Keep-Alive among them is replac
 goes on chunked, held whole or not, as CloudFront returns a chunked origin answer chunked
 on the miss and on later hits (DG RequestAndResponseBehaviorCustomOrigin, "Transfer
 Encoding"); to HTTP/1.0, which has no chunked coding, with its length. ``Date`` and
-``Server: CloudFront`` are added when missing (reference 6.3). One pass over the headers,
+``Server: CloudFront`` are added when missing (reference 6.3), and ``Connection:
+keep-alive`` on every answer that keeps the connection open, HTTP/1.1 too, as CloudFront
+writes it (a real 301 in maslick/redirector's README: ``Content-Length: 0``,
+``Connection: keep-alive``, ``Server: CloudFront``). One pass over the headers,
 one ``str.join``, one encode: this is on the path of every cache hit.
 
 Every head is checked here, whatever produced it (an origin, a handler, the config, the
@@ -164,10 +167,7 @@ def encode_head(
         lines.append("Transfer-Encoding: chunked\r\n")
     elif length >= 0:
         lines.append(f"Content-Length: {length}\r\n")
-    if not keep_alive:
-        lines.append("Connection: close\r\n")
-    elif http10:
-        lines.append("Connection: keep-alive\r\n")
+    lines.append("Connection: keep-alive\r\n" if keep_alive else "Connection: close\r\n")
     lines.append("\r\n")
     if head_only:
         framing = Framing.NONE
