@@ -7,12 +7,17 @@ bytes a test gives it; a raw viewer (tests/viewer_wire.py) reads the answer's fr
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import RecordingOrigin, StartEdge, distribution, handler
 from fault_origin import FaultOrigin, running
 from viewer_wire import RawResponse, RawViewer
+
+from edgeproxy.config.loading import load_config
+from edgeproxy.errors import ConfigError
 
 VALIDATION = "LambdaValidationError from cloudfront"
 
@@ -212,3 +217,52 @@ async def test_viewers_and_the_origin_are_told_keep_alive(
         "Connection: Keep-Alive"
     ]
     assert not any(line.lower().startswith("x-hop:") for line in head_lines(head))
+
+
+# --- 4. Origin custom headers --------------------------------------------------------------
+
+
+async def test_origin_custom_header_names_reach_the_origin_title_cased(
+    raw_origin: FaultOrigin, start_edge: StartEdge
+):
+    """A custom header configured as ``elb-key`` "at the origin it is received as
+    ``Elb-Key``" [https://github.com/awsdocs/amazon-cloudfront-developer-guide/issues/70];
+    it replaces a viewer's header of the same name [DG add-origin-custom-headers]."""
+    document = distribution(raw_origin.port)
+    document["distribution"]["origin"][0]["custom_header"] = [
+        {"name": "elb-key", "value": "s3cret"},
+        {"name": "x-origin-verify", "value": "v"},
+    ]
+    viewer = await start_edge(document)
+    await raw_get(viewer.running.ports["http"], "/page", "ELB-KEY: forged")
+    [head] = raw_origin.heads
+    lines = head_lines(head)
+    assert [line for line in lines if line.lower().startswith("elb-key:")] == ["Elb-Key: s3cret"]
+    assert "X-Origin-Verify: v" in lines
+
+
+# "Custom headers that CloudFront can't add to origin requests" [DG add-origin-custom-headers],
+# in the Developer Guide's spelling; the two prefixes are X-Amz- (not only X-Amz-Cf-) and X-Edge-.
+REFUSED_BY_CLOUDFRONT = [
+    "Cache-Control", "Connection", "Content-Length", "Cookie", "Host", "If-Match",
+    "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since", "Max-Forwards",
+    "Pragma", "Proxy-Authorization", "Proxy-Connection", "Range", "Request-Range", "TE",
+    "Trailer", "Transfer-Encoding", "Upgrade", "Via", "X-Amz-Date", "x-amz-cf-id",
+    "X-Edge-Location", "X-Real-Ip",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", REFUSED_BY_CLOUDFRONT)
+def test_config_refuses_a_custom_header_cloudfront_cannot_add(tmp_path: Path, name: str):
+    document = distribution(8000)
+    document["distribution"]["origin"][0]["custom_header"] = [
+        {"name": "X-Origin-Verify", "value": "ok"},
+        {"name": name, "value": "x"},
+    ]
+    path = tmp_path / "distribution.yaml"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    problems = dict(refused.value.problems)
+    assert list(problems) == ["distribution.origin[0].custom_header[1].name"], problems
+    assert "CloudFront cannot add" in problems["distribution.origin[0].custom_header[1].name"]
