@@ -320,7 +320,7 @@ async def test_100_continue_comes_when_the_body_is_needed(
         await viewer.send(body)
         response = await viewer.response()
         assert response.status == 200
-        assert response.header("connection") is None  # whole body read: the connection goes on
+        assert response.header("connection") == "keep-alive"  # whole body read: it goes on
         await viewer.close()
     (seen,) = origin.requests_for("/reads/x")
     assert seen.headers["X-Seen-Length"] == str(40 * 1024)

@@ -28,9 +28,9 @@ store find every variant of a path for invalidation):
 In both, the Cookie header is rebuilt from the allowed cookies sorted by name (only
 well-formed ``name=value`` pairs) and dropped when none is allowed, and Accept-Encoding is
 normalised (``cache/encodings.py``: ``br,gzip``/``gzip``/``br``; ``identity`` when the key
-normalises it but the viewer's accepts neither; dropped when the viewer sent none, or
-otherwise). Hop-by-hop headers, Via, X-Forwarded-For and X-Amz-Cf-Id are the origin
-client's business.
+normalises it but the viewer's accepts neither; dropped when the viewer sent none, or when
+the key does not normalise it and no policy names it). Hop-by-hop headers, Via,
+X-Forwarded-For and X-Amz-Cf-Id are the origin client's business.
 
 Choice: legacy behaviours put the normalised Accept-Encoding (gzip) in the key whatever
 ``compress`` says, because CloudFront forwards the normalised header to the origin in legacy
@@ -350,13 +350,13 @@ def _rebuilt_headers(policy: KeyPolicy, request_headers: Headers) -> Headers:
 
 
 def _origin_encoding(policy: KeyPolicy, request_headers: Headers) -> str:
+    """Accept-Encoding toward the origin ("": none) [DG controlling-the-cache-key, "Cache
+    compressed objects"]: with Gzip or Brotli caching on, the normalised value, ``identity``
+    when the viewer's accepts neither; with both off, a header like any other."""
     viewer = _first(request_headers, "accept-encoding")
     if viewer is None:
         return ""  # none sent (or removed: an HTTP/1.0 viewer's), none forwarded (7.9)
-    if policy.origin_headers.selects("accept-encoding") and not policy.encodings:
-        return viewer  # explicitly forwarded and not normalised: as the viewer sent it
+    if not policy.encodings:  # as the viewer sent it when a policy names it, else none
+        return viewer if policy.origin_headers.selects("accept-encoding") else ""
     accepted = accepted_encodings(viewer)
-    if policy.encodings:
-        accepted = ",".join(e for e in accepted.split(",") if e in policy.encodings)
-        return accepted or "identity"
-    return accepted
+    return ",".join(e for e in accepted.split(",") if e in policy.encodings) or "identity"

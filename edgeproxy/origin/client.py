@@ -34,8 +34,8 @@ from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
 from edgeproxy.origin.connection import OriginConnector
 from edgeproxy.origin.headers import (
     MAX_RESPONSE_HEAD,
+    fetch_headers,
     head_size,
-    outgoing_headers,
     response_headers,
     with_length,
 )
@@ -163,7 +163,7 @@ class OriginClient:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=target.connection_timeout, sock_read=target.read_timeout
         )
-        sent = outgoing_headers(headers, target)
+        sent = fetch_headers(headers, target)
         stream = request.body_stream
         if stream is not None and stream.length is not None:
             sent["Content-Length"] = str(stream.length)  # else aiohttp sends it chunked

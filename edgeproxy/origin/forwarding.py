@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from edgeproxy.cache.key import KeyPolicy, origin_headers, origin_querystring
-from edgeproxy.messages import EdgeRequest, Headers, header_value, without_headers
+from edgeproxy.messages import EdgeRequest, Headers, header_value, title_case, without_headers
 
 AMAZON_USER_AGENT = "Amazon CloudFront"
 
@@ -50,8 +50,11 @@ def wire_headers(request: EdgeRequest, request_id: str) -> Headers:
     X-Amz-Cf-Id (which handlers never see: it is a disallowed header). These two replace
     any header of the same name (any case) the viewer or a handler wrote: "If a header is
     present, CloudFront overwrites the header value" [DG add-origin-custom-headers], and the
-    request id is always the edge's own, so an origin never sees a forged one."""
+    request id is always the edge's own, so an origin never sees a forged one. Custom header
+    names go title-cased, as CloudFront sends them: configured as ``elb-key``, "at the origin
+    it is received as ``Elb-Key``" (awsdocs/amazon-cloudfront-developer-guide#70)."""
     assert request.origin is not None
-    own = [*request.origin.custom_headers, ("X-Amz-Cf-Id", request_id)]
+    custom = [(title_case(name), value) for name, value in request.origin.custom_headers]
+    own = [*custom, ("X-Amz-Cf-Id", request_id)]
     names = frozenset(name.lower() for name, _ in own)
     return [*without_headers(request.headers, names), *own]

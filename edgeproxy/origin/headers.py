@@ -73,15 +73,35 @@ def outgoing_headers(headers: Headers, target: OriginTarget) -> CIMultiDict[str]
     return out
 
 
+# The origin's Transfer-Encoding stays with its answer, although hop-by-hop: CloudFront shows
+# it in the origin-response event, where it is read-only (reference 4.2; a function deleting
+# it gets the 502, serverless-express#369), and an answer that came chunked goes on chunked
+# (DG RequestAndResponseBehaviorCustomOrigin, "Transfer Encoding"). The viewer's head is
+# framed by the edge alone (``server/head.py`` reads it, never copies it).
+_KEPT_FROM_ORIGIN = frozenset({"transfer-encoding"})
+
+
+def fetch_headers(headers: Headers, target: OriginTarget) -> CIMultiDict[str]:
+    """``outgoing_headers`` plus ``Connection: Keep-Alive``: CloudFront "replaces this header
+    with Connection: Keep-Alive before forwarding the request to your origin" [DG
+    RequestAndResponseBehaviorCustomOrigin]. (A WebSocket handshake says Upgrade instead:
+    origin/tunnel.py writes its own.)"""
+    out = outgoing_headers(headers, target)
+    out["Connection"] = "Keep-Alive"
+    return out
+
+
 def response_headers(resp: aiohttp.ClientResponse) -> Headers:
-    """The origin's headers as sent, minus hop-by-hop ones and those its Connection names."""
+    """The origin's headers as sent, minus hop-by-hop ones (but Transfer-Encoding) and
+    those its Connection names."""
     raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.raw_headers]
-    return without_hop_by_hop(raw)
+    return without_hop_by_hop(raw, keep=_KEPT_FROM_ORIGIN)
 
 
-def without_hop_by_hop(headers: Headers) -> Headers:
-    """``headers`` (an origin's answer) minus hop-by-hop ones and those Connection names."""
-    drop = HOP_BY_HOP | _connection_named(headers)
+def without_hop_by_hop(headers: Headers, keep: frozenset[str] = frozenset()) -> Headers:
+    """``headers`` (an origin's answer) minus hop-by-hop ones and those Connection names,
+    except the names in ``keep``."""
+    drop = (HOP_BY_HOP | _connection_named(headers)) - keep
     return [(k, v) for k, v in headers if k.lower() not in drop]
 
 

@@ -3,8 +3,15 @@
 The pipeline hands over an ``EdgeResponse`` whose headers are final except for framing:
 the body's length and how it is delimited are the connection's business, so any
 Content-Length, Transfer-Encoding, Connection or Keep-Alive among them is replaced here
-(a stream's Content-Length is kept as its declared length). ``Date`` and
-``Server: CloudFront`` are added when missing (reference 6.3). One pass over the headers,
+(a stream's Content-Length is kept as its declared length). An origin's
+``Transfer-Encoding`` without a Content-Length says no length was known: such an answer
+goes on chunked, held whole or not, as CloudFront returns a chunked origin answer chunked
+on the miss and on later hits (DG RequestAndResponseBehaviorCustomOrigin, "Transfer
+Encoding"); to HTTP/1.0, which has no chunked coding, with its length. ``Date`` and
+``Server: CloudFront`` are added when missing (reference 6.3), and ``Connection:
+keep-alive`` on every answer that keeps the connection open, HTTP/1.1 too, as CloudFront
+writes it (a real 301 in maslick/redirector's README: ``Content-Length: 0``,
+``Connection: keep-alive``, ``Server: CloudFront``). One pass over the headers,
 one ``str.join``, one encode: this is on the path of every cache hit.
 
 Every head is checked here, whatever produced it (an origin, a handler, the config, the
@@ -33,9 +40,10 @@ _LENGTH = 1  # a stream's declared length; replaced by ours
 _FRAMING = 2  # replaced by ours
 _DATE = 4  # kept; ours added only when missing
 _SERVER = 8  # likewise
+_CHUNKED = 16  # the origin's Transfer-Encoding: replaced by ours, but read (no length known)
 _WATCHED = {
     "content-length": _LENGTH,
-    "transfer-encoding": _FRAMING,
+    "transfer-encoding": _CHUNKED,
     "connection": _FRAMING,
     "keep-alive": _FRAMING,
     "date": _DATE,
@@ -137,11 +145,11 @@ def encode_head(
         if watched is None:
             watched = _name_flags(name)
         if watched:
-            if watched & (_LENGTH | _FRAMING):
+            seen |= watched
+            if watched & (_LENGTH | _FRAMING | _CHUNKED):
                 if watched == _LENGTH:
                     declared = value
                 continue
-            seen |= watched
         lines.append(f"{name}: {value}\r\n")
     if not seen & _DATE:
         lines.append(date.line())
@@ -149,6 +157,8 @@ def encode_head(
         lines.append("Server: CloudFront\r\n")
     if response.stream is None and not head_only and 200 <= status and status not in _BODYLESS:
         framing, length = Framing.LENGTH, len(response.body)  # the usual case, decided at once
+        if seen & _CHUNKED and declared is None and not http10:
+            framing, length = Framing.CHUNKED, -1  # the origin knew no length (see above)
     else:
         framing, length = _framing(response, declared, head_only=head_only, http10=http10)
     if framing is Framing.CLOSE:
@@ -157,10 +167,7 @@ def encode_head(
         lines.append("Transfer-Encoding: chunked\r\n")
     elif length >= 0:
         lines.append(f"Content-Length: {length}\r\n")
-    if not keep_alive:
-        lines.append("Connection: close\r\n")
-    elif http10:
-        lines.append("Connection: keep-alive\r\n")
+    lines.append("Connection: keep-alive\r\n" if keep_alive else "Connection: close\r\n")
     lines.append("\r\n")
     if head_only:
         framing = Framing.NONE

@@ -89,7 +89,9 @@ class ResponseWriter:
         except UnsafeHead as exc:  # the 502 page instead (made safe: never refused in turn)
             return self.send(self._refused(response, exc), head_only, False, http10)
         body = response.body
-        if head.framing is Framing.NONE or not body:
+        if head.framing is Framing.CHUNKED:  # a held body whose origin sent it chunked
+            self.write(head.data + (chunk(body) if body else b"") + LAST_CHUNK)
+        elif head.framing is Framing.NONE or not body:
             self.write(head.data)
         elif len(body) <= _JOIN_LIMIT:
             self.write(head.data + body)
