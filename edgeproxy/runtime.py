@@ -68,7 +68,7 @@ def build_edge(
         CacheStore(
             edge_settings.cache.max_bytes, edge_settings.cache.max_object_bytes, clock=clock
         ),
-        HookRunner(),
+        HookRunner(max_executions=edge_settings.handlers.max_concurrent_executions),
         # Bodies the cache would refuse anyway are streamed through, never held whole.
         OriginClient(
             edge_settings.resolve,

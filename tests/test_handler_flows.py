@@ -25,6 +25,7 @@ from conftest import (
     start_recording_origin,
 )
 
+from edgeproxy.errors import validation_answer
 from edgeproxy.functions.validation import RULES, Kind
 from edgeproxy.stages import Stage
 
@@ -94,7 +95,9 @@ async def test_rule_breach_is_502_validation_error(
     assert response.status_code == 502
     assert response.headers["x-cache"] == VALIDATION
     assert "<H1>502 ERROR</H1>" in response.text
-    assert "The Lambda function result failed validation." in response.text
+    # CloudFront's reason line for the rule (errors.LAMBDA_ANSWERS; the captured lines are
+    # checked word for word in test_lambda_error_answers.py)
+    assert validation_answer(rule).page_message in response.text
     # Request stages fail before the fetch, response stages after it.
     assert len(origin.requests_for(path)) == FETCHES_AFTER_TWO[stage][0]
     # The log says the stage, the handler file and the rule.
@@ -207,7 +210,8 @@ async def test_stuck_handler_gets_503_and_others_are_served(
     # The 503 came at the handler's 0.5 s timeout: a 60 s sleep or an endless loop never
     # ended, and the viewer's client (10 s timeout) got its answer.
     assert response.status_code == 503
-    assert response.headers["x-cache"] == "LambdaLimitExceeded from cloudfront"
+    # A timeout is an execution error (serverless-next.js#2014: "Task timed out" → 503 page)
+    assert response.headers["x-cache"] == "LambdaExecutionError from cloudfront"
     assert origin.requests_for("/stuck/a") == []
     await hundred_others(viewer, isolation)
     if isolation == "process":  # the stuck worker was killed, not left spinning
