@@ -399,8 +399,15 @@ OAI = "origin-access-identity/cloudfront/E127EXAMPLE51Z"
     ("access", "auth_method"),
     [
         ({"s3_origin_config": {"origin_access_identity": OAI}}, "origin-access-identity"),
-        # OAC signs requests itself; the event has no word for it (reference 2.6): none
-        ({"s3_origin_config": {}, "origin_access_control_id": "E2QWRUHAPOMQZL"}, "none"),
+        # origin access control: the event shows CloudFront's authenticated access to the
+        # bucket the same way (the audit; the Developer Guide, lambda-event-structure,
+        # only says "none if you aren't using OAI" and predates OAC)
+        (
+            {"s3_origin_config": {}, "origin_access_control_id": "E2QWRUHAPOMQZL"},
+            "origin-access-identity",
+        ),
+        ({"origin_access_control_id": "E2QWRUHAPOMQZL"}, "origin-access-identity"),
+        ({"s3_origin_config": {"origin_access_identity": ""}}, "none"),
     ],
 )
 async def test_s3_origin_access_reaches_the_event(
