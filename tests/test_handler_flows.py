@@ -372,6 +372,9 @@ async def test_s3_style_origin_event(origin: RecordingOrigin, start_edge: StartE
         "domain_name": "assets.s3.eu-west-1.amazonaws.com",
         "origin_path": "/site",
     }
+    # the bucket's name resolves (to loopback here): CloudFront resolves it before
+    # origin-request runs (test_origin_dns.py)
+    document["edge"]["resolve"] = {"assets.s3.eu-west-1.amazonaws.com": "127.0.0.1"}
     viewer = await start_edge(document)
     response = await viewer.get("/logo.png")
     assert response.status_code == 200
@@ -419,6 +422,9 @@ async def test_s3_origin_access_reaches_the_event(
         "domain_name": "assets.s3.eu-west-1.amazonaws.com",
         **access,
     }
+    # the bucket's name resolves (to loopback here): CloudFront resolves it before
+    # origin-request runs (test_origin_dns.py)
+    document["edge"]["resolve"] = {"assets.s3.eu-west-1.amazonaws.com": "127.0.0.1"}
     viewer = await start_edge(document)
     response = await viewer.get("/logo.png")
     assert response.status_code == 200
