@@ -21,9 +21,11 @@ so rendering needs no ``isinstance`` ladder.
     └── HandlerError               a Lambda@Edge handler failed (.stage, .handler, .detail)
         ├── HandlerValidationError 502  LambdaValidationError: the result broke a rule
         ├── HandlerExecutionError  503  LambdaExecutionError: the handler raised
-        ├── HandlerTimeout         503  LambdaLimitExceeded: the handler ran too long
-        └── HandlerThrottled       503  LambdaLimitExceeded: every concurrency slot of the
-                                        function is held by a stuck call
+        ├── HandlerTimeout         503  LambdaExecutionError: the handler ran too long
+        └── HandlerThrottled       503  LambdaLimitExceeded: the edge's limit of concurrent
+                                        executions was reached (Lambda's throttling)
+
+    A handler failure's status, X-Cache and page lines are rows of ``LAMBDA_ANSWERS``.
 
     ConfigError                    startup only: every problem of a config, with key paths
     HandlerLoadError               startup only: a handler file missing or not importable
@@ -35,6 +37,7 @@ Foreign exceptions (aiohttp, user code) are converted once, where they are caugh
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 _CANT_CONNECT = (
@@ -48,7 +51,7 @@ class EdgeError(Exception):
 
     status: ClassVar[int] = 502
     x_cache: ClassVar[str] = "Error from cloudfront"
-    page_message: ClassVar[str] = _CANT_CONNECT
+    page_message: str = _CANT_CONNECT  # the page's message lines (an instance may say more)
     # Whether a custom_error_response page may replace this answer: origin failures and geo
     # blocks yes; handler failures, bad requests and CloudFront's own limits no (7.11).
     custom_page: ClassVar[bool] = False
@@ -156,34 +159,103 @@ class HandlerError(EdgeError):
         return f"{where}: {self.detail}" if where else self.detail
 
 
+@dataclass(frozen=True, slots=True)
+class LambdaAnswer:
+    """What the viewer gets for a handler failure: status, X-Cache and the page's lines."""
+
+    status: int
+    x_cache: str
+    page_message: str
+
+
+def _answer(status: int, result: str, line: str) -> LambdaAnswer:
+    # Every captured Lambda@Edge page follows its reason line with the can't-connect line.
+    return LambdaAnswer(status, f"{result} from cloudfront", f"{line}\n{_CANT_CONNECT}")
+
+
+_EXECUTION_LINE = (
+    "The Lambda function associated with the CloudFront distribution is invalid or doesn't "
+    "have the required permissions."
+)
+_FAILED_VALIDATION = "The Lambda function result failed validation"
+_BODY_LINE = (
+    f"{_FAILED_VALIDATION}: The body is not a string, is not an object, or exceeds the "
+    "maximum size."
+)
+VALIDATION = "validation"  # the row for a broken rule without a captured line of its own
+
+# CloudFront's answer for each way a function fails, as captured from real CloudFront (the
+# sources are in docs/fidelity.md). A timeout is answered as an execution error (a timed-out
+# call is one: serverless-next.js#2014, cognito-at-edge#86); LambdaLimitExceeded is
+# throttling only. A broken validation rule has its own row, ``validation/<rule>`` (the rule's
+# name in functions/validation.py RULES), where CloudFront's page names the reason.
+LAMBDA_ANSWERS: dict[str, LambdaAnswer] = {
+    "execution": _answer(503, "LambdaExecutionError", _EXECUTION_LINE),
+    "timeout": _answer(503, "LambdaExecutionError", _EXECUTION_LINE),
+    "throttled": _answer(
+        503,
+        "LambdaLimitExceeded",
+        "The Lambda function associated with the CloudFront distribution was throttled.",
+    ),
+    VALIDATION: _answer(502, "LambdaValidationError", f"{_FAILED_VALIDATION}."),
+    "validation/result-is-object": _answer(
+        502,
+        "LambdaValidationError",
+        "The Lambda function returned invalid JSON: The JSON output must be an object type.",
+    ),
+    "validation/header-entry-is-array": _answer(
+        502,
+        "LambdaValidationError",
+        "The Lambda function returned an invalid entry in the headers object: Each header "
+        "entry in the headers object must be an array.",
+    ),
+    "validation/disallowed-header": _answer(
+        502,
+        "LambdaValidationError",
+        f"{_FAILED_VALIDATION}: The function tried to add a blacklisted header.",
+    ),
+    "validation/read-only-header": _answer(
+        502,
+        "LambdaValidationError",
+        f"{_FAILED_VALIDATION}: The function tried to add, delete, or change a read-only header.",
+    ),
+    "validation/body-is-string": _answer(502, "LambdaValidationError", _BODY_LINE),
+    "validation/body-encoding": _answer(502, "LambdaValidationError", _BODY_LINE),
+    "validation/generated-size": _answer(502, "LambdaValidationError", _BODY_LINE),
+}
+
+
+def validation_answer(rule: str) -> LambdaAnswer:
+    """The answer for a result that broke ``rule``: its own row, else the generic one."""
+    return LAMBDA_ANSWERS.get(f"{VALIDATION}/{rule}", LAMBDA_ANSWERS[VALIDATION])
+
+
 class HandlerValidationError(HandlerError):
-    status = 502
-    x_cache = "LambdaValidationError from cloudfront"
-    page_message = "The Lambda function result failed validation."
+    status = LAMBDA_ANSWERS[VALIDATION].status
+    x_cache = LAMBDA_ANSWERS[VALIDATION].x_cache
+    page_message = LAMBDA_ANSWERS[VALIDATION].page_message
 
 
 class HandlerExecutionError(HandlerError):
-    status = 503
-    x_cache = "LambdaExecutionError from cloudfront"
-    page_message = (
-        "The Lambda function associated with the CloudFront distribution is invalid or "
-        "doesn't have the required permissions."
-    )
+    status = LAMBDA_ANSWERS["execution"].status
+    x_cache = LAMBDA_ANSWERS["execution"].x_cache
+    page_message = LAMBDA_ANSWERS["execution"].page_message
 
 
 class HandlerTimeout(HandlerError):
-    status = 503
-    x_cache = "LambdaLimitExceeded from cloudfront"
-    page_message = "The Lambda function associated with the CloudFront distribution timed out."
+    status = LAMBDA_ANSWERS["timeout"].status
+    x_cache = LAMBDA_ANSWERS["timeout"].x_cache
+    page_message = LAMBDA_ANSWERS["timeout"].page_message
 
 
 class HandlerThrottled(HandlerError):
-    """Refused before it ran: the function is at its concurrency limit (``concurrency``), as
-    Lambda throttles it; CloudFront's answer for a throttled function (reference 4.7)."""
+    """Refused before it ran: the edge already runs ``edge.handlers.max_concurrent_executions``
+    function calls, as Lambda throttles past its concurrency quota (Developer Guide
+    http-503-lambda-limit-execeeded-error)."""
 
-    status = 503
-    x_cache = "LambdaLimitExceeded from cloudfront"
-    page_message = "The Lambda function associated with the CloudFront distribution was throttled."
+    status = LAMBDA_ANSWERS["throttled"].status
+    x_cache = LAMBDA_ANSWERS["throttled"].x_cache
+    page_message = LAMBDA_ANSWERS["throttled"].page_message
 
 
 class ConfigError(Exception):

@@ -127,6 +127,11 @@ class Misses:
         to_origin = origin_request(
             self._aimed(viewer, target, key, stale), route.key_policy, self.calls.identity.via
         )
+        if Stage.ORIGIN_REQUEST in route.hooks:
+            # CloudFront resolves the origin's name before origin-request runs: a name that
+            # does not resolve is 502 OriginDnsError and the function is not invoked
+            # (Developer Guide, Restrictions on Lambda@Edge: DNS resolution).
+            await self.origin.address(target.domain_name)
         result = await self.calls.request(ex, route, Stage.ORIGIN_REQUEST, to_origin)
         if isinstance(result, EdgeResponse):
             return None, result

@@ -37,9 +37,12 @@ from edgeproxy.origin.client import OriginClient
 from edgeproxy.routes import Route, Routes
 from edgeproxy.stages import Source, Stage, viewer_response_runs, x_cache_for
 from edgeproxy.viewer.cloudfront_headers import (
+    NOTHING_SENT,
     ViewerFacts,
     https_redirect,
+    sent_cf_headers,
     split_viewer_cf_headers,
+    toward_origin,
     viewer_cf_headers,
 )
 from edgeproxy.viewer.geo import GeoLocator
@@ -171,16 +174,19 @@ class Edge:
         refusal = self._viewer_policy(ex, route, request)  # 3
         if refusal is not None:
             return refusal
-        trusted = NOTHING_TRUSTED
+        trusted, sent = NOTHING_TRUSTED, NOTHING_SENT
         if names_cloudfront_header(request.headers):
-            request.headers, trusted = split_viewer_cf_headers(
-                request.headers, self.trust_viewer_headers
-            )
+            # viewer-request sees what the viewer sent, simulated values aside (cloudfront_headers)
+            sent = sent_cf_headers(request.headers)
+            if self.trust_viewer_headers:
+                request.headers, trusted = split_viewer_cf_headers(request.headers)
         result = await self.calls.request(ex, route, Stage.VIEWER_REQUEST, request)  # 4
         if isinstance(result, EdgeResponse):
             ex.source = Source.VIEWER_REQUEST_GENERATED
             return result
         viewer = ex.viewer = result
+        if names_cloudfront_header(viewer.headers):
+            viewer.headers = toward_origin(viewer.headers, sent, route.cf_header_names)
         if route.response_headers is not None:
             preflight = preflight_response(route.response_headers, viewer)
             if preflight is not None:

@@ -191,9 +191,11 @@ _S3_DEFAULT_REGION = "us-east-1"  # bucket.s3.amazonaws.com, the legacy global e
 
 
 def _s3_target(origin: Origin) -> OriginTarget:
-    # Only an origin access identity shows in the event; OAC has no authMethod (none).
+    # CloudFront's own access to the bucket, an origin access identity or origin access
+    # control, shows in the event as "origin-access-identity"; "none" without either.
     s3_config = origin.s3_origin_config
     identity = s3_config.origin_access_identity if s3_config is not None else ""
+    authenticated = bool(identity or origin.origin_access_control_id)
     region = _S3_REGION.search(origin.domain_name.lower())
     return OriginTarget(
         domain_name=origin.domain_name,
@@ -204,6 +206,6 @@ def _s3_target(origin: Origin) -> OriginTarget:
         connection_timeout=float(origin.connection_timeout),
         connection_attempts=origin.connection_attempts,
         kind="s3",
-        s3_auth_method="origin-access-identity" if identity else "none",
+        s3_auth_method="origin-access-identity" if authenticated else "none",
         s3_region=region.group(1) if region else _S3_DEFAULT_REGION,
     )

@@ -73,7 +73,7 @@ def build_edge(
             clock=clock,
             disk=disk_tier(config),
         ),
-        HookRunner(),
+        HookRunner(max_executions=edge_settings.handlers.max_concurrent_executions),
         # Bodies the cache would refuse anyway are streamed through, never held whole.
         OriginClient(
             edge_settings.resolve,

@@ -1,5 +1,6 @@
-"""A function's concurrency slots: calls past the slots wait for a live one, are throttled at
-once when every slot is held by a stuck call, and never leak a slot."""
+"""A function's concurrency slots: calls past the slots wait for one within their timeout
+(whether held by live or stuck calls) and never leak a slot; the edge's count of running
+executions refuses calls past its limit."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import pytest
 
-from edgeproxy.functions.concurrency import Slots, Throttled
+from edgeproxy.functions.concurrency import Executions, Slots, Throttled
 
 
 async def test_a_call_past_the_slots_waits_for_a_live_one() -> None:
@@ -24,25 +25,38 @@ async def test_a_call_past_the_slots_waits_for_a_live_one() -> None:
     assert (slots.live, slots.stuck) == (0, 0)
 
 
-async def test_stuck_slots_throttle_at_once_and_free_when_their_call_returns() -> None:
+async def test_stuck_slots_make_calls_wait_until_their_call_returns() -> None:
+    """Stuck calls hold their slots: a later call waits (its timeout bounds the wait, and
+    it is answered as a timeout), and gets a slot once a stuck handler returns at last."""
     slots = Slots(2)
     a, b = await slots.acquire(), await slots.acquire()
+    a.stuck()
+    b.stuck()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await slots.acquire()  # nobody frees one in time
+    assert (slots.live, slots.stuck) == (0, 2)
     waiting = asyncio.create_task(slots.acquire())
     await asyncio.sleep(0)
-    a.stuck()
-    await asyncio.sleep(0)
-    assert not waiting.done()  # b may still return in time
-    b.stuck()
-    with pytest.raises(Throttled, match="all 2 concurrent executions"):
-        await asyncio.wait_for(waiting, 5)  # nobody left who could free a slot
-    with pytest.raises(Throttled):
-        await slots.acquire()  # refused at once, not queued
+    assert not waiting.done()
     a.release()  # the stuck call's handler returned at last
-    c = await asyncio.wait_for(slots.acquire(), 5)
+    c = await asyncio.wait_for(waiting, 5)
     assert (slots.live, slots.stuck) == (1, 1)
     c.release()
     b.release()
     assert (slots.live, slots.stuck) == (0, 0)
+
+
+def test_executions_past_the_limit_are_throttled() -> None:
+    executions = Executions(2)
+    executions.start()
+    executions.start()
+    with pytest.raises(Throttled, match="2 concurrent executions"):
+        executions.start()
+    assert executions.running == 2
+    executions.end()
+    executions.start()
+    assert executions.running == 2
 
 
 async def test_a_waiter_cancelled_as_it_is_handed_a_slot_gives_it_back() -> None:

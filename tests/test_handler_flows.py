@@ -25,6 +25,7 @@ from conftest import (
     start_recording_origin,
 )
 
+from edgeproxy.errors import validation_answer
 from edgeproxy.functions.validation import RULES, Kind
 from edgeproxy.stages import Stage
 
@@ -94,7 +95,9 @@ async def test_rule_breach_is_502_validation_error(
     assert response.status_code == 502
     assert response.headers["x-cache"] == VALIDATION
     assert "<H1>502 ERROR</H1>" in response.text
-    assert "The Lambda function result failed validation." in response.text
+    # CloudFront's reason line for the rule (errors.LAMBDA_ANSWERS; the captured lines are
+    # checked word for word in test_lambda_error_answers.py)
+    assert validation_answer(rule).page_message in response.text
     # Request stages fail before the fetch, response stages after it.
     assert len(origin.requests_for(path)) == FETCHES_AFTER_TWO[stage][0]
     # The log says the stage, the handler file and the rule.
@@ -207,7 +210,8 @@ async def test_stuck_handler_gets_503_and_others_are_served(
     # The 503 came at the handler's 0.5 s timeout: a 60 s sleep or an endless loop never
     # ended, and the viewer's client (10 s timeout) got its answer.
     assert response.status_code == 503
-    assert response.headers["x-cache"] == "LambdaLimitExceeded from cloudfront"
+    # A timeout is an execution error (serverless-next.js#2014: "Task timed out" → 503 page)
+    assert response.headers["x-cache"] == "LambdaExecutionError from cloudfront"
     assert origin.requests_for("/stuck/a") == []
     await hundred_others(viewer, isolation)
     if isolation == "process":  # the stuck worker was killed, not left spinning
@@ -368,6 +372,9 @@ async def test_s3_style_origin_event(origin: RecordingOrigin, start_edge: StartE
         "domain_name": "assets.s3.eu-west-1.amazonaws.com",
         "origin_path": "/site",
     }
+    # the bucket's name resolves (to loopback here): CloudFront resolves it before
+    # origin-request runs (test_origin_dns.py)
+    document["edge"]["resolve"] = {"assets.s3.eu-west-1.amazonaws.com": "127.0.0.1"}
     viewer = await start_edge(document)
     response = await viewer.get("/logo.png")
     assert response.status_code == 200
@@ -395,8 +402,15 @@ OAI = "origin-access-identity/cloudfront/E127EXAMPLE51Z"
     ("access", "auth_method"),
     [
         ({"s3_origin_config": {"origin_access_identity": OAI}}, "origin-access-identity"),
-        # OAC signs requests itself; the event has no word for it (reference 2.6): none
-        ({"s3_origin_config": {}, "origin_access_control_id": "E2QWRUHAPOMQZL"}, "none"),
+        # origin access control: the event shows CloudFront's authenticated access to the
+        # bucket the same way (the audit; the Developer Guide, lambda-event-structure,
+        # only says "none if you aren't using OAI" and predates OAC)
+        (
+            {"s3_origin_config": {}, "origin_access_control_id": "E2QWRUHAPOMQZL"},
+            "origin-access-identity",
+        ),
+        ({"origin_access_control_id": "E2QWRUHAPOMQZL"}, "origin-access-identity"),
+        ({"s3_origin_config": {"origin_access_identity": ""}}, "none"),
     ],
 )
 async def test_s3_origin_access_reaches_the_event(
@@ -408,6 +422,9 @@ async def test_s3_origin_access_reaches_the_event(
         "domain_name": "assets.s3.eu-west-1.amazonaws.com",
         **access,
     }
+    # the bucket's name resolves (to loopback here): CloudFront resolves it before
+    # origin-request runs (test_origin_dns.py)
+    document["edge"]["resolve"] = {"assets.s3.eu-west-1.amazonaws.com": "127.0.0.1"}
     viewer = await start_edge(document)
     response = await viewer.get("/logo.png")
     assert response.status_code == 200

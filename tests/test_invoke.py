@@ -105,7 +105,7 @@ def test_exception_and_timeout(capsys: pytest.CaptureFixture[str]) -> None:
         "X-Sleep: 5",
     )
     assert code == 1
-    assert "LambdaLimitExceeded" in err and "Task timed out after 0.20 seconds" in err
+    assert "LambdaExecutionError" in err and "Task timed out after 0.20 seconds" in err
 
 
 @pytest.mark.parametrize("isolation", ["thread", "inline", "process"])

@@ -184,6 +184,7 @@ async def test_a_node_handler_that_never_calls_back_times_out_and_is_replaced(
     for _ in range(2):  # the stuck runtime was killed: the next call gets a fresh one
         response = await viewer.get("/stuck")
         assert response.status_code == 503 and is_cloudfront_error_page(response)
+        assert response.headers["x-cache"] == "LambdaExecutionError from cloudfront"
     assert origin.seen == []
 
 

@@ -1,10 +1,12 @@
 """A stuck handler costs only its own function, in thread isolation (set explicitly: the
 default is now process isolation, where a stuck call is killed with its runtime process).
 
-* Blocked for good (a sleep, a wait on nothing), called 2,000 times: its concurrency slots
-  fill with stuck calls, one thread each, and every later call is throttled at once (503);
-  hits on another path keep the rate and latency they had under the same load on a healthy
-  handler, and the edge's threads stay bounded.
+* Blocked for good (a sleep, a wait on nothing), called hundreds of times: its concurrency
+  slots fill with stuck calls, one thread each, and every later call waits for a slot within
+  its timeout and is answered as a timeout (503 LambdaExecutionError, as CloudFront answers a
+  timed-out function: serverless-nextjs/serverless-next.js#2014); hits on another path keep
+  the rate and latency they had under the same load on a healthy handler, and the edge's
+  threads stay bounded.
 * ``while True: pass``, called again and again: each call is stopped at its timeout, so
   spinning threads never pile up; once the calls stop the edge is idle and at full speed.
 
@@ -29,14 +31,14 @@ from viewer_wire import RawResponse, RawViewer
 from edgeproxy.stages import Stage
 
 TIMEOUT_S = 0.2  # the stuck handler's own timeout
-STUCK_CALLS = 2_000
+STUCK_CALLS = 300  # each waits its whole timeout: 300 is ~75 times the slots
 SPINNING_CALLS = 200  # each spins for its whole timeout, a slot at a time
 STUCK_VIEWERS = 8  # connections sending the stuck calls, each one request at a time
 PACE_S = 0.01  # between a stuck viewer's answer and its next request
 WINDOW_S = 0.75  # of load on one path, in turn with the other
 MAX_ROUNDS = 20
 IDLE_S = 1.0
-LIMIT = "LambdaLimitExceeded from cloudfront"
+EXECUTION_ERROR = "LambdaExecutionError from cloudfront"
 
 
 def stuck_document(
@@ -193,10 +195,11 @@ async def cpu_seconds_while_idle(seconds: float) -> float:
 async def test_handlers_stuck_for_good_cost_other_viewers_nothing(
     spec: str, origin: RecordingOrigin, start_edge: StartEdge, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """2,000 calls to a handler that never returns: its slots fill with stuck calls (one
-    thread each, left behind), then every call is throttled at once, and other viewers keep
-    the rate and latency they had under the same load when nothing was stuck."""
-    caplog.set_level(logging.CRITICAL, logger="edgeproxy")  # 2,000 error lines, not measured
+    """Hundreds of calls to a handler that never returns: its slots fill with stuck calls
+    (one thread each, left behind), then every call waits its timeout for a slot and gets the
+    timeout's 503, and other viewers keep the rate and latency they had under the same load
+    when nothing was stuck."""
+    caplog.set_level(logging.CRITICAL, logger="edgeproxy")  # an error line a call, not measured
     viewer = await start_edge(stuck_document(origin, spec))
     port = viewer.running.ports["http"]
     await warm(port)
@@ -215,21 +218,22 @@ async def test_handlers_stuck_for_good_cost_other_viewers_nothing(
         stuck_module(viewer).RELEASE.set()
 
     slots = viewer.running.config.edge.handlers.concurrency
-    timed_out = [a for a in answers if "timed out" in a.page]
-    throttled = [a for a in answers if "was throttled" in a.page]
+    seconds = [a.seconds for a in answers]
     numbers = (
-        f"{summary('control', control)}, {summary('stuck', during)}, {len(timed_out)} timed "
-        f"out, {len(throttled)} throttled, slowest {max(a.seconds for a in answers):.2f} s"
+        f"{summary('control', control)}, {summary('stuck', during)}, {len(answers)} calls, "
+        f"quickest {min(seconds):.2f} s, slowest {max(seconds):.2f} s"
     )
     print(numbers)  # shown with -s: the margins on this machine
     assert {a.response.status for a in quick} == {302}
-    # Every stuck call got CloudFront's 503 soon: at its timeout, or throttled at once.
+    # Every stuck call got CloudFront's 503 at its timeout: not before (it waited for a
+    # slot within its time), not long after (never left hanging, never queued past it).
     assert {(a.response.status, a.response.header("x-cache")) for a in answers} == {
-        (503, LIMIT)
+        (503, EXECUTION_ERROR)
     }, numbers
-    assert len(timed_out) + len(throttled) == len(answers) >= STUCK_CALLS, numbers
-    assert max(a.seconds for a in answers) < TIMEOUT_S + 2.0, numbers
-    assert len(timed_out) <= 2 * slots, numbers  # then refused at once, not queued
+    assert all("invalid or doesn't have the required permissions" in a.page for a in answers)
+    assert len(answers) >= STUCK_CALLS, numbers
+    assert min(seconds) >= 0.9 * TIMEOUT_S, numbers
+    assert max(seconds) < TIMEOUT_S + 2.0, numbers
     # One thread per slot left behind at most, whatever the number of calls.
     assert during.peak_threads - control.peak_threads <= slots, numbers
     # Other viewers kept the pace they had under the same load with nothing stuck.
@@ -266,7 +270,7 @@ async def test_a_spinning_handler_is_stopped_at_its_timeout(
     )
     print(numbers)  # shown with -s: the margins on this machine
     assert {(a.response.status, a.response.header("x-cache")) for a in answers} == {
-        (503, LIMIT)
+        (503, EXECUTION_ERROR)
     }, numbers
     assert max(a.seconds for a in answers) < TIMEOUT_S + 2.0, numbers
     assert during.peak_threads - before.peak_threads <= slots, numbers
@@ -308,7 +312,7 @@ async def test_a_spinning_function_in_its_own_runtime_leaves_the_edge_its_speed(
     print(numbers)  # shown with -s: the margin on this machine
     assert len(answers) >= PROCESS_SPINNING_CALLS, numbers
     assert {(a.response.status, a.response.header("x-cache")) for a in answers} == {
-        (503, LIMIT)
+        (503, EXECUTION_ERROR)
     }, numbers
     assert max(a.seconds for a in answers) < TIMEOUT_S + 2.0, numbers
     assert during.rate >= 0.8 * idle.rate, numbers

@@ -19,7 +19,9 @@ from edgeproxy.viewer.cloudfront_headers import (
     ViewerFacts,
     device_of,
     https_redirect,
+    sent_cf_headers,
     split_viewer_cf_headers,
+    toward_origin,
     viewer_cf_headers,
 )
 from edgeproxy.viewer.geo import Location
@@ -200,14 +202,27 @@ def test_a_trusted_country_moves_the_viewer_there():
     assert ("CloudFront-Viewer-City", "Berlin") in viewer_cf_headers(names, same)
 
 
-def test_viewer_sent_cloudfront_headers_are_split_off():
+def test_viewer_sent_cloudfront_headers_are_split_off_when_trusted():
     headers = [("Host", "a"), ("cloudfront-viewer-country", "DE"), ("X-Other", "1")]
-    kept, trusted = split_viewer_cf_headers(headers, trust=True)
+    kept, trusted = split_viewer_cf_headers(headers)
     assert kept == [("Host", "a"), ("X-Other", "1")]
     assert trusted == {"cloudfront-viewer-country": "DE"}
-    kept, trusted = split_viewer_cf_headers(headers, trust=False)
-    assert kept == [("Host", "a"), ("X-Other", "1")]
-    assert trusted == {}
+
+
+def test_viewer_sent_cloudfront_headers_give_way_toward_the_origin():
+    headers = [
+        ("Host", "a"),
+        ("CloudFront-Viewer-Country", "DE"),
+        ("cloudfront-is-ios-viewer", "x"),
+    ]
+    sent = sent_cf_headers(headers)
+    assert sent == {"cloudfront-viewer-country", "cloudfront-is-ios-viewer"}
+    assert toward_origin(headers, sent, ()) == [("Host", "a")]
+    added_by_a_function = [("Host", "a"), ("CloudFront-Is-Mobile-Viewer", "true")]
+    assert toward_origin(added_by_a_function, frozenset(), ()) == added_by_a_function
+    assert toward_origin(added_by_a_function, frozenset(), ["cloudfront-is-mobile-viewer"]) == [
+        ("Host", "a")
+    ]
 
 
 def test_redirect_location_keeps_the_host_and_names_the_https_port():
@@ -358,12 +373,14 @@ async def test_headers_only_an_origin_request_policy_may_name(
 SPOOFED = {"CloudFront-Viewer-Country": "DE", "CloudFront-Is-Mobile-Viewer": "true"}
 
 
-async def test_spoofed_headers_are_removed_when_trust_is_off(
+async def test_spoofed_headers_give_way_to_cloudfronts_when_trust_is_off(
     tmp_path: Path, origin: RecordingOrigin, start_edge: StartEdge
 ):
+    """viewer-request sees what the viewer sent; origin-request CloudFront's own values
+    (Developer Guide "Restrictions on Lambda@Edge", CloudFront headers; reference 4.3)."""
     document = recording(tmp_path, origin, **legacy(*GEO, "CloudFront-Is-Mobile-Viewer"))
     seen = await saw(start_edge, document, headers=SPOOFED)
-    assert seen["viewer_request"] == []  # gone before any handler
+    assert seen["viewer_request"] == ["cloudfront-is-mobile-viewer", "cloudfront-viewer-country"]
     assert seen["origin_request"]["cloudfront-viewer-country"] == "US"  # the located value
     assert seen["origin_request"]["cloudfront-is-mobile-viewer"] == "false"
 

@@ -107,7 +107,7 @@ class Origin(FrozenModel):
     custom_origin_config: CustomOriginConfig | None = None
     s3_origin_config: S3OriginConfig | None = None
     # Origin access control signs S3 requests with SigV4; kept, not simulated (the local
-    # origin is not S3), and the event's authMethod has no value for it (reference 2.6).
+    # origin is not S3); the event shows it as authMethod "origin-access-identity".
     origin_access_control_id: str | None = None
     connection_attempts: Annotated[int, between(1, 3)] = 3
     connection_timeout: Annotated[int, between(1, 10)] = 10

@@ -33,7 +33,7 @@ from edgeproxy.config.types import (
     invalid,
     one_of_loaded,
 )
-from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY
+from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY, DEFAULT_MAX_EXECUTIONS
 from edgeproxy.functions.handler_strings import is_lambda_form, needs_code
 from edgeproxy.functions.loader import INIT_TIMEOUT_S
 
@@ -142,8 +142,11 @@ class CacheSettings(FrozenModel):
 class HandlerSettings(FrozenModel):
     isolation: Isolation = "process"  # each function in its own runtime processes
     # Calls of one function running at once (thread isolation: threads; process: workers);
-    # past it, calls wait within their timeout, or are throttled when all are stuck.
+    # past it, calls wait within their timeout.
     concurrency: Annotated[int, at_least(1)] = DEFAULT_CONCURRENCY
+    # Calls of all functions running at once; past it, calls are throttled (503
+    # LambdaLimitExceeded), as Lambda past its concurrency quota.
+    max_concurrent_executions: Annotated[int, at_least(1)] = DEFAULT_MAX_EXECUTIONS
     # Lambda's init phase limit: a handler module whose top-level code runs longer is refused.
     init_timeout: Annotated[float, between(0.001, 900)] = INIT_TIMEOUT_S
 

@@ -38,7 +38,6 @@ class CallRecord:
     start: float
     init_ms: float | None = None
     memory_mb: int | None = None
-    ran: bool = True  # False: refused (throttled) before it ran, so no REPORT
 
 
 def validated(hook: Hook, validate: Callable[..., bool], *args: Any) -> bool:
@@ -111,7 +110,7 @@ def _user_traceback(exc: BaseException) -> str:
 def report(hook: Hook, call: CallRecord) -> None:
     """Lambda's REPORT line; Max Memory Used is the peak resident memory of the process the
     handler ran in (the worker, or the edge itself for in-process isolation)."""
-    if not call.ran or not log.isEnabledFor(logging.INFO):
+    if not log.isEnabledFor(logging.INFO):
         return
     duration_ms = (time.perf_counter() - call.start) * 1000 - (call.init_ms or 0.0)
     init = f" Init Duration: {call.init_ms:.2f} ms" if call.init_ms is not None else ""

@@ -7,10 +7,12 @@ the event, call the handler, validate the result, convert it back. What each ret
 * ``run_request`` → the ``EdgeRequest`` to continue with, or an ``EdgeResponse`` the handler
   generated (answer the viewer with it).
 * ``run_response`` → the ``EdgeResponse`` to continue with.
-* Either raises ``HandlerTimeout`` (503), ``HandlerThrottled`` (503: every concurrency slot
-  of the function is held by a stuck call), ``HandlerExecutionError`` (503: the handler
-  raised, its worker died, or its file no longer loads) or ``HandlerValidationError`` (502,
-  the result broke a rule of ``validation.RULES``) — the pipeline renders them.
+* Either raises ``HandlerTimeout`` (503 LambdaExecutionError: it ran, or waited for a free
+  runtime, past its timeout), ``HandlerThrottled`` (503 LambdaLimitExceeded: the edge already
+  runs ``edge.handlers.max_concurrent_executions`` calls), ``HandlerExecutionError`` (503:
+  the handler raised, its worker died, or its file no longer loads) or
+  ``HandlerValidationError`` (502, the result broke a rule of ``validation.RULES``) — the
+  pipeline renders them (``errors.LAMBDA_ANSWERS``).
 
 ``invoke`` is the call alone (event in, raw result out) for ``edgeproxy invoke``. Where the
 call runs and how it is stopped at its timeout is ``isolation``'s business; how many calls of
@@ -39,7 +41,13 @@ from typing import Any, Protocol
 
 from edgeproxy.errors import ConfigError, HandlerExecutionError
 from edgeproxy.functions import events
-from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY, Slots, Throttled
+from edgeproxy.functions.concurrency import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_EXECUTIONS,
+    Executions,
+    Slots,
+    Throttled,
+)
 from edgeproxy.functions.containers import (
     FunctionCode,
     function_code,
@@ -103,8 +111,16 @@ __all__ = ["Hook", "HookRunner", "Isolation", "LambdaContext", "build_hooks"]
 class HookRunner:
     """Runs hooks. Owns the handler threads and worker processes; ``close()`` releases them."""
 
-    def __init__(self, *, max_threads: int = 64, reload: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        max_threads: int = 64,
+        reload: bool = True,
+        max_executions: int = DEFAULT_MAX_EXECUTIONS,
+    ) -> None:
         self._threads = HandlerThreads(max_threads)
+        # Calls of all functions running at once: past the limit, Lambda throttles.
+        self.executions = Executions(max_executions)
         self._workers = WorkerPools()  # per handler: each worker a warm container
         # Thread-isolated calls hold a slot of their function's version (functions/concurrency.py).
         self._slots: weakref.WeakKeyDictionary[Version, Slots] = weakref.WeakKeyDictionary()
@@ -143,6 +159,10 @@ class HookRunner:
         """Call the hook's handler with ``event`` under its isolation and timeout; the raw
         result. Raises HandlerTimeout, HandlerThrottled or HandlerExecutionError."""
         await self._refresh(hook)
+        try:
+            self.executions.start()
+        except Throttled as throttled:  # never ran: no RequestId, no REPORT line
+            raise throttled_error(hook, throttled) from throttled
         call = CallRecord(
             LambdaContext(hook.function_name, hook.memory_mb, hook.timeout_s, self._log_stream),
             time.perf_counter(),
@@ -153,10 +173,8 @@ class HookRunner:
             raise execution_error(hook, call.context, raised.original) from raised.original
         except TimeoutError as exc:
             raise timeout_error(hook, call.context) from exc
-        except Throttled as throttled:
-            call.ran = False
-            raise throttled_error(hook, throttled) from throttled
         finally:
+            self.executions.end()
             report(hook, call)
 
     async def close(self) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgeproxy.errors import HandlerValidationError
+from edgeproxy.errors import HandlerValidationError, validation_answer
 from edgeproxy.functions.origin_object_rules import origin_valid
 from edgeproxy.functions.validation_rules import (
     body_encoding,
@@ -87,11 +87,13 @@ class Violation:
 
 
 class RuleBroken(HandlerValidationError):
-    """A HandlerValidationError that names the row of ``RULES`` the result broke."""
+    """A HandlerValidationError that names the row of ``RULES`` the result broke; its page
+    gives CloudFront's reason line for that rule (``errors.LAMBDA_ANSWERS``)."""
 
     def __init__(self, detail: str, *, rule: str, stage: str = "", handler: str = "") -> None:
         super().__init__(detail, stage=stage, handler=handler)
         self.rule = rule
+        self.page_message = validation_answer(rule).page_message
 
 
 _REQUEST = frozenset({Kind.REQUEST})

@@ -2,12 +2,13 @@
 derives from the viewer (protocol, device, geo, address, TLS), reference sections 6.1 and 7.2.
 
 CloudFront adds these headers only when a cache key or origin request setting names them,
-and only after viewer-request has run. Viewer-sent ``CloudFront-*`` headers are either
-trusted as simulated values (``edge.geo.trust_viewer_headers``: then they count as
-CloudFront's own, hidden from viewer-request and added after it) or removed, so nobody can
-spoof them. Where a viewer is comes from ``viewer/geo.py``; what device it is comes from its
-User-Agent, parsed by ``ua-parser`` (uap-core's regexes) and sorted into CloudFront's device
-classes by the tables below.
+and only after viewer-request has run. ``CloudFront-*`` headers a viewer sends itself are
+shown to viewer-request as sent, then give way to CloudFront's own (``toward_origin``), so
+nobody can spoof them toward the origin; trusted as simulated values
+(``edge.geo.trust_viewer_headers``) they count as CloudFront's own instead: hidden from
+viewer-request and added after it. Where a viewer is comes from ``viewer/geo.py``; what
+device it is comes from its User-Agent, parsed by ``ua-parser`` (uap-core's regexes) and
+sorted into CloudFront's device classes by the tables below.
 """
 
 from __future__ import annotations
@@ -197,19 +198,38 @@ _WORDS = {
 _CANONICAL = {name: title_case(name, _WORDS) for name in VIEWER_HEADERS}
 
 
-def split_viewer_cf_headers(headers: Headers, trust: bool) -> tuple[Headers, dict[str, str]]:
-    """Remove the ``CloudFront-*`` headers the edge itself adds from what the viewer sent.
-    With ``trust`` their values are kept aside, to be used as CloudFront's own."""
+NOTHING_SENT: frozenset[str] = frozenset()
+
+
+def sent_cf_headers(headers: Headers) -> frozenset[str]:
+    """The names (lower-case) of the ``CloudFront-*`` headers the edge adds that the viewer
+    sent itself."""
+    return frozenset(lname for key, _ in headers if (lname := key.lower()) in VIEWER_HEADERS)
+
+
+def split_viewer_cf_headers(headers: Headers) -> tuple[Headers, dict[str, str]]:
+    """Trusted simulated values (``edge.geo.trust_viewer_headers``): the ``CloudFront-*``
+    headers the edge adds, taken out of what the viewer sent and kept aside as CloudFront's
+    own."""
     kept: Headers = []
     trusted: dict[str, str] = {}
     for key, value in headers:
         lname = key.lower()
         if lname in VIEWER_HEADERS:
-            if trust:
-                trusted.setdefault(lname, value)
+            trusted.setdefault(lname, value)
             continue
         kept.append((key, value))
     return kept, trusted
+
+
+def toward_origin(headers: Headers, sent: frozenset[str], added: Iterable[str]) -> Headers:
+    """After viewer-request: the viewer's own values of the headers CloudFront adds
+    (``sent``), and any value of those it adds for this behavior (``added``), give way to
+    CloudFront's, which ``viewer_cf_headers`` makes."""
+    replaced = sent.union(added)
+    if not replaced:
+        return headers
+    return [(key, value) for key, value in headers if key.lower() not in replaced]
 
 
 def viewer_cf_headers(names: Iterable[str], facts: ViewerFacts) -> Headers:
