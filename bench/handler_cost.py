@@ -34,8 +34,8 @@ import uvloop
 
 from edgeproxy.functions import events
 from edgeproxy.functions.events import EventMeta
-from edgeproxy.functions.hooks import Hook, HookRunner
-from edgeproxy.functions.loader import load_handler
+from edgeproxy.functions.hooks import Hook, HookRunner, load_function, source_of
+from edgeproxy.functions.loader import INIT_TIMEOUT_S
 from edgeproxy.functions.validation import validate_request_result
 from edgeproxy.messages import EdgeRequest
 from edgeproxy.stages import Stage
@@ -52,12 +52,18 @@ async def async_handler(event, context):
 META = EventMeta("d111111abcdef8.cloudfront.net", "EDFDVBD6EXAMPLE")
 RID = "ErBax5417C_eI5vdOk6h384wAGWb4VPsg1r-9O_qe2EoeGER8BwR-g=="
 
-# mode → (function in HANDLERS, isolation)
+NODE_HANDLER = """
+exports.handler = async (event) => event.Records[0].cf.request;
+"""
+
+# mode → (file:function, isolation); process and node run as a config names a function file:
+# in the function's own runtime processes (the container model).
 MODES: dict[str, tuple[str, str]] = {
-    "inline": ("handler", "inline"),
-    "async": ("async_handler", "thread"),  # async handlers run on the loop whatever the mode
-    "thread": ("handler", "thread"),
-    "process": ("handler", "process"),
+    "inline": ("noop.py:handler", "inline"),
+    "async": ("noop.py:async_handler", "thread"),  # async handlers run on the loop anyway
+    "thread": ("noop.py:handler", "thread"),
+    "process": ("noop.py:handler", "process"),
+    "node": ("noop.js:handler", "process"),
 }
 
 
@@ -92,11 +98,13 @@ async def measure(folder: Path, calls: int, repeats: int) -> Figures:
     """µs per call for every mode and for the stage without a call. The modes take turns
     within each repeat, so a change in the machine's load touches them all alike."""
     (folder / "noop.py").write_text(HANDLERS)
+    (folder / "noop.js").write_text(NODE_HANDLER)
     runner = HookRunner(reload=True)
     request = sample_request()
     calls_by_mode: dict[str, Callable[[], Awaitable[Any]]] = {"none": lambda: _no_call(request)}
-    for mode, (function, isolation) in MODES.items():
-        handler = load_handler(f"noop.py:{function}", folder)
+    for mode, (spec, isolation) in MODES.items():
+        source = source_of(spec, None, None, folder)
+        handler = load_function(source, isolation, folder, {}, INIT_TIMEOUT_S)  # type: ignore[arg-type]
         hook = Hook(Stage.VIEWER_REQUEST, handler, 5.0, False, isolation)  # type: ignore[arg-type]
         calls_by_mode[mode] = partial(runner.run_request, hook, request, META, RID)
     runs: dict[str, list[float]] = {mode: [] for mode in calls_by_mode}

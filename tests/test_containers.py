@@ -97,3 +97,20 @@ async def test_a_function_over_its_memory_gets_lambdas_out_of_memory_503(
     assert "Runtime.OutOfMemory" in caplog.text
     assert rss_mb() - before < 100  # the 300 MB never lived in the edge
     assert origin.seen == []
+
+
+async def test_print_and_logging_reach_the_edges_log_as_cloudwatch_shows_them(
+    origin: RecordingOrigin, start_edge: StartEdge, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Lambda's Python runtime: ``print`` lines as they are; ``logging`` through the handler it
+    puts on the root logger, ``[LEVEL]\\t<UTC time>Z\\t<request id>\\t<message>`` (awslambdaric's
+    bootstrap, LambdaLoggerHandler)."""
+    viewer = await start_edge(hooked(origin, f"{CONTAINER / 'logs.py'}:handler"))
+    assert (await viewer.get("/logged")).status_code == 200
+    err = capfd.readouterr().err
+    assert "printed for /logged" in err.splitlines()
+    assert "not shown" not in err
+    line = next(line for line in err.splitlines() if "warned about /logged" in line)
+    level, stamp, request_id, message = line.split("\t")
+    assert level == "[WARNING]" and stamp.endswith("Z") and "T" in stamp
+    assert len(request_id) == 36 and message == "warned about /logged"

@@ -17,6 +17,7 @@ import asyncio
 import ctypes
 import decimal
 import json
+import logging
 import os
 import resource
 import signal
@@ -485,6 +486,41 @@ def _run_call(handler: Any, loop: asyncio.AbstractEventLoop, event: Any, context
         return reply_message(None, raised, worker_peak_memory_mb(), fatal=False)
 
 
+class _LambdaLogHandler(logging.Handler):
+    """The handler Lambda's Python runtime puts on the root logger (awslambdaric's
+    ``LambdaLoggerHandler``): ``[LEVEL]\\t<UTC time>Z\\t<request id>\\t<message>``, one record
+    per line as CloudWatch keeps it (a message's own newlines become ``\\r``)."""
+
+    request_id = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        formatter = logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+        formatter.converter = time.gmtime
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.aws_request_id = self.request_id
+        try:
+            line = self.format(record).replace("\n", "\r")
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+_LOG_HANDLER = _LambdaLogHandler()
+
+
+def _lambda_logging() -> None:
+    root = logging.getLogger()
+    root.addHandler(_LOG_HANDLER)
+    root.setLevel(logging.WARNING)
+
+
 def die_with_the_edge() -> None:
     """Ask Linux to kill this worker when the edge that started it dies, however it dies: a
     handler stuck in a loop never reads the closed pipe that would otherwise end it."""
@@ -534,6 +570,7 @@ def worker_main(spec: str, memory_limit_mb: int = 0) -> None:
     with open(os.devnull, "rb") as null:
         os.dup2(null.fileno(), 0)
     sys.stdout = sys.stderr
+    _lambda_logging()
     _enter_container(memory_limit_mb)
     try:
         # On the main thread, as Lambda's runtime does; the edge kills a worker whose init
@@ -546,6 +583,7 @@ def worker_main(spec: str, memory_limit_mb: int = 0) -> None:
     loop = asyncio.new_event_loop()  # one loop for the container's life: clients stay usable
     while (message := read_frame(channel_in)) is not None:
         context = context_of(message["context"])
+        _LOG_HANDLER.request_id = context.aws_request_id
         _send(channel_out, _serve_call(handler, loop, message["event"], context))
 
 
