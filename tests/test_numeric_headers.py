@@ -92,13 +92,17 @@ async def test_range_values(
     value: str, expected: tuple[int, str | None], faulty: FaultOrigin, start_edge: StartEdge
 ):
     viewer = await start_edge(fast(faulty.port))
-    for x_cache in ("Miss", "Hit"):  # cut from the object just fetched, then from the cache
+    # This origin ignores ranges: on the miss the viewer gets the whole object, which is
+    # cached ("CloudFront serves the current request by sending the entire object", DG "How
+    # CloudFront processes partial requests for an object (range GETs)"); the hit is cut.
+    for x_cache, wanted in (("Miss", WHOLE), ("Hit", expected)):
         response = await raw_get(viewer, "/object", f"Range: {value}")
-        assert (response.status, response.header("content-range")) == expected
+        assert (response.status, response.header("content-range")) == wanted
         result = "Error" if response.status >= 400 else x_cache  # reference 6.5
         assert response.header("x-cache") == f"{result} from cloudfront"
         if response.status == 206:
-            first, last = (int(n) for n in expected[1].split()[1].split("/")[0].split("-"))
+            assert wanted[1] is not None
+            first, last = (int(n) for n in wanted[1].split()[1].split("/")[0].split("-"))
             assert response.body == BODY[first : last + 1]
         elif response.status == 200:
             assert response.body == BODY
@@ -107,6 +111,7 @@ async def test_range_values(
 
 async def test_ascending_ranges_are_multipart(faulty: FaultOrigin, start_edge: StartEdge):
     viewer = await start_edge(fast(faulty.port))
+    await raw_get(viewer, "/object")  # cached whole: the ranges are cut from it
     response = await raw_get(viewer, "/object", "Range: bytes=1-2,3-4")
     assert response.status == 206
     assert (response.header("content-type") or "").startswith("multipart/byteranges; boundary=")

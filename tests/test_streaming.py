@@ -46,8 +46,14 @@ async def origin_of_1gb() -> AsyncIterator[int]:
 
 
 def small_cache(port: int) -> dict:
+    """Objects over 1 MB stream through; the disk tier that would keep them is off (it has
+    tests of its own, tests/test_disk_cache.py)."""
     document = distribution(port)
-    document["edge"]["cache"] = {"max_bytes": 64 << 20, "max_object_bytes": 1 << 20}
+    document["edge"]["cache"] = {
+        "max_bytes": 64 << 20,
+        "max_object_bytes": 1 << 20,
+        "disk": {"enabled": False},
+    }
     return document
 
 
@@ -95,7 +101,7 @@ async def test_one_gigabyte_streams_through_with_flat_memory(
     assert stats["cache"]["stores"] == 0
 
 
-async def test_streamed_objects_are_not_cached(start_edge: StartEdge):
+async def test_streamed_objects_are_not_cached_with_the_disk_tier_off(start_edge: StartEdge):
     runner, port = await big_origin(3 << 20)
     try:
         viewer = await start_edge(small_cache(port))
