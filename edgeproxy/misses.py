@@ -29,7 +29,7 @@ from edgeproxy.cache.httpdate import initial_age
 from edgeproxy.cache.key import CacheKey
 from edgeproxy.cache.store import CachedObject, CacheStore
 from edgeproxy.cache.ttl import freshness, parse_cache_control
-from edgeproxy.cache.vary import selecting, vary_names
+from edgeproxy.cache.vary import viewer_vary
 from edgeproxy.errors import OriginError
 from edgeproxy.exchange import EDGE_OWNED_HEADERS, Exchange, StageCalls
 from edgeproxy.messages import (
@@ -169,7 +169,7 @@ class Misses:
         if response_stages_run(response.status):
             response = await self.calls.response(ex, route, Stage.ORIGIN_RESPONSE, sent, response)
         dropped = _DROPPED_WITH_COOKIES if route.strip_set_cookie else EDGE_OWNED_HEADERS
-        response.headers = without_headers(response.headers, dropped)
+        response.headers = viewer_vary(route.vary, without_headers(response.headers, dropped))
         if response.status == 304 and stale is not None and key is not None:
             return self._refreshed(route, key, stale, response), Source.REFRESHED
         response = await self._compressed(route, viewer, response)
@@ -222,9 +222,6 @@ class Misses:
             now - initial_age(response.headers, now),
             fresh,
         )
-        if viewer is not None:
-            names = vary_names(response.headers, keyed_encoding=bool(route.key_policy.encodings))
-            stored.vary = selecting(names, viewer.headers) if names else ()
         self.cache.put(key, stored)
 
     def _usable_on_error(self, stale: CachedObject) -> bool:

@@ -128,7 +128,7 @@ class Edge:
         key = cache_key(route.key_policy, request, host)
         stored = self.cache.peek(key)
         now = self.clock()
-        if stored is None or not stored.is_fresh(now) or stored.vary:
+        if stored is None or not stored.is_fresh(now):
             return None
         if page_rule(self.error_pages, Source.CACHE, stored.status) is not None:
             return None  # the full flow serves the custom error page
@@ -224,8 +224,6 @@ class Edge:
             return response
         key = cache_key(route.key_policy, keyed, header_value(viewer.headers, "host") or "")
         stored = self.cache.get(key)
-        if stored is not None and not stored.serves(keyed.headers):
-            stored = None  # another variant: this request goes to the origin (RFC 9111 4.1)
         now = self.clock()
         if stored is not None and stored.is_fresh(now):
             ex.source = Source.CACHE
@@ -245,15 +243,15 @@ class Edge:
     ) -> Fetched:
         """A GET miss: its own origin fetch, or a wait for the one under way (collapsing.py)."""
 
-        def fetch() -> Awaitable[Fetched]:  # a stored variant of its own may be revalidated
-            return self.misses.fetch(ex, route, request, key, self.cache.peek(key, request.headers))
+        def fetch() -> Awaitable[Fetched]:  # a stale object under the key may be revalidated
+            return self.misses.fetch(ex, route, request, key, self.cache.peek(key))
 
         if not may_collapse(route):
             return await fetch()
         fetched, shared = await self.collapser.join(key, fetch)
         if not shared:
             return fetched
-        stored = shared_object(self.cache.peek(key), request.headers, self.clock())
+        stored = shared_object(self.cache.peek(key), self.clock())
         if stored is None:  # not an object for everyone: this viewer asks the origin itself
             return await fetch()
         return _aged(stored.response(), stored.age(self.clock())), Source.CACHE

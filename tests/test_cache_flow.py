@@ -346,14 +346,20 @@ async def test_age_from_the_origin_counts_toward_freshness(
     assert (await viewer.get("/aged")).headers["x-cache"] == "Miss from cloudfront"
 
 
-async def test_vary_selects_between_stored_variants(origin: RecordingOrigin, start_edge: StartEdge):
+async def test_the_key_not_vary_selects_between_stored_variants(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    # DG understanding-the-cache-key: a header splits objects when it is in the key (here the
+    # legacy forwarded headers), never because the origin's Vary names it (test_cache_fidelity).
     origin.responses["/lang"] = OriginResponse(
         headers={"Cache-Control": "max-age=60", "Vary": "Accept-Language"}
     )
-    viewer = await start_edge(distribution(origin.port))
+    keyed = {"query_string": False, "cookies": {"forward": "none"}, "headers": ["Accept-Language"]}
+    viewer = await start_edge(distribution(origin.port, forwarded_values=keyed))
     await viewer.get("/lang", headers={"Accept-Language": "de"})
     same = await viewer.get("/lang", headers={"Accept-Language": "de"})
     assert same.headers["x-cache"] == "Hit from cloudfront"
+    assert same.headers["vary"] == "Accept-Language"  # forwarded: kept toward the viewer
     other = await viewer.get("/lang", headers={"Accept-Language": "fr"})
     assert other.headers["x-cache"] == "Miss from cloudfront"
     assert len(origin.requests_for("/lang")) == 2

@@ -42,8 +42,6 @@ from cachetools import Cache, LRUCache
 from edgeproxy.cache.conditional import merge_304_headers
 from edgeproxy.cache.key import CacheKey
 from edgeproxy.cache.ttl import Freshness
-from edgeproxy.cache.vary import Selecting
-from edgeproxy.cache.vary import matches as vary_matches
 from edgeproxy.messages import EdgeResponse, Header, Headers
 
 # What an entry really costs in CPython 3.11 beyond the bytes of its body and header text,
@@ -83,7 +81,6 @@ class CachedObject:
     stale_while_revalidate: float = 0.0
     stale_if_error: float | None = None  # None: the origin did not say
     size: int = 0  # set by ``CacheStore.put``
-    vary: Selecting = ()  # the request values a Vary header selects on (cache/vary.py)
 
     @classmethod
     def from_response(
@@ -120,10 +117,6 @@ class CachedObject:
 
     def is_fresh(self, now: float) -> bool:
         return now - self.stored_at < self.ttl
-
-    def serves(self, request_headers: Headers) -> bool:
-        """Whether this is the variant for a request with these headers (Vary, RFC 9111 4.1)."""
-        return not self.vary or vary_matches(self.vary, request_headers)
 
     def may_serve_while_revalidating(self, now: float) -> bool:
         """Within ``stale-while-revalidate``: serve stale now, refresh in the background."""
@@ -218,14 +211,13 @@ class CacheStore:
             self.stats.misses += 1
         return obj
 
-    def peek(self, key: CacheKey, request_headers: Headers | None = None) -> CachedObject | None:
-        """The object under ``key`` without touching LRU order or counters; with
-        ``request_headers``, only when it is the variant for them (``CachedObject.serves``)."""
+    def peek(self, key: CacheKey) -> CachedObject | None:
+        """The object under ``key`` without touching LRU order or counters."""
         try:
             obj: CachedObject = Cache.__getitem__(self._lru, key)  # the base does not reorder
         except KeyError:
             return None
-        return obj if request_headers is None or obj.serves(request_headers) else None
+        return obj
 
     def put(self, key: CacheKey, obj: CachedObject) -> bool:
         """Store ``obj``; False (and nothing stored) when it is over ``max_object_bytes``."""
@@ -262,7 +254,6 @@ class CacheStore:
             _first(merged, "last-modified"),
             fresh.stale_while_revalidate,
             fresh.stale_if_error,
-            vary=old.vary,
         )
         if not self.put(key, new):
             return None
