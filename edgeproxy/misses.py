@@ -222,6 +222,8 @@ class Misses:
             now - initial_age(response.headers, now),
             fresh,
         )
+        # GET and HEAD share a key: a HEAD's bodiless answer serves HEADs only (cache/store.py).
+        stored.head_only = viewer is not None and viewer.method == "HEAD"
         self.cache.put(key, stored)
 
     def _usable_on_error(self, stale: CachedObject) -> bool:

@@ -16,6 +16,9 @@ is ``cache/key.py``'s. The store only keeps objects within a byte budget:
   copy under that key is dropped, since the origin has moved on;
 * ``get`` returns stale objects too: the pipeline revalidates them (reference 7.8) or serves
   them stale (7.4), so freshness is the caller's question (``CachedObject.is_fresh``);
+* GET and HEAD share a key (only OPTIONS is keyed by method), so an object stored from a
+  HEAD's answer, which has no body, is marked ``head_only``: ``get`` and ``peek`` with a
+  method give it to HEADs only (``CachedObject.serves``);
 * ``invalidate`` takes a CloudFront invalidation path (reference 7.14): an exact path, or a
   prefix ending in ``*``. It matches the key's path plus query string, so ``/a.jpg`` removes
   every header/cookie variant of ``/a.jpg`` but not ``/a.jpg?v=2``; ``/a.jpg*`` removes
@@ -81,6 +84,7 @@ class CachedObject:
     stale_while_revalidate: float = 0.0
     stale_if_error: float | None = None  # None: the origin did not say
     size: int = 0  # set by ``CacheStore.put``
+    head_only: bool = False  # a HEAD's answer: headers without the body (``serves``)
 
     @classmethod
     def from_response(
@@ -117,6 +121,10 @@ class CachedObject:
 
     def is_fresh(self, now: float) -> bool:
         return now - self.stored_at < self.ttl
+
+    def serves(self, method: str) -> bool:
+        """Whether this object may answer a request with ``method``."""
+        return method == "HEAD" or not self.head_only
 
     def may_serve_while_revalidating(self, now: float) -> bool:
         """Within ``stale-while-revalidate``: serve stale now, refresh in the background."""
@@ -202,22 +210,26 @@ class CacheStore:
     def max_bytes(self) -> int:
         return int(self._lru.maxsize)
 
-    def get(self, key: CacheKey) -> CachedObject | None:
-        """The object under ``key``, fresh or stale, marked as recently used; counts hit/miss."""
+    def get(self, key: CacheKey, method: str = "GET") -> CachedObject | None:
+        """The object under ``key`` that serves ``method``, fresh or stale, marked as recently
+        used; counts hit/miss."""
         obj = self._lru.get(key)
+        if obj is not None and not obj.serves(method):
+            obj = None
         if obj is not None and obj.is_fresh(self._clock()):
             self.stats.hits += 1
         else:
             self.stats.misses += 1
         return obj
 
-    def peek(self, key: CacheKey) -> CachedObject | None:
-        """The object under ``key`` without touching LRU order or counters."""
+    def peek(self, key: CacheKey, method: str = "GET") -> CachedObject | None:
+        """The object under ``key`` that serves ``method``, without touching LRU order or
+        counters."""
         try:
             obj: CachedObject = Cache.__getitem__(self._lru, key)  # the base does not reorder
         except KeyError:
             return None
-        return obj
+        return obj if obj.serves(method) else None
 
     def put(self, key: CacheKey, obj: CachedObject) -> bool:
         """Store ``obj``; False (and nothing stored) when it is over ``max_object_bytes``."""
@@ -254,6 +266,7 @@ class CacheStore:
             _first(merged, "last-modified"),
             fresh.stale_while_revalidate,
             fresh.stale_if_error,
+            head_only=old.head_only,
         )
         if not self.put(key, new):
             return None
