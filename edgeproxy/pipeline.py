@@ -125,7 +125,7 @@ class Edge:
         host = header_value(request.headers, "host") or ""
         if not self.hosts.serves(host):
             return None  # the full flow refuses it (check_limits)
-        key = cache_key(route.key_policy, request, host)
+        key = cache_key(route.key_policy, request, self.identity.meta.distribution_domain_name)
         stored = self.cache.peek(key, request.method)
         now = self.clock()
         if stored is None or not stored.is_fresh(now):
@@ -222,7 +222,7 @@ class Edge:
         if viewer.method not in route.cached_methods or viewer.websocket:  # never cached
             response, ex.source = await self.misses.fetch(ex, route, keyed, None)
             return response
-        key = cache_key(route.key_policy, keyed, header_value(viewer.headers, "host") or "")
+        key = cache_key(route.key_policy, keyed, self.identity.meta.distribution_domain_name)
         stored = self.cache.get(key, viewer.method)
         now = self.clock()
         if stored is not None and stored.is_fresh(now):
