@@ -28,7 +28,7 @@ from edgeproxy.cache.conditional import revalidation_headers
 from edgeproxy.cache.httpdate import initial_age
 from edgeproxy.cache.key import CacheKey
 from edgeproxy.cache.store import CachedObject, CacheStore
-from edgeproxy.cache.ttl import freshness, parse_cache_control
+from edgeproxy.cache.ttl import freshness, parse_cache_control, uncached_fields
 from edgeproxy.cache.vary import viewer_vary
 from edgeproxy.errors import OriginError
 from edgeproxy.exchange import EDGE_OWNED_HEADERS, Exchange, StageCalls
@@ -216,9 +216,11 @@ class Misses:
         fresh = freshness(route.ttl_policy, response.status, response.headers, now)
         if fresh is None:
             return
-        # An object that arrives with an Age is that much older already (RFC 9111 4.2.3).
+        # An object that arrives with an Age is that much older already (RFC 9111 4.2.3);
+        # the fields a no-cache="..." / private="..." names are this viewer's only (7.7).
+        kept = without_headers(response.headers, _NOT_STORED | uncached_fields(response.headers))
         stored = CachedObject.from_response(
-            replace(response, headers=without_headers(response.headers, _NOT_STORED)),
+            replace(response, headers=kept),
             now - initial_age(response.headers, now),
             fresh,
         )
