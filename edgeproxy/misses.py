@@ -29,7 +29,7 @@ from edgeproxy.cache.httpdate import initial_age
 from edgeproxy.cache.key import CacheKey
 from edgeproxy.cache.store import CachedObject, CacheStore
 from edgeproxy.cache.ttl import freshness, parse_cache_control, uncached_fields
-from edgeproxy.cache.vary import viewer_vary
+from edgeproxy.cache.vary import revalidates, viewer_vary
 from edgeproxy.errors import OriginError
 from edgeproxy.exchange import EDGE_OWNED_HEADERS, Exchange, StageCalls
 from edgeproxy.messages import (
@@ -147,7 +147,7 @@ class Misses:
         headers = viewer.headers
         if key is not None:
             headers = without_headers(headers, VIEWER_CONDITIONALS)
-            if stale is not None:
+            if stale is not None and revalidates(stale.headers):
                 headers = [*headers, *revalidation_headers(stale)]
         return replace(viewer, uri=uri, headers=headers, origin=target)
 

@@ -115,6 +115,22 @@ async def test_vary_star_with_a_min_ttl_is_removed_and_cached(
     assert (again.headers["x-cache"], again.headers["vary"]) == (MISS, "*")
 
 
+async def test_vary_star_with_min_ttl_0_is_fetched_again_without_conditional_headers(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    # RequestAndResponseBehaviorCustomOrigin, "Content negotiation": CloudFront "doesn't
+    # include any conditional headers, such as If-None-Match or If-Modified-Since", so the
+    # origin returns the whole object on every request.
+    origin.responses["/star"] = OriginResponse(
+        headers={"Cache-Control": "max-age=60", "Vary": "*"}, etag='"v1"'
+    )
+    viewer = await start_edge(_legacy(origin))
+    await viewer.get("/star")
+    again = await viewer.get("/star")
+    assert (again.status_code, again.headers["x-cache"]) == (200, MISS)
+    assert [r.headers.get("If-None-Match") for r in origin.requests_for("/star")] == [None, None]
+
+
 # -- Methods ------------------------------------------------------------------------------------
 # RequestAndResponseBehaviorCustomOrigin, "HTTP methods": CloudFront forwards GET, HEAD, OPTIONS,
 # ... to the origin, "always caches responses to GET and HEAD requests", caches OPTIONS when

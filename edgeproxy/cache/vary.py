@@ -5,7 +5,9 @@ the legacy forwarded values) adds; what only an origin request policy forwards i
 (DG understanding-the-cache-key, controlling-origin-requests). So two requests with the same
 key share one object whatever the origin's ``Vary`` names: edgeproxy stores no Vary
 selection (RFC 9111 4.1 is not CloudFront's rule). ``Vary: *`` with Min TTL 0 sends every
-request to the origin, which ``cache/ttl.py`` does by storing the object stale at once.
+request to the origin, which ``cache/ttl.py`` does by storing the object stale at once, and
+without conditional headers ("Content negotiation": the origin returns the whole object every
+time), which ``revalidates`` says.
 
 Toward the viewer, ``Vary`` keeps only (DG RequestAndResponseBehaviorCustomOrigin, "HTTP
 response headers that CloudFront removes or replaces"; docs/fidelity.md):
@@ -48,6 +50,15 @@ class VaryRule:
         if lname == "user-agent" and self.device_headers:
             return True
         return self.forwarded.selects(lname)
+
+
+def revalidates(stored_headers: Iterable[Header]) -> bool:
+    """Whether a stale object with these headers is revalidated (If-None-Match /
+    If-Modified-Since); one whose Vary, as stored, holds ``*`` is fetched whole again."""
+    for name, value in stored_headers:
+        if name.lower() == "vary" and any(f.strip() == "*" for f in value.split(",")):
+            return False
+    return True
 
 
 def viewer_vary(rule: VaryRule, headers: Iterable[Header]) -> Headers:
