@@ -135,7 +135,8 @@ async def test_vary_star_with_min_ttl_0_is_fetched_again_without_conditional_hea
 # RequestAndResponseBehaviorCustomOrigin, "HTTP methods": CloudFront forwards GET, HEAD, OPTIONS,
 # ... to the origin, "always caches responses to GET and HEAD requests", caches OPTIONS when
 # configured and nothing else. understanding-the-cache-key: OPTIONS is in the key (cached apart
-# from GET and HEAD). Invalidation ("Invalidate files") and expiry are the only ways documented
+# from GET and HEAD). Invalidation ("If you need to remove a file from CloudFront edge caches
+# before it expires": invalidate it, or version its name) and expiry are the only ways documented
 # for an object to leave the cache; RFC 9111 4.4 (unsafe methods invalidate) is not among them.
 
 
