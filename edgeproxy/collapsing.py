@@ -14,12 +14,13 @@ before the fetch    ``may_collapse(route)``: the behavior caches (not Max TTL 0:
                     Authorization (``KeyPolicy.collapsible``); with those the origin may answer
                     each viewer its own page while the key does not tell them apart. Otherwise
                     every miss goes to the origin with its own request.
-after the fetch     ``shared_object(stored, headers, now)``: the fetch stored a fresh object
-(the answer)        whose Vary'd request headers equal the waiter's. Otherwise (not stored:
+after the fetch     ``shared_object(stored, now)``: the fetch stored a fresh object (every
+(the answer)        viewer with the key gets it: Vary splits nothing, cache/vary.py). Otherwise
+                    (not stored:
                     ``private``/``no-store``/``no-cache`` under Min TTL 0, Set-Cookie on an
                     answer that is not cached, Authorization without ``public``, a streamed
-                    body; stored already stale: ``max-age=0``, ``s-maxage=0``; another Vary
-                    variant) the waiter goes to the origin with its own request.
+                    body; stored already stale: ``max-age=0``, ``s-maxage=0``) the waiter goes
+                    to the origin with its own request.
 ==================  ==========================================================================
 
 CloudFront names the first step, and Min TTL 0 with ``private``, ``no-store``, ``no-cache``,
@@ -43,7 +44,6 @@ from functools import partial
 from typing import Generic, TypeVar
 
 from edgeproxy.cache.store import CachedObject
-from edgeproxy.messages import Headers
 from edgeproxy.routes import Route
 
 
@@ -52,12 +52,10 @@ def may_collapse(route: Route) -> bool:
     return route.key_policy.collapsible and not route.ttl_policy.caching_disabled
 
 
-def shared_object(
-    stored: CachedObject | None, request_headers: Headers, now: float
-) -> CachedObject | None:
-    """After the fetch: the object under the key that a waiter with ``request_headers`` may
-    be answered with, or None when it must fetch its own."""
-    if stored is None or not stored.is_fresh(now) or not stored.serves(request_headers):
+def shared_object(stored: CachedObject | None, now: float) -> CachedObject | None:
+    """After the fetch: the object under the key that a waiter may be answered with, or
+    None when it must fetch its own."""
+    if stored is None or not stored.is_fresh(now):
         return None
     return stored
 

@@ -30,8 +30,8 @@ from edgeproxy.cache.httpdate import initial_age
 from edgeproxy.cache.key import CacheKey
 from edgeproxy.cache.ranges import whole_from_partial, widened_range
 from edgeproxy.cache.store import CachedObject, CacheStore
-from edgeproxy.cache.ttl import freshness, parse_cache_control
-from edgeproxy.cache.vary import selecting, vary_names
+from edgeproxy.cache.ttl import freshness, parse_cache_control, uncached_fields
+from edgeproxy.cache.vary import revalidates, viewer_vary
 from edgeproxy.errors import OriginError
 from edgeproxy.exchange import EDGE_OWNED_HEADERS, Exchange, StageCalls
 from edgeproxy.messages import (
@@ -159,7 +159,7 @@ class Misses:
             headers = without_headers(headers, VIEWER_CONDITIONALS)
             if widened is not None:
                 headers = [*headers, ("Range", widened)]
-            if stale is not None:
+            if stale is not None and revalidates(stale.headers):
                 headers = [*headers, *revalidation_headers(stale)]
         return replace(viewer, uri=uri, headers=headers, origin=target)
 
@@ -181,7 +181,7 @@ class Misses:
         if response_stages_run(response.status):
             response = await self.calls.response(ex, route, Stage.ORIGIN_RESPONSE, sent, response)
         dropped = _DROPPED_WITH_COOKIES if route.strip_set_cookie else EDGE_OWNED_HEADERS
-        response.headers = without_headers(response.headers, dropped)
+        response.headers = viewer_vary(route.vary, without_headers(response.headers, dropped))
         if response.status == 304 and stale is not None and key is not None:
             return self._refreshed(route, key, stale, response), Source.REFRESHED
         if key is not None and header_value(sent.headers, "range") is not None:
@@ -257,15 +257,16 @@ class Misses:
         fresh = freshness(route.ttl_policy, response.status, response.headers, now)
         if fresh is None:
             return None
-        # An object that arrives with an Age is that much older already (RFC 9111 4.2.3).
+        # An object that arrives with an Age is that much older already (RFC 9111 4.2.3);
+        # the fields a no-cache="..." / private="..." names are this viewer's only (7.7).
+        kept = without_headers(response.headers, _NOT_STORED | uncached_fields(response.headers))
         stored = CachedObject.from_response(
-            replace(response, headers=without_headers(response.headers, _NOT_STORED)),
+            replace(response, headers=kept),
             now - initial_age(response.headers, now),
             fresh,
         )
-        if viewer is not None:
-            names = vary_names(response.headers, keyed_encoding=bool(route.key_policy.encodings))
-            stored.vary = selecting(names, viewer.headers) if names else ()
+        # GET and HEAD share a key: a HEAD's bodiless answer serves HEADs only (cache/store.py).
+        stored.head_only = viewer is not None and viewer.method == "HEAD"
         if response.stream is None:
             self.cache.put(key, stored)
         return key, stored

@@ -128,16 +128,16 @@ class Edge:
         host = header_value(request.headers, "host") or ""
         if not self.hosts.serves(host):
             return None  # the full flow refuses it (check_limits)
-        key = cache_key(route.key_policy, request, host)
-        stored = self.cache.peek(key)
+        key = cache_key(route.key_policy, request, self.identity.meta.distribution_domain_name)
+        stored = self.cache.peek(key, request.method)
         now = self.clock()
-        if stored is None or not stored.is_fresh(now) or stored.vary:
+        if stored is None or not stored.is_fresh(now):
             return None
         if stored.disk is not None:
             return None  # a file is streamed, which only the full flow's writer does
         if page_rule(self.error_pages, Source.CACHE, stored.status) is not None:
             return None  # the full flow serves the custom error page
-        self.cache.get(key)  # counted and refreshed in LRU order, as handle's lookup does
+        self.cache.get(key, request.method)  # counted and in LRU order, as handle's lookup
         ex = Exchange(new_request_id(), request.method, request.uri, now, source=Source.CACHE)
         ex.route, ex.viewer, ex.behavior = route, request, route.index
         response = _aged(stored.response(), stored.age(now))
@@ -227,15 +227,13 @@ class Edge:
         self, ex: Exchange, route: Route, viewer: EdgeRequest, cf_headers: Headers
     ) -> EdgeResponse:
         keyed = replace(viewer, headers=[*viewer.headers, *cf_headers]) if cf_headers else viewer
+        # Only expiry and invalidation remove an object (reference 7.14): a POST, PUT or DELETE
+        # passes through and leaves it (RFC 9111 4.4 is not CloudFront's rule).
         if viewer.method not in route.cached_methods or viewer.websocket:  # never cached
             response, ex.source = await self.misses.fetch(ex, route, keyed, None)
-            if viewer.method in UNSAFE_METHODS and response.status < 400:
-                self._forget(viewer.target)
             return response
-        key = cache_key(route.key_policy, keyed, header_value(viewer.headers, "host") or "")
-        stored = self.cache.get(key)
-        if stored is not None and not stored.serves(keyed.headers):
-            stored = None  # another variant: this request goes to the origin (RFC 9111 4.1)
+        key = cache_key(route.key_policy, keyed, self.identity.meta.distribution_domain_name)
+        stored = self.cache.get(key, viewer.method)
         now = self.clock()
         if stored is not None and stored.is_fresh(now):
             ex.source = Source.CACHE
@@ -244,8 +242,8 @@ class Edge:
             self._refresh_in_background(route, keyed, key)
             ex.source = Source.CACHE
             return _aged(stored.response(), stored.age(now))
-        if viewer.method != "GET":  # HEAD misses go to the origin alone, never stored
-            response, ex.source = await self.misses.fetch(ex, route, keyed, None)
+        if viewer.method != "GET":  # HEAD (with HEAD, reference 7.3) and OPTIONS: not collapsed
+            response, ex.source = await self.misses.fetch(ex, route, keyed, key, stored)
             return response
         response, ex.source = await self._collapsed(ex, route, keyed, key)
         return response
@@ -255,31 +253,26 @@ class Edge:
     ) -> Fetched:
         """A GET miss: its own origin fetch, or a wait for the one under way (collapsing.py)."""
 
-        def fetch() -> Awaitable[Fetched]:  # a stored variant of its own may be revalidated
-            return self.misses.fetch(ex, route, request, key, self.cache.peek(key, request.headers))
+        def fetch() -> Awaitable[Fetched]:  # a stale object under the key may be revalidated
+            return self.misses.fetch(ex, route, request, key, self.cache.peek(key, "GET"))
 
         if not may_collapse(route):
             return await fetch()
         fetched, shared = await self.collapser.join(key, fetch)
         if not shared:
             return fetched
-        stored = shared_object(self.cache.peek(key), request.headers, self.clock())
+        stored = shared_object(self.cache.peek(key, "GET"), self.clock())
         if stored is None:  # not an object for everyone: this viewer asks the origin itself
             return await fetch()
         return _aged(stored.response(), stored.age(self.clock())), Source.CACHE
 
-    def _forget(self, target: str) -> None:
-        """A successful unsafe request invalidates the stored object (RFC 9111 4.4); a ``*``
-        inside a URL is literal here, so only wildcard-free targets are matched."""
-        if "*" not in target:
-            self.cache.invalidate(target)
-
     def _refresh_in_background(self, route: Route, request: EdgeRequest, key: CacheKey) -> None:
         """stale-while-revalidate: the viewer gets the stale object now; one refresh runs."""
-        if self.collapser.in_flight(key):
-            return
+        stale = self.cache.peek(key, request.method)
+        head = request.method == "HEAD"
+        if self.collapser.in_flight(key) or stale is None or stale.head_only != head:
+            return  # a HEAD's refresh would put a bodiless answer over the GET's object
         ex = Exchange(new_request_id(), request.method, request.uri, self.clock())
-        stale = self.cache.peek(key)
 
         async def refresh() -> None:
             try:
@@ -323,10 +316,6 @@ class Edge:
             ("X-Amz-Cf-Pop", self.identity.pop),
             ("X-Amz-Cf-Id", ex.request_id),
         ]
-
-
-# A successful answer to these changes the resource: the stored copy is dropped.
-UNSAFE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 
 
 def _aged(response: EdgeResponse, age: float) -> EdgeResponse:

@@ -12,6 +12,7 @@ from edgeproxy.behaviors import BehaviorSelector
 from edgeproxy.cache.compression import CompressionPolicy
 from edgeproxy.cache.key import KeyPolicy
 from edgeproxy.cache.ttl import TtlPolicy
+from edgeproxy.cache.vary import DEVICE_HEADER_PREFIX, VaryRule
 from edgeproxy.config.behaviors import CacheBehavior
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.distribution import Origin, OriginGroup
@@ -43,6 +44,7 @@ class Route:
     cached_methods: frozenset[str]
     viewer_protocol_policy: str
     strip_set_cookie: bool  # cookies not forwarded: Set-Cookie removed (reference 7.7)
+    vary: VaryRule  # the Vary values passed on to viewers (cache/vary.py)
     policies: BehaviorPolicies = BehaviorPolicies()  # cache / origin request / response headers
     response_headers: ResponseHeaders | None = None  # response_headers.apply_response_headers
     compression: CompressionPolicy = CompressionPolicy()  # compression.maybe_compress
@@ -127,6 +129,11 @@ def _route(index: int, behavior: CacheBehavior, config: Config, loaded: Loaded) 
         cached_methods=frozenset(behavior.cached_methods),
         viewer_protocol_policy=behavior.viewer_protocol_policy,
         strip_set_cookie=key_policy.origin_cookies.empty,
+        vary=VaryRule(
+            key_policy.origin_headers,
+            device_headers=any(h.startswith(DEVICE_HEADER_PREFIX) for h in header_names),
+            star=ttl_policy.min_ttl == 0,
+        ),
         policies=policies,
         response_headers=ResponseHeaders.from_policy(rhp) if rhp is not None else None,
         compression=CompressionPolicy.of(behavior, key_policy, ttl_policy),

@@ -87,6 +87,16 @@ def test_different_distribution_host_different_key() -> None:
     assert cache_key(legacy(), req(), "a") != cache_key(legacy(), req(), "b")
 
 
+def test_viewer_host_is_not_in_the_key_unless_named_and_then_without_its_port() -> None:
+    # DG understanding-the-cache-key: the default key holds the distribution's domain name.
+    www, apex = [("Host", "www.example.com:8443")], [("Host", "example.com")]
+    assert key(legacy(), req(headers=www)) == key(legacy(), req(headers=apex))
+    named = legacy(headers=["Host"])
+    assert key(named, req(headers=www)).headers == ("www.example.com",)
+    assert key(named, req(headers=[("Host", "[::1]:8443")])).headers == ("[::1]",)
+    assert key(named, req(headers=[("Host", "Example.COM")])) == key(named, req(headers=apex))
+
+
 def test_target_property() -> None:
     assert key(legacy(query_string=True), req("/p", "a=1")).target == "/p?a=1"
     assert key(legacy(), req("/p", "a=1")).target == "/p"

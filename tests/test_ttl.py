@@ -239,6 +239,14 @@ def test_uncached_fields() -> None:
     assert uncached_fields(cc('no-cache="Set-Cookie, X-Foo"')) == {"set-cookie", "x-foo"}
     assert uncached_fields(cc("no-cache")) == frozenset()
     assert uncached_fields([]) == frozenset()
+    assert uncached_fields(cc('private="Set-Cookie", no-cache="X-A"')) == {"set-cookie", "x-a"}
+    assert uncached_fields(cc("private")) == frozenset()
+
+
+def test_qualified_private_stores_the_answer_and_bare_private_does_not() -> None:
+    # RFC 9111 5.2.2.7: private="field" keeps only that field out of a shared cache.
+    assert ttl_for(DEFAULT, 200, cc('private="Set-Cookie", max-age=60'), NOW) == 60.0
+    assert ttl_for(DEFAULT, 200, cc("private, max-age=60"), NOW) is None
 
 
 # --- from_behavior ------------------------------------------------------------------------

@@ -1,26 +1,33 @@
-"""Vary: which stored variant a request may use."""
+"""Vary toward the viewer (cache/vary.py): what CloudFront keeps and what it removes
+(DG RequestAndResponseBehaviorCustomOrigin, "HTTP response headers that CloudFront removes or
+replaces" → Vary; "Content negotiation" for ``*``)."""
 
-from __future__ import annotations
+from edgeproxy.cache.selection import ALL, WHITELIST, headers_selection
+from edgeproxy.cache.vary import VaryRule, viewer_vary
 
-from edgeproxy.cache.vary import NEVER, matches, selecting, vary_names
-
-
-def test_names_are_lower_case_unique_and_in_order():
-    headers = [("Vary", "Accept-Language, Foo"), ("vary", "foo, Bar")]
-    assert vary_names(headers, keyed_encoding=False) == ("accept-language", "foo", "bar")
+NOTHING = VaryRule(headers_selection(WHITELIST, ()))
 
 
-def test_accept_encoding_left_out_when_the_key_holds_it():
-    headers = [("Vary", "Accept-Encoding, Origin")]
-    assert vary_names(headers, keyed_encoding=True) == ("origin",)
-    assert vary_names(headers, keyed_encoding=False) == ("accept-encoding", "origin")
+def test_accept_encoding_and_cookie_are_always_kept() -> None:
+    headers = [("Vary", "Accept-Encoding, X-A"), ("Vary", "cookie"), ("ETag", '"1"')]
+    assert viewer_vary(NOTHING, headers) == [
+        ("Vary", "Accept-Encoding"),
+        ("Vary", "cookie"),
+        ("ETag", '"1"'),
+    ]
 
 
-def test_matching_values_absent_values_and_star():
-    stored = selecting(("accept-language", "x-missing"), [("Accept-Language", "de, fr")])
-    assert matches(stored, [("accept-language", "de,fr")])
-    assert not matches(stored, [("Accept-Language", "de")])
-    assert not matches(stored, [("Accept-Language", "de, fr"), ("X-Missing", "1")])
-    assert selecting(("*",), []) == NEVER
-    assert not matches(NEVER, [])
-    assert matches((), [("Anything", "1")])
+def test_forwarded_headers_are_kept_others_removed_and_an_empty_vary_goes() -> None:
+    rule = VaryRule(headers_selection(WHITELIST, ("Accept-Language",)))
+    assert viewer_vary(rule, [("Vary", "accept-language,User-Agent")]) == [
+        ("Vary", "accept-language")
+    ]
+    assert viewer_vary(rule, [("Vary", "User-Agent, X-Other"), ("Vary", "")]) == []
+    everything = VaryRule(headers_selection(ALL))
+    assert viewer_vary(everything, [("Vary", "X-A,X-B")]) == [("Vary", "X-A,X-B")]  # untouched
+
+
+def test_user_agent_with_a_device_header_and_star_with_min_ttl_0() -> None:
+    devices = VaryRule(NOTHING.forwarded, device_headers=True, star=False)
+    assert viewer_vary(devices, [("Vary", "User-Agent, *")]) == [("Vary", "User-Agent")]
+    assert viewer_vary(NOTHING, [("Vary", "*")]) == [("Vary", "*")]

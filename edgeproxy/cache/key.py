@@ -13,6 +13,12 @@ store find every variant of a path for invalidation):
     host (distribution) · method (only for OPTIONS, 7.3) · uri · query string per policy ·
     named header values · cookies per policy, sorted by name · normalised Accept-Encoding
 
+The host is the distribution's own domain name (``edge.distribution_domain_name``), never
+the viewer's Host: a distribution's aliases, and viewers on HTTP and HTTPS, share objects
+(DG understanding-the-cache-key, "The default cache key"). Only a policy that names Host
+puts the viewer's Host in the key, lower-case and without a port (a port names the
+listener the viewer reached, not a site [inf]).
+
 ``origin_headers`` / ``origin_querystring`` say what goes to the origin. Two modes:
 
 * legacy ``forwarded_values`` (reference 6.2 table, DG RequestAndResponseBehaviorCustomOrigin):
@@ -250,7 +256,8 @@ class CacheKey(NamedTuple):
 
 
 def cache_key(policy: KeyPolicy, request: EdgeRequest, host: str) -> CacheKey:
-    """The cache key of ``request`` under ``policy`` for the distribution ``host``."""
+    """The cache key of ``request`` under ``policy`` for the distribution whose domain name
+    is ``host`` (not the viewer's Host: see the module docstring)."""
     headers = request.headers
     values, accept_encoding = _scan_headers(policy, headers)
     return CacheKey(
@@ -278,10 +285,20 @@ def _scan_headers(policy: KeyPolicy, headers: Headers) -> tuple[tuple[str | None
         if lname == "accept-encoding" and accept_encoding is None:
             accept_encoding = value
         if lname in exact if exact is not None else selection.selects(lname):
+            if lname == "host":
+                value = _site(value)
             found[lname] = f"{found[lname]},{value}" if lname in found else value
     if selection.empty:
         return (), accept_encoding
     return tuple(found.get(n) for n in selection.names), accept_encoding
+
+
+def _site(host: str) -> str:
+    """A Host value as the key holds it: lower-case, without a port (``[::1]:8443`` → ``[::1]``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.partition(":")[0]
 
 
 def _key_encoding(policy: KeyPolicy, accept_encoding: str | None) -> str:

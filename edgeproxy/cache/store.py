@@ -16,6 +16,9 @@ is ``cache/key.py``'s. The store only keeps objects within a byte budget:
   copy under that key is dropped, since the origin has moved on;
 * ``get`` returns stale objects too: the pipeline revalidates them (reference 7.8) or serves
   them stale (7.4), so freshness is the caller's question (``CachedObject.is_fresh``);
+* GET and HEAD share a key (only OPTIONS is keyed by method), so an object stored from a
+  HEAD's answer, which has no body, is marked ``head_only``: ``get`` and ``peek`` with a
+  method give it to HEADs only (``CachedObject.serves``);
 * ``invalidate`` takes a CloudFront invalidation path (reference 7.14): an exact path, or a
   prefix ending in ``*``. It matches the key's path plus query string, so ``/a.jpg`` removes
   every header/cookie variant of ``/a.jpg`` but not ``/a.jpg?v=2``; ``/a.jpg*`` removes
@@ -50,8 +53,6 @@ from edgeproxy.cache.conditional import merge_304_headers
 from edgeproxy.cache.disk import DiskBody, DiskTier, DiskWriter
 from edgeproxy.cache.key import CacheKey
 from edgeproxy.cache.ttl import Freshness
-from edgeproxy.cache.vary import Selecting
-from edgeproxy.cache.vary import matches as vary_matches
 from edgeproxy.messages import EdgeResponse, Header, Headers
 
 # What an entry really costs in CPython 3.11 beyond the bytes of its body and header text,
@@ -91,8 +92,8 @@ class CachedObject:
     stale_while_revalidate: float = 0.0
     stale_if_error: float | None = None  # None: the origin did not say
     size: int = 0  # set by ``CacheStore.put``
-    vary: Selecting = ()  # the request values a Vary header selects on (cache/vary.py)
     disk: Path | None = None  # the body's file in the disk tier (``body`` is then empty)
+    head_only: bool = False  # a HEAD's answer: headers without the body (``serves``)
 
     @classmethod
     def from_response(
@@ -130,9 +131,9 @@ class CachedObject:
     def is_fresh(self, now: float) -> bool:
         return now - self.stored_at < self.ttl
 
-    def serves(self, request_headers: Headers) -> bool:
-        """Whether this is the variant for a request with these headers (Vary, RFC 9111 4.1)."""
-        return not self.vary or vary_matches(self.vary, request_headers)
+    def serves(self, method: str) -> bool:
+        """Whether this object may answer a request with ``method``."""
+        return method == "HEAD" or not self.head_only
 
     def may_serve_while_revalidating(self, now: float) -> bool:
         """Within ``stale-while-revalidate``: serve stale now, refresh in the background."""
@@ -236,28 +237,31 @@ class CacheStore:
     def max_bytes(self) -> int:
         return int(self._lru.maxsize)
 
-    def get(self, key: CacheKey) -> CachedObject | None:
-        """The object under ``key``, fresh or stale, marked as recently used; counts hit/miss."""
+    def get(self, key: CacheKey, method: str = "GET") -> CachedObject | None:
+        """The object under ``key`` that serves ``method``, fresh or stale, marked as recently
+        used; counts hit/miss."""
         obj = self._lru.get(key)
         if obj is None and self._disk is not None:
             obj = self._disk.get(key, self._clock())
             self._sync()
+        if obj is not None and not obj.serves(method):
+            obj = None
         if obj is not None and obj.is_fresh(self._clock()):
             self.stats.hits += 1
         else:
             self.stats.misses += 1
         return obj
 
-    def peek(self, key: CacheKey, request_headers: Headers | None = None) -> CachedObject | None:
-        """The object under ``key`` without touching LRU order or counters; with
-        ``request_headers``, only when it is the variant for them (``CachedObject.serves``)."""
+    def peek(self, key: CacheKey, method: str = "GET") -> CachedObject | None:
+        """The object under ``key`` that serves ``method``, without touching LRU order or
+        counters."""
         try:
             obj: CachedObject | None = Cache.__getitem__(self._lru, key)  # does not reorder
         except KeyError:
             obj = self._disk.peek(key, self._clock()) if self._disk is not None else None
         if obj is None:
             return None
-        return obj if request_headers is None or obj.serves(request_headers) else None
+        return obj if obj.serves(method) else None
 
     def put(self, key: CacheKey, obj: CachedObject) -> bool:
         """Store ``obj``; False (and nothing stored) when it is over ``max_object_bytes``."""
@@ -329,7 +333,7 @@ class CacheStore:
             _first(merged, "last-modified"),
             fresh.stale_while_revalidate,
             fresh.stale_if_error,
-            vary=old.vary,
+            head_only=old.head_only,
         )
         if old.disk is not None and self._disk is not None:  # same file, new headers
             new.disk, new.size = old.disk, old.size

@@ -37,8 +37,9 @@ Choices where the reference is silent or unsure (each marked in the table or cod
   STANDARD responses outright (7.4 step 7). Error responses keep their error TTL: CloudFront
   caches origin errors for the error caching min TTL even with caching disabled [inf].
 * ``no-cache="Set-Cookie"`` (a ``no-cache`` with field names) does not make the object
-  uncacheable: it only says those headers must not be replayed (7.7); see
-  ``uncached_fields``.
+  uncacheable: it only says those headers must not be replayed (7.7); ``private="Set-Cookie"``
+  likewise (RFC 9111 5.2.2.7: a shared cache stores the answer without the named fields).
+  ``uncached_fields`` names them; ``misses.py`` stores the object without them.
 * An unparsable ``max-age``/``s-maxage`` counts as 0 and an unparsable ``Expires`` as "in the
   past", which is RFC 9111's advice.
 
@@ -221,8 +222,13 @@ def origin_lifetime(cc: CacheControl, headers: Iterable[Header], now: float) -> 
 
 
 def _is_uncacheable(cc: CacheControl) -> bool:
-    # ``no-cache="Set-Cookie"`` names fields, it does not forbid storing (7.7).
-    return "no-store" in cc or "private" in cc or ("no-cache" in cc and not cc["no-cache"])
+    # ``no-cache="Set-Cookie"`` / ``private="Set-Cookie"`` name fields, they do not forbid
+    # storing (7.7).
+    return "no-store" in cc or _unqualified(cc, "private") or _unqualified(cc, "no-cache")
+
+
+def _unqualified(cc: CacheControl, directive: str) -> bool:
+    return directive in cc and not cc[directive]
 
 
 def _standard_ttl(policy: TtlPolicy, cc: CacheControl, lifetime: float | None) -> float | None:
@@ -283,8 +289,8 @@ def ttl_for(policy: TtlPolicy, status: int, headers: Iterable[Header], now: floa
 
 
 def uncached_fields(headers: Iterable[Header]) -> frozenset[str]:
-    """Lower-case header names in ``no-cache="..."``: stored, but not replayed (e.g. Set-Cookie)."""
-    arg = _cache_control(headers).get("no-cache")
-    if not arg:
-        return frozenset()
-    return frozenset(name.strip().lower() for name in arg.split(",") if name.strip())
+    """Lower-case header names in ``no-cache="..."`` and ``private="..."``: the viewer that
+    fetched the answer gets them, the stored object does not hold them (e.g. Set-Cookie)."""
+    cc = _cache_control(headers)
+    args = [cc.get("no-cache") or "", cc.get("private") or ""]
+    return frozenset(n.strip().lower() for arg in args for n in arg.split(",") if n.strip())
