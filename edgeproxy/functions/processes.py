@@ -310,7 +310,7 @@ class Container:
 
 # Runtime processes yield the CPU to the edge: a function spinning in a loop slows other
 # calls of functions, never the edge's serving of hits and origin fetches.
-RUNTIME_NICENESS = 10
+RUNTIME_NICENESS = 15
 
 
 def below_the_edge(pid: int) -> None:
