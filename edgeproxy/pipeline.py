@@ -182,7 +182,7 @@ class Edge:
                 request.headers, trusted = split_viewer_cf_headers(request.headers)
         result = await self.calls.request(ex, route, Stage.VIEWER_REQUEST, request)  # 4
         if isinstance(result, EdgeResponse):
-            ex.source = Source.VIEWER_REQUEST_GENERATED
+            ex.source = self.calls.generated_at_viewer_request(route)
             return result
         viewer = ex.viewer = result
         if names_cloudfront_header(viewer.headers):
