@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from edgeproxy.functions.cloudfront.runner import run_viewer_request, run_viewer_response
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.hooks import HookRunner
-from edgeproxy.messages import EdgeRequest, EdgeResponse, without_headers
+from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, without_headers
 from edgeproxy.routes import Route
 from edgeproxy.stages import Source, Stage
 
@@ -88,16 +88,22 @@ class StageCalls:
         self.identity = identity
 
     async def request(
-        self, ex: Exchange, route: Route, stage: Stage, request: EdgeRequest
+        self,
+        ex: Exchange,
+        route: Route,
+        stage: Stage,
+        request: EdgeRequest,
+        shown: Headers | None = None,
     ) -> EdgeRequest | EdgeResponse:
-        """The request the stage passes on, or the response it generated."""
+        """The request the stage passes on, or the response it generated. ``shown``: headers
+        a CloudFront Function sees besides the request's (the CloudFront-* headers)."""
         function = route.functions.get(stage)
         hook = route.hooks.get(stage)
         if function is not None:
             ex.stages.append(stage.value)
             meta = self.identity.meta
             result = await run_viewer_request(
-                self.hooks.functions, function, request, meta, ex.request_id
+                self.hooks.functions, function, request, meta, ex.request_id, shown or []
             )
         elif hook is not None:
             ex.stages.append(stage.value)

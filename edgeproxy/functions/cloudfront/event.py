@@ -130,7 +130,11 @@ def function_event(
     request_id: str,
     request: EdgeRequest,
     response: EdgeResponse | None = None,
+    shown: Headers | None = None,
 ) -> Json:
+    request_json = request_object(request)
+    if shown:
+        request_json["headers"] = headers_object([*request.headers, *shown])
     event: Json = {
         "version": "1.0",
         "context": {
@@ -140,7 +144,7 @@ def function_event(
             "requestId": request_id,
         },
         "viewer": {"ip": request.client_ip},
-        "request": request_object(request),
+        "request": request_json,
     }
     if response is not None:
         event["response"] = response_object(response)
@@ -199,8 +203,11 @@ def result_querystring(value: Any) -> str:
     return "&".join(_pairs(value, "querystring", lambda n, v: f"{n}={v}" if v else n))
 
 
-def result_request(result: Json, request: EdgeRequest, event_request: Json) -> EdgeRequest:
-    """A returned request applied to the viewer's; parts left unchanged keep their bytes."""
+def result_request(
+    result: Json, request: EdgeRequest, event_request: Json, shown: Headers | None = None
+) -> EdgeRequest:
+    """A returned request applied to the viewer's; parts left unchanged keep their bytes.
+    The ``shown`` headers are the edge's to add: not taken from the result."""
     uri = _text(result.get("uri"), "request.uri")
     if not uri.startswith("/") or " " in uri:
         raise FunctionResultError("request.uri must start with / and hold no spaces")
@@ -214,7 +221,10 @@ def result_request(result: Json, request: EdgeRequest, event_request: Json) -> E
     if headers_same and cookies_same:
         return request
     kept = [(k, v) for k, v in request.headers if k.lower() in _FRAMING]
-    headers = request.headers if headers_same else [*kept, *result_headers(result["headers"])]
+    added = {name.lower() for name, _ in shown or []}
+    returned = [] if headers_same else result_headers(result["headers"])
+    returned = [(k, v) for k, v in returned if k.lower() not in added]
+    headers = request.headers if headers_same else [*kept, *returned]
     cookie_lines = [h for h in request.headers if h[0].lower() == "cookie"]
     if not cookies_same:
         joined = "; ".join(_pairs(result.get("cookies", {}), "cookies", lambda n, v: f"{n}={v}"))

@@ -23,7 +23,7 @@ from edgeproxy.functions.cloudfront import event as events
 from edgeproxy.functions.cloudfront.stores import CloudFrontFunction
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.node import node_binary
-from edgeproxy.messages import EdgeRequest, EdgeResponse
+from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers
 from edgeproxy.stages import Stage
 
 log = logging.getLogger("edgeproxy.functions")
@@ -165,14 +165,14 @@ class FunctionRuntime:
 
     async def close(self) -> None:
         process, self._process = self._process, None
+        if self._reader is not None:  # first: a process ended on purpose is not news
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
         if process is None:
             return
         if process.returncode is None:
             process.kill()
         await process.wait()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
 
 
 # --- the stages --------------------------------------------------------------------------
@@ -203,17 +203,20 @@ async def run_viewer_request(
     request: EdgeRequest,
     meta: EventMeta,
     request_id: str,
+    shown: Headers | None = None,
 ) -> EdgeRequest | EdgeResponse:
-    """The request to go on with, or the response the function generated."""
+    """The request to go on with, or the response the function generated. ``shown``: the
+    CloudFront-* headers the function sees; the edge adds them itself afterwards, so they
+    are not taken back from its result."""
     stage = Stage.VIEWER_REQUEST
-    event = events.function_event(stage, meta, request_id, request)
+    event = events.function_event(stage, meta, request_id, request, shown=shown or [])
     result = await _outcome(runtime, function, stage, event)
     try:
         if not isinstance(result, dict):
             raise events.FunctionResultError("the function must return the request or a response")
         if events.is_generated(result):
             return events.generated_response(result)
-        return events.result_request(result, request, event["request"])
+        return events.result_request(result, request, event["request"], shown or [])
     except events.FunctionResultError as exc:
         raise FunctionExecutionError(str(exc), stage=stage.value, handler=function.name) from None
 
