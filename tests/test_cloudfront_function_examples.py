@@ -127,3 +127,40 @@ def test_test_function_reports_an_error(capsys: pytest.CaptureFixture[str], tmp_
     assert code == 1
     assert result["TestResult"]["FunctionErrorMessage"] == "Error: boom"
     assert result["TestResult"]["FunctionOutput"] == ""
+
+
+DEMO = Path(__file__).resolve().parent.parent / "config" / "distribution.yaml"
+
+
+async def test_the_demo_config_runs_its_cloudfront_functions():
+    import httpx
+
+    from edgeproxy.config.edge_settings import AdminListener, Listeners
+    from edgeproxy.config.loading import load_config
+    from edgeproxy.runtime import running_edge
+
+    config = load_config(DEMO).config
+    demo = config.edge.demo_origin
+    assert demo is not None
+    edge = config.edge.model_copy(
+        update={
+            "listeners": Listeners(http_port=0),
+            "admin": AdminListener(port=None),
+            "demo_origin": demo.model_copy(update={"port": 0}),
+            "cache": config.edge.cache.model_copy(
+                update={"disk": config.edge.cache.disk.model_copy(update={"enabled": False})}
+            ),
+        }
+    )
+    async with (
+        running_edge(config.model_copy(update={"edge": edge}), use_dns=False) as running,
+        httpx.AsyncClient() as client,
+    ):
+        docs = await client.get(running.url("/cf/docs/"))
+        assert docs.status_code == 200
+        assert "URL-rewrite CloudFront Function" in docs.text
+        assert docs.headers["x-powered-by-function"] == "add_headers"
+        go = await client.get(running.url("/go/docs"))
+        assert go.status_code == 301
+        assert go.headers["location"] == "/cf/docs/"
+        assert go.headers["x-cache"] == "FunctionGeneratedResponse from cloudfront"
