@@ -18,6 +18,7 @@ from edgeproxy.config.loading import LoadedConfig, load_config
 from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.errors import ConfigError, HandlerLoadError
 from edgeproxy.functions import invoke
+from edgeproxy.functions.cloudfront import testing
 
 DEFAULT_CONFIG = Path("config/distribution.yaml")
 
@@ -98,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo_origin)
 
     invoke.register(sub)  # invoke, events generate
+    testing.register(sub)  # test-function (CloudFront Functions)
 
     inv = sub.add_parser("invalidate", help="invalidate cached paths ('/img/*', '/a.html')")
     inv.add_argument("paths", nargs="+")

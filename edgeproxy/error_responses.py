@@ -27,7 +27,12 @@ PageFetch = Callable[[Exchange, Route, EdgeRequest], Awaitable[EdgeResponse]]
 
 # Responses that never get a custom error page: handler-generated ones and redirects.
 NO_ERROR_PAGE_SOURCES = frozenset(
-    {Source.VIEWER_REQUEST_GENERATED, Source.ORIGIN_REQUEST_GENERATED, Source.REDIRECT}
+    {
+        Source.VIEWER_REQUEST_GENERATED,
+        Source.ORIGIN_REQUEST_GENERATED,
+        Source.FUNCTION_GENERATED,  # DG functions-event-structure
+        Source.REDIRECT,
+    }
 )
 
 

@@ -22,8 +22,12 @@ so rendering needs no ``isinstance`` ladder.
         ├── HandlerValidationError 502  LambdaValidationError: the result broke a rule
         ├── HandlerExecutionError  503  LambdaExecutionError: the handler raised
         ├── HandlerTimeout         503  LambdaExecutionError: the handler ran too long
-        └── HandlerThrottled       503  LambdaLimitExceeded: the edge's limit of concurrent
-                                        executions was reached (Lambda's throttling)
+        ├── HandlerThrottled       503  LambdaLimitExceeded: the edge's limit of concurrent
+        │                               executions was reached (Lambda's throttling)
+        ├── FunctionExecutionError 503  FunctionExecutionError: a CloudFront Function threw,
+        │                               returned what CloudFront refuses, or exceeded memory
+        └── FunctionThrottled      503  FunctionThrottledError: a CloudFront Function ran
+                                        past its compute-time limit
 
     A handler failure's status, X-Cache and page lines are rows of ``LAMBDA_ANSWERS``.
 
@@ -222,6 +226,21 @@ LAMBDA_ANSWERS: dict[str, LambdaAnswer] = {
     "validation/body-is-string": _answer(502, "LambdaValidationError", _BODY_LINE),
     "validation/body-encoding": _answer(502, "LambdaValidationError", _BODY_LINE),
     "validation/generated-size": _answer(502, "LambdaValidationError", _BODY_LINE),
+    # CloudFront Functions (docs/functions.md): an execution error is 503
+    # FunctionExecutionError (captured, reference 8.1); past the compute limit CloudFront
+    # throttles the function, 503 FunctionThrottledError (public reports); the page lines
+    # are inferred from the Lambda@Edge pages, not captured.
+    "function-execution": _answer(
+        503,
+        "FunctionExecutionError",
+        "The CloudFront function associated with the CloudFront distribution is invalid or "
+        "could not run.",
+    ),
+    "function-throttled": _answer(
+        503,
+        "FunctionThrottledError",
+        "The CloudFront function associated with the CloudFront distribution was throttled.",
+    ),
 }
 
 
@@ -256,6 +275,22 @@ class HandlerThrottled(HandlerError):
     status = LAMBDA_ANSWERS["throttled"].status
     x_cache = LAMBDA_ANSWERS["throttled"].x_cache
     page_message = LAMBDA_ANSWERS["throttled"].page_message
+
+
+class FunctionExecutionError(HandlerError):
+    """A CloudFront Function threw, returned what CloudFront refuses, or ran out of memory."""
+
+    status = LAMBDA_ANSWERS["function-execution"].status
+    x_cache = LAMBDA_ANSWERS["function-execution"].x_cache
+    page_message = LAMBDA_ANSWERS["function-execution"].page_message
+
+
+class FunctionThrottled(HandlerError):
+    """A CloudFront Function ran past its compute-time limit."""
+
+    status = LAMBDA_ANSWERS["function-throttled"].status
+    x_cache = LAMBDA_ANSWERS["function-throttled"].x_cache
+    page_message = LAMBDA_ANSWERS["function-throttled"].page_message
 
 
 class ConfigError(Exception):

@@ -8,9 +8,10 @@ import os
 import random
 from dataclasses import dataclass, field
 
+from edgeproxy.functions.cloudfront.runner import run_viewer_request, run_viewer_response
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.hooks import HookRunner
-from edgeproxy.messages import EdgeRequest, EdgeResponse, without_headers
+from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, without_headers
 from edgeproxy.routes import Route
 from edgeproxy.stages import Source, Stage
 
@@ -87,14 +88,28 @@ class StageCalls:
         self.identity = identity
 
     async def request(
-        self, ex: Exchange, route: Route, stage: Stage, request: EdgeRequest
+        self,
+        ex: Exchange,
+        route: Route,
+        stage: Stage,
+        request: EdgeRequest,
+        shown: Headers | None = None,
     ) -> EdgeRequest | EdgeResponse:
-        """The request the stage passes on, or the response it generated."""
+        """The request the stage passes on, or the response it generated. ``shown``: headers
+        a CloudFront Function sees besides the request's (the CloudFront-* headers)."""
+        function = route.functions.get(stage)
         hook = route.hooks.get(stage)
-        if hook is None:
+        if function is not None:
+            ex.stages.append(stage.value)
+            meta = self.identity.meta
+            result = await run_viewer_request(
+                self.hooks.functions, function, request, meta, ex.request_id, shown or []
+            )
+        elif hook is not None:
+            ex.stages.append(stage.value)
+            result = await self.hooks.run_request(hook, request, self.identity.meta, ex.request_id)
+        else:
             return request
-        ex.stages.append(stage.value)
-        result = await self.hooks.run_request(hook, request, self.identity.meta, ex.request_id)
         if isinstance(result, EdgeResponse):
             result.headers = without_headers(result.headers, EDGE_OWNED_HEADERS)
         return result
@@ -107,6 +122,12 @@ class StageCalls:
         request: EdgeRequest,
         response: EdgeResponse,
     ) -> EdgeResponse:
+        function = route.functions.get(stage)
+        if function is not None:
+            ex.stages.append(stage.value)
+            return await run_viewer_response(
+                self.hooks.functions, function, request, response, self.identity.meta, ex.request_id
+            )
         hook = route.hooks.get(stage)
         if hook is None:
             return response
@@ -114,3 +135,12 @@ class StageCalls:
         return await self.hooks.run_response(
             hook, request, response, self.identity.meta, ex.request_id
         )
+
+    @staticmethod
+    def generated_at_viewer_request(route: Route) -> Source:
+        """Where a response viewer-request generated came from: a CloudFront Function's
+        reads ``FunctionGeneratedResponse``, a Lambda@Edge function's
+        ``LambdaGeneratedResponse`` (stages.py ``X_CACHE``)."""
+        if Stage.VIEWER_REQUEST in route.functions:
+            return Source.FUNCTION_GENERATED
+        return Source.VIEWER_REQUEST_GENERATED

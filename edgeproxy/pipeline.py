@@ -180,9 +180,16 @@ class Edge:
             sent = sent_cf_headers(request.headers)
             if self.trust_viewer_headers:
                 request.headers, trusted = split_viewer_cf_headers(request.headers)
-        result = await self.calls.request(ex, route, Stage.VIEWER_REQUEST, request)  # 4
+        # A CloudFront Function at viewer-request sees the CloudFront-* headers the policies
+        # add (DG example-function-redirect-url); a Lambda@Edge function does not.
+        shown = (
+            self._cf_headers(route, request, trusted)
+            if Stage.VIEWER_REQUEST in route.functions
+            else []
+        )
+        result = await self.calls.request(ex, route, Stage.VIEWER_REQUEST, request, shown)  # 4
         if isinstance(result, EdgeResponse):
-            ex.source = Source.VIEWER_REQUEST_GENERATED
+            ex.source = self.calls.generated_at_viewer_request(route)
             return result
         viewer = ex.viewer = result
         if names_cloudfront_header(viewer.headers):

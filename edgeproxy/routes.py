@@ -16,7 +16,14 @@ from edgeproxy.cache.vary import DEVICE_HEADER_PREFIX, VaryRule
 from edgeproxy.config.behaviors import CacheBehavior
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.distribution import Origin, OriginGroup
+from edgeproxy.config.edge_settings import CloudFrontFunctionEntry
 from edgeproxy.config.policies import BehaviorPolicies
+from edgeproxy.functions.cloudfront.stores import (
+    CloudFrontFunction,
+    KeyValueStore,
+    load_function,
+    open_stores,
+)
 from edgeproxy.functions.hooks import Hook, Loaded, build_hooks
 from edgeproxy.messages import OriginTarget
 from edgeproxy.stages import Stage
@@ -51,6 +58,9 @@ class Route:
 
     # restrictions.geo_restriction is the distribution's, judged on every request.
     geo_restricted: bool = False
+    # CloudFront Functions by stage (function_association), beside ``hooks`` (Lambda@Edge):
+    # a stage has one or the other, never both (config/behaviors.py).
+    functions: Mapping[Stage, CloudFrontFunction] = field(default_factory=dict)
 
     # Nothing but the cache lookup runs for a fresh hit on this behavior (``steps_on_a_hit``
     # is empty): ``Edge.hit`` serves such hits without a task or an await. Derived once.
@@ -72,9 +82,15 @@ class Route:
 HIT_STEPS: tuple[tuple[str, Callable[[Route], bool]], ...] = (
     ("viewer protocol policy", lambda r: r.viewer_protocol_policy != "allow-all"),
     ("geo restriction", lambda r: r.geo_restricted),
-    ("viewer-request", lambda r: Stage.VIEWER_REQUEST in r.hooks),
+    (
+        "viewer-request",
+        lambda r: Stage.VIEWER_REQUEST in r.hooks or Stage.VIEWER_REQUEST in r.functions,
+    ),
     ("CloudFront-* headers", lambda r: bool(r.cf_header_names)),
-    ("viewer-response", lambda r: Stage.VIEWER_RESPONSE in r.hooks),
+    (
+        "viewer-response",
+        lambda r: Stage.VIEWER_RESPONSE in r.hooks or Stage.VIEWER_RESPONSE in r.functions,
+    ),
     ("response headers policy", lambda r: r.response_headers is not None),
 )
 
@@ -91,14 +107,48 @@ class Routes:
         dist = config.distribution
         self._selector = BehaviorSelector(dist)
         loaded: Loaded = {}  # a handler named twice is loaded once
-        self.routes = tuple(_route(i, b, config, loaded) for i, b in enumerate(dist.behaviors))
+        stores = open_stores(
+            {arn: config.path(file) for arn, file in config.edge.key_value_stores.items()}
+        )
+        functions: dict[str, CloudFrontFunction] = {}
+        self.routes = tuple(
+            _route(i, b, config, loaded, _functions(b, config, stores, functions))
+            for i, b in enumerate(dist.behaviors)
+        )
 
     def select(self, path: str) -> Route:
         index, _ = self._selector.select(path)
         return self.routes[index]
 
 
-def _route(index: int, behavior: CacheBehavior, config: Config, loaded: Loaded) -> Route:
+def _functions(
+    behavior: CacheBehavior,
+    config: Config,
+    stores: dict[str, KeyValueStore],
+    known: dict[str, CloudFrontFunction],
+) -> dict[Stage, CloudFrontFunction]:
+    """The behavior's CloudFront Functions by stage, each read once however many behaviors
+    name it (the config check read the files already)."""
+    found = {}
+    for association in behavior.function_association:
+        arn = association.function_arn
+        if arn not in known:
+            entry = config.edge.functions[arn]
+            assert isinstance(entry, CloudFrontFunctionEntry)  # the config check saw to it
+            known[arn] = load_function(
+                arn, config.path(entry.file), entry.runtime, stores, entry.key_value_store
+            )
+        found[Stage(association.event_type)] = known[arn]
+    return found
+
+
+def _route(
+    index: int,
+    behavior: CacheBehavior,
+    config: Config,
+    loaded: Loaded,
+    functions: Mapping[Stage, CloudFrontFunction],
+) -> Route:
     dist = config.distribution
     origin = dist.target_origin(behavior.target_origin_id)
     group = _origin_group(config, behavior.target_origin_id)
@@ -138,6 +188,7 @@ def _route(index: int, behavior: CacheBehavior, config: Config, loaded: Loaded) 
         response_headers=ResponseHeaders.from_policy(rhp) if rhp is not None else None,
         compression=CompressionPolicy.of(behavior, key_policy, ttl_policy),
         geo_restricted=GeoGate.from_restriction(dist.restrictions.geo_restriction).active,
+        functions=functions,
     )
 
 

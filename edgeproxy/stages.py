@@ -58,6 +58,7 @@ class Source(Enum):
     EDGE = "edge"  # an error page the edge made itself
     REDIRECT = "redirect"  # the viewer protocol policy's HTTP -> HTTPS redirect
     PREFLIGHT = "preflight"  # a CORS preflight answered by a response headers policy
+    FUNCTION_GENERATED = "function-generated"  # a CloudFront Function's at viewer-request
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,7 @@ def read_only_headers(stage: Stage) -> frozenset[str]:
     """Headers a function may not add, change or delete at this stage (reference 4.2)."""
     return STAGE_RULES[stage].read_only_headers
 
+
 # Does viewer-response run for a response from this source (status < 400 also required)?
 VIEWER_RESPONSE_RUNS: dict[Source, bool] = {
     Source.ORIGIN: True,
@@ -176,6 +178,7 @@ VIEWER_RESPONSE_RUNS: dict[Source, bool] = {
     Source.EDGE: False,
     Source.REDIRECT: False,
     Source.PREFLIGHT: False,
+    Source.FUNCTION_GENERATED: False,
 }
 
 # X-Cache for a response from this source; any status >= 400 from the origin or the cache
@@ -189,6 +192,7 @@ X_CACHE: dict[Source, str] = {
     Source.EDGE: "Error from cloudfront",
     Source.REDIRECT: "Redirect from cloudfront",
     Source.PREFLIGHT: "Miss from cloudfront",  # undocumented; the edge answers at once
+    Source.FUNCTION_GENERATED: "FunctionGeneratedResponse from cloudfront",  # DG functions-tutorial
 }
 
 # Sources whose status >= 400 reads "Error from cloudfront" rather than their own X-Cache.

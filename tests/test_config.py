@@ -85,6 +85,8 @@ def test_demo_config_loads_cleanly() -> None:
         "/secure/*",
         "/account/*",
         "/query/*",
+        "/cf/*",
+        "/go/*",
         "/node/www/*",
         "/node/members/*",
         "/node/secure/*",

@@ -40,6 +40,7 @@ from edgeproxy.config.policy_models import (
 )
 from edgeproxy.config.response_headers_policy import ResponseHeadersPolicyConfig
 from edgeproxy.config.types import (
+    CloudFrontFunctionArn,
     FrozenModel,
     FunctionRuntime,
     HandlerSpec,
@@ -185,6 +186,26 @@ class LambdaFunctionAssociation(FrozenModel):
         return self
 
 
+# CloudFront Functions run only at the viewer stages (DG cloudfront-functions).
+FunctionStage = Literal["viewer-request", "viewer-response"]
+
+
+class FunctionAssociation(FrozenModel):
+    """Terraform's ``function_association``: a viewer stage bound to a CloudFront Function,
+    whose code ``edge.functions`` maps to a local file."""
+
+    event_type: FunctionStage
+    function_arn: CloudFrontFunctionArn
+
+    @field_validator("function_arn")
+    @classmethod
+    def _known_arn(cls, value: str, info: ValidationInfo) -> str:
+        functions = context_of(info).get("functions")
+        if functions is not None and value not in functions:
+            raise invalid("no local file for this CloudFront Function: map it under edge.functions")
+        return value
+
+
 def function_entry(entry: object) -> tuple[str, str | None, str | None]:
     """An ``edge.functions`` value as the document holds it (a spec, or a mapping of handler,
     code and runtime) → (spec, code, runtime); what is not a string is left out here and
@@ -221,6 +242,7 @@ class CacheBehavior(FrozenModel):
     origin_request_policy: OriginRequestPolicyConfig | None = None
     response_headers_policy: ResponseHeadersPolicyConfig | None = None
     lambda_function_association: tuple[LambdaFunctionAssociation, ...] = ()
+    function_association: tuple[FunctionAssociation, ...] = ()
 
     def policies(self) -> BehaviorPolicies:
         """The cache, origin request and response headers policies this behavior uses,
@@ -296,12 +318,12 @@ class CacheBehavior(FrozenModel):
             raise invalid("must be at least default_ttl")
         return value
 
-    @field_validator("lambda_function_association")
+    @field_validator("lambda_function_association", "function_association")
     @classmethod
     def _one_per_stage(
-        cls, value: tuple[LambdaFunctionAssociation, ...]
-    ) -> tuple[LambdaFunctionAssociation, ...]:
-        seen: set[Stage] = set()
+        cls, value: tuple[LambdaFunctionAssociation | FunctionAssociation, ...]
+    ) -> tuple[LambdaFunctionAssociation | FunctionAssociation, ...]:
+        seen: set[str] = set()
         for index, association in enumerate(value):
             if association.event_type in seen:
                 raise invalid(
@@ -310,6 +332,21 @@ class CacheBehavior(FrozenModel):
                 )
             seen.add(association.event_type)
         return value
+
+    @model_validator(mode="after")
+    def _one_kind_per_stage(self) -> CacheBehavior:
+        """CloudFront refuses a CloudFront Function and a Lambda@Edge function on the same
+        event type of one behavior (DG edge-functions-choosing: one of each kind per stage
+        is not allowed; an error names the event type)."""
+        lambda_stages = {a.event_type.value for a in self.lambda_function_association}
+        for index, association in enumerate(self.function_association):
+            if association.event_type in lambda_stages:
+                raise invalid(
+                    f"a CloudFront Function and a Lambda@Edge function on {association.event_type}"
+                    " (CloudFront allows one kind of function per event_type)",
+                    at=("function_association", index, "event_type"),
+                )
+        return self
 
     @model_validator(mode="after")
     def _cache_key_source(self, info: ValidationInfo) -> CacheBehavior:

@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from edgeproxy.config.types import (
     Country,
     FrozenModel,
+    FunctionArn,
     FunctionRuntime,
     HandlerSpec,
     HeaderSafe,
     Isolation,
-    LambdaArn,
+    KeyValueStoreArn,
     NonEmpty,
     Port,
     Seconds,
@@ -31,8 +40,10 @@ from edgeproxy.config.types import (
     context_of,
     handler_spec,
     invalid,
+    is_cloudfront_function_arn,
     one_of_loaded,
 )
+from edgeproxy.functions.cloudfront.stores import function_code_problem, store_file_problem
 from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY, DEFAULT_MAX_EXECUTIONS
 from edgeproxy.functions.handler_strings import is_lambda_form, needs_code
 from edgeproxy.functions.loader import INIT_TIMEOUT_S
@@ -212,7 +223,11 @@ class DemoOrigin(FrozenModel):
 
 class FunctionEntry(FrozenModel):
     """An ``edge.functions`` entry in Lambda's terms: ``{handler: index.handler, code:
-    handlers/router, runtime: nodejs20.x}`` (``code`` relative to the config's folder)."""
+    handlers/router, runtime: nodejs20.x}`` (``code`` relative to the config's folder).
+
+    For a CloudFront Function ARN: ``{file: functions/rewrite.js, runtime:
+    cloudfront-js-2.0, key_value_store: <KeyValueStore ARN>}`` (``CloudFrontFunctionEntry``);
+    the ARN's kind says which, checked in ``EdgeSettings._entry_kinds``."""
 
     handler: HandlerSpec
     code: NonEmpty | None = None
@@ -236,6 +251,50 @@ class FunctionEntry(FrozenModel):
         return self
 
 
+class CloudFrontFunctionEntry(FrozenModel):
+    """A CloudFront Function's local code: a ``.js`` file (relative to the config's folder)
+    of at most 10 KB, its runtime, and the KeyValueStore associated with it (Terraform's
+    ``key_value_store_associations``; one store per function, DG kvs-with-functions-associate)."""
+
+    file: NonEmpty
+    runtime: Literal["cloudfront-js-1.0", "cloudfront-js-2.0"] = "cloudfront-js-2.0"
+    key_value_store: KeyValueStoreArn | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _code_fits(cls, value: str, info: ValidationInfo) -> str:
+        base_dir = context_of(info).get("base_dir")
+        if base_dir is None:
+            return value
+        problem = function_code_problem(base_dir / value)
+        if problem is not None:
+            raise invalid(problem)
+        return value
+
+
+def _store_file(value: str, info: ValidationInfo) -> str:
+    base_dir = context_of(info).get("base_dir")
+    if base_dir is not None:
+        problem = store_file_problem(base_dir / value)
+        if problem is not None:
+            raise invalid(problem)
+    return value
+
+
+# A KeyValueStore's file: read and checked at start, read again when saved.
+KeyValueStoreFile = Annotated[str, AfterValidator(_store_file)]
+
+
+def _under(key: str, error: Any) -> Any:
+    """An entry's error as one of the mapping's: its path below ``key``, its words kept."""
+    ctx = error.get("ctx")
+    return {
+        "type": PydanticCustomError(error["type"], error["msg"].replace("{", "{{"), ctx),
+        "loc": (key, *error["loc"]),
+        "input": error.get("input"),
+    }
+
+
 class EdgeSettings(FrozenModel):
     listeners: Listeners = Listeners()
     admin: AdminListener = AdminListener()
@@ -245,8 +304,47 @@ class EdgeSettings(FrozenModel):
     resolve: Mapping[str, ResolveTarget] = Field(default_factory=dict)
     cache: CacheSettings = CacheSettings()
     handlers: HandlerSettings = HandlerSettings()
-    # ARN -> a handler spec, or Lambda's handler form with its folder (FunctionEntry)
-    functions: Mapping[LambdaArn, FunctionEntry] = Field(default_factory=dict)
+    # ARN -> a handler spec, or Lambda's handler form with its folder (FunctionEntry); a
+    # CloudFront Function's ARN -> its file and runtime (CloudFrontFunctionEntry)
+    functions: Mapping[FunctionArn, FunctionEntry | CloudFrontFunctionEntry] = Field(
+        default_factory=dict
+    )
+    # KeyValueStore ARN -> a local JSON file in the import format ({"data": [{key, value}]})
+    key_value_stores: Mapping[KeyValueStoreArn, KeyValueStoreFile] = Field(default_factory=dict)
     geo: GeoSettings = GeoSettings()
     tls: TlsSettings = TlsSettings()
     demo_origin: DemoOrigin | None = None
+
+    @field_validator("functions", mode="wrap")
+    @classmethod
+    def _entry_kinds(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
+        """Each entry validated as the kind its ARN names, so that its problems are that
+        kind's (a CloudFront Function's ``file``, a Lambda function's ``handler``)."""
+        if not isinstance(value, Mapping):
+            return handler(value)
+        problems: list[Any] = []
+        entries: dict[str, Any] = {}
+        for arn, entry in value.items():
+            kind = (
+                CloudFrontFunctionEntry
+                if isinstance(arn, str) and is_cloudfront_function_arn(arn)
+                else FunctionEntry
+            )
+            try:
+                entries[arn] = kind.model_validate(entry, context=info.context)
+            except ValidationError as exc:
+                problems.extend(_under(arn, error) for error in exc.errors())
+        if problems:
+            raise ValidationError.from_exception_data("functions", problems)
+        return handler(entries)
+
+    @model_validator(mode="after")
+    def _stores_known(self) -> EdgeSettings:
+        for arn, entry in self.functions.items():
+            store = getattr(entry, "key_value_store", None)
+            if store is not None and store not in self.key_value_stores:
+                raise invalid(
+                    "names no store of edge.key_value_stores",
+                    at=("functions", arn, "key_value_store"),
+                )
+        return self

@@ -30,6 +30,9 @@ from edgeproxy.messages import BAD_VALUE_CHAR, HEADER_NAME
 
 # Lambda@Edge takes a numbered version of a function in us-east-1, never $LATEST or an alias.
 _LAMBDA_ARN = re.compile(r"arn:aws[a-z-]*:lambda:us-east-1:\d{12}:function:[\w-]{1,64}:\d+")
+# CloudFront Functions and KeyValueStores are global: no region in their ARNs.
+_CF_FUNCTION_ARN = re.compile(r"arn:aws[a-z-]*:cloudfront::\d{12}:function/[A-Za-z0-9_-]{1,64}")
+_KVS_ARN = re.compile(r"arn:aws[a-z-]*:cloudfront::\d{12}:key-value-store/[A-Za-z0-9-]{1,64}")
 _HANDLER_FUNC = re.compile(r"[A-Za-z_]\w*")
 _MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _HEADER_SAFE = re.compile(r"[A-Za-z0-9._-]+")
@@ -96,6 +99,37 @@ def _runtime(value: str) -> str:
     if value not in RUNTIMES:
         raise invalid(f"must be one of {', '.join(RUNTIMES)}")
     return value
+
+
+def is_cloudfront_function_arn(value: str) -> bool:
+    return _CF_FUNCTION_ARN.fullmatch(value) is not None
+
+
+def _cf_function_arn(value: str) -> str:
+    if not is_cloudfront_function_arn(value):
+        raise invalid(
+            "must be a CloudFront Function ARN, e.g. arn:aws:cloudfront::123456789012:function/name"
+        )
+    return value
+
+
+def _kvs_arn(value: str) -> str:
+    if not _KVS_ARN.fullmatch(value):
+        raise invalid(
+            "must be a KeyValueStore ARN, e.g. "
+            "arn:aws:cloudfront::123456789012:key-value-store/a1b2c3d4-5678-90ab-cdef-EXAMPLE1"
+        )
+    return value
+
+
+def _function_arn(value: str) -> str:
+    if is_cloudfront_function_arn(value) or _LAMBDA_ARN.fullmatch(value):
+        return value
+    raise invalid(
+        "must be a numbered version of a Lambda function in us-east-1 "
+        "(arn:aws:lambda:us-east-1:123456789012:function:name:1) or a CloudFront Function "
+        "(arn:aws:cloudfront::123456789012:function/name)"
+    )
 
 
 def check_function_source(
@@ -176,6 +210,10 @@ HandlerSpec = Annotated[str, AfterValidator(handler_spec)]
 # A function's runtime: Node.js (nodejs20.x) or Python (python3.12, run on the edge's Python)
 FunctionRuntime = Annotated[str, AfterValidator(_runtime)]
 LambdaArn = Annotated[str, AfterValidator(_lambda_arn)]
+CloudFrontFunctionArn = Annotated[str, AfterValidator(_cf_function_arn)]
+KeyValueStoreArn = Annotated[str, AfterValidator(_kvs_arn)]
+# An ``edge.functions`` key: a Lambda function version or a CloudFront Function.
+FunctionArn = Annotated[str, AfterValidator(_function_arn)]
 Country = Annotated[str, AfterValidator(_country)]
 HeaderSafe = Annotated[str, AfterValidator(_header_safe)]
 HeaderName = Annotated[str, AfterValidator(_header_name)]

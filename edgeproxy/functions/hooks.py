@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 from edgeproxy.errors import ConfigError, HandlerExecutionError
 from edgeproxy.functions import events
+from edgeproxy.functions.cloudfront.runner import FunctionRuntime
 from edgeproxy.functions.concurrency import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_EXECUTIONS,
@@ -122,6 +123,7 @@ class HookRunner:
         # Calls of all functions running at once: past the limit, Lambda throttles.
         self.executions = Executions(max_executions)
         self._workers = WorkerPools()  # per handler: each worker a warm container
+        self.functions = FunctionRuntime()  # every CloudFront Function, in one process
         # Thread-isolated calls hold a slot of their function's version (functions/concurrency.py).
         self._slots: weakref.WeakKeyDictionary[Version, Slots] = weakref.WeakKeyDictionary()
         self._reload = reload
@@ -180,6 +182,7 @@ class HookRunner:
     async def close(self) -> None:
         self._threads.close()
         await self._workers.close()
+        await self.functions.close()
 
     # --- calling ------------------------------------------------------------------------------
 

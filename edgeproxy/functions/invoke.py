@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproxy.errors import ConfigError, HandlerError
+from edgeproxy.functions.cloudfront.event import function_event
 from edgeproxy.functions.events import (
     EventMeta,
     request_event,
@@ -269,11 +270,30 @@ def register(sub: Any) -> None:
     actions = events.add_subparsers(required=True, metavar="ACTION")
     generate = actions.add_parser("generate", help="print the event a stage would get")
     generate.add_argument("stage", type=_stage, metavar="STAGE")
+    generate.add_argument(
+        "--kind",
+        choices=("lambda", "function"),
+        default="lambda",
+        help="a Lambda@Edge event, or a CloudFront Functions event (viewer stages)",
+    )
     _event_args(generate)
     generate.set_defaults(run=_generate)
 
 
 def _generate(args: argparse.Namespace) -> int:
+    if args.kind == "function":
+        if args.stage not in (Stage.VIEWER_REQUEST, Stage.VIEWER_RESPONSE):
+            print("edgeproxy: CloudFront Functions run at viewer stages only", file=sys.stderr)
+            return 2
+        event = function_event(
+            args.stage,
+            DISTRIBUTION,
+            REQUEST_ID,
+            sample_request(args.stage, args),
+            sample_response(args) if args.stage == Stage.VIEWER_RESPONSE else None,
+        )
+        print(json.dumps(event, indent=2))
+        return 0
     print(json.dumps(generated_invocation(args.stage, args).event, indent=2))
     return 0
 
