@@ -12,6 +12,7 @@ API_DistributionConfig.html); the template shape is AWS::CloudFront::Distributio
 
 from __future__ import annotations
 
+import json
 import shutil
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -155,4 +156,55 @@ def test_terraform_problems_name_file_and_line_all_in_one_run(tmp_path: Path):
 def test_a_tf_file_and_json_are_told_apart_by_content():
     assert sniff(TERRAFORM) == "terraform"
     assert sniff(TERRAFORM / "main.tf") == "terraform"
+    assert sniff(SOURCES / "get-distribution-config.json") == "aws-api"
     assert sniff(Path(__file__).parent.parent / "config" / "distribution.yaml") == "yaml"
+
+
+async def test_get_distribution_config_json_serves_with_functions_by_name(
+    tmp_path: Path, origin: RecordingOrigin, start_files: StartFiles
+):
+    """The API output has only ARNs: edge.functions maps each function by name, so a new
+    published version needs no edit."""
+    functions = {
+        "site-staging-viewer-auth": {
+            "handler": "index.handler",
+            "code": str(TERRAFORM / "functions" / "viewer_auth"),
+            "runtime": "python3.12",
+        },
+        "arn:aws:lambda:us-east-1:123456789012:function:site-staging-origin-headers": {
+            "handler": "app.on_response",
+            "code": str(TERRAFORM / "functions" / "origin_headers"),
+            "runtime": "python3.12",
+        },
+    }
+    overlay = edge_overlay(tmp_path, origin, TF_NAMES, functions=functions)
+    viewer = await start_files([SOURCES / "get-distribution-config.json", overlay])
+
+    api = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert api.status_code == 200
+    seen = origin.requests_for("/staging/api/users")[-1]
+    assert seen.query_string == "page=2&auth=checked"
+    assert seen.headers["X-Request-Tag"] == "t1"  # forwarded_values.headers
+    assert api.headers["x-origin-response"] == "EDFDVBD6EXAMPLE"
+    assert await viewer.last_stages() == ["viewer-request", "origin-response"]
+    again = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert again.headers["x-cache"] == "Hit from cloudfront"
+    page = await https_get(viewer, "/index.html")
+    assert page.headers["x-cache"] == "Miss from cloudfront"
+    # Managed-SecurityHeadersPolicy (67f7725c-…) by ID
+    assert page.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_an_unknown_key_in_api_json_is_named_by_its_json_path(tmp_path: Path):
+    data = json.loads((SOURCES / "get-distribution-config.json").read_text())
+    data["DistributionConfig"]["DefaultCacheBehavior"]["ViewerProtocolPolicy"] = "sometimes"
+    data["DistributionConfig"]["CacheBehaviors"]["Items"][1]["TargetOriginId"] = "nowhere"
+    path = tmp_path / "dist.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as caught:
+        load_config([path])
+    keys = [key for key, _ in caught.value.problems]
+    assert any(
+        k.startswith("DistributionConfig.DefaultCacheBehavior.ViewerProtocolPolicy:") for k in keys
+    )
+    assert any(k.startswith("DistributionConfig.CacheBehaviors[1].TargetOriginId:") for k in keys)

@@ -35,6 +35,7 @@ RENAMES: Mapping[str, str] = MappingProxyType(
         "Logging": "logging_config",
         "Locations": "locations",
         "CNAMEs": "aliases",
+        "CloudFrontDefaultCertificate": "cloudfront_default_certificate",
     }
 )
 
@@ -66,9 +67,9 @@ def unwrap(value: Any) -> Any:
         if "Quantity" in value and set(value) <= {"Quantity", "Items", "Enabled"}:
             return [unwrap(v) for v in value.get("Items") or []]
         out = {k: unwrap(v) for k, v in value.items()}
-        if "Quantity" in out:  # GeoRestriction {RestrictionType, Quantity, Items}
+        if "RestrictionType" in out:  # GeoRestriction {RestrictionType, Quantity, Items}
             items = out.pop("Items", [])
-            out.pop("Quantity")
+            out.pop("Quantity", None)
             out.setdefault("Locations", items)
         return out
     if isinstance(value, list):
@@ -101,7 +102,7 @@ def translate(value: Any, where: dict[str, str], loc: tuple[int | str, ...], jso
         ]
     if not isinstance(value, dict):
         return value
-    block = str(loc[-1]) if loc else ""
+    block = next((str(part) for part in reversed(loc) if isinstance(part, str)), "")
     out: dict[str, Any] = {}
     for key, item in value.items():
         key = str(key)

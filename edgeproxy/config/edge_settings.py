@@ -16,11 +16,11 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from edgeproxy.config.types import (
     Country,
     FrozenModel,
+    FunctionKey,
     FunctionRuntime,
     HandlerSpec,
     HeaderSafe,
     Isolation,
-    LambdaArn,
     NonEmpty,
     Port,
     Seconds,
@@ -245,8 +245,9 @@ class EdgeSettings(FrozenModel):
     resolve: Mapping[str, ResolveTarget] = Field(default_factory=dict)
     cache: CacheSettings = CacheSettings()
     handlers: HandlerSettings = HandlerSettings()
-    # ARN -> a handler spec, or Lambda's handler form with its folder (FunctionEntry)
-    functions: Mapping[LambdaArn, FunctionEntry] = Field(default_factory=dict)
+    # a version's ARN, the function's ARN or its name -> a handler spec, or Lambda's
+    # handler form with its folder (FunctionEntry)
+    functions: Mapping[FunctionKey, FunctionEntry] = Field(default_factory=dict)
     geo: GeoSettings = GeoSettings()
     tls: TlsSettings = TlsSettings()
     demo_origin: DemoOrigin | None = None

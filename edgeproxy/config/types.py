@@ -129,6 +129,29 @@ def _lambda_arn(value: str) -> str:
     return value
 
 
+_FUNCTION_KEY = re.compile(r"(arn:aws[a-z-]*:lambda:us-east-1:\d{12}:function:)?[\w-]{1,64}(:\d+)?")
+
+
+def _function_key(value: str) -> str:
+    if not _FUNCTION_KEY.fullmatch(value) or (":" in value and not value.startswith("arn:")):
+        raise invalid(
+            "must be a Lambda function's name, its ARN, or a numbered version's ARN "
+            "(arn:aws:lambda:us-east-1:123456789012:function:name:1)"
+        )
+    return value
+
+
+def function_for(functions: Mapping[str, Any], arn: str) -> Any:
+    """The ``edge.functions`` entry for a numbered version's ARN: under that ARN, else under
+    the function's unqualified ARN or its name (any version: publishing needs no edit)."""
+    unqualified = arn.rpartition(":")[0]
+    name = unqualified.rpartition(":")[2]
+    for key in (arn, unqualified, name):
+        if key in functions:
+            return functions[key]
+    return None
+
+
 def cidr(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=False)
@@ -176,6 +199,7 @@ HandlerSpec = Annotated[str, AfterValidator(handler_spec)]
 # A function's runtime: Node.js (nodejs20.x) or Python (python3.12, run on the edge's Python)
 FunctionRuntime = Annotated[str, AfterValidator(_runtime)]
 LambdaArn = Annotated[str, AfterValidator(_lambda_arn)]
+FunctionKey = Annotated[str, AfterValidator(_function_key)]
 Country = Annotated[str, AfterValidator(_country)]
 HeaderSafe = Annotated[str, AfterValidator(_header_safe)]
 HeaderName = Annotated[str, AfterValidator(_header_name)]
