@@ -157,6 +157,7 @@ def test_a_tf_file_and_json_are_told_apart_by_content():
     assert sniff(TERRAFORM) == "terraform"
     assert sniff(TERRAFORM / "main.tf") == "terraform"
     assert sniff(SOURCES / "get-distribution-config.json") == "aws-api"
+    assert sniff(SOURCES / "cloudformation.yaml") == "cloudformation"
     assert sniff(Path(__file__).parent.parent / "config" / "distribution.yaml") == "yaml"
 
 
@@ -208,3 +209,23 @@ def test_an_unknown_key_in_api_json_is_named_by_its_json_path(tmp_path: Path):
         k.startswith("DistributionConfig.DefaultCacheBehavior.ViewerProtocolPolicy:") for k in keys
     )
     assert any(k.startswith("DistributionConfig.CacheBehaviors[1].TargetOriginId:") for k in keys)
+
+
+async def test_a_cloudformation_template_serves_as_it_says(
+    tmp_path: Path, origin: RecordingOrigin, start_files: StartFiles
+):
+    """Short-form tags, parameters' defaults, a CachePolicy by !Ref and a Lambda version whose
+    function's code is a CDK asset folder."""
+    names = ["example-site-assets.s3.us-east-1.amazonaws.com", "api.example.com"]
+    viewer = await start_files(
+        [SOURCES / "cloudformation.yaml", edge_overlay(tmp_path, origin, names)]
+    )
+    api = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert api.status_code == 200
+    seen = origin.requests_for("/staging/api/users")[-1]
+    assert seen.query_string == "page=2&auth=checked"
+    assert await viewer.last_stages() == ["viewer-request"]
+    other = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t2"})
+    assert other.headers["x-cache"] == "Miss from cloudfront"  # X-Request-Tag is in the key
+    again = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert again.headers["x-cache"] == "Hit from cloudfront"

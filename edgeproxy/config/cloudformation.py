@@ -222,6 +222,7 @@ def read_template(
     source = SourceDocument({}, base_dir)
     resolved = template.deep(raw, source.notes, at)
     values = aws_names.translate(resolved, source.where, ("distribution",), at)
+    _method_defaults(values)
     source.document = {"distribution": without_placeholders(values)}
     catalog = Catalog(
         lambda value, tf_type: _known(template, value, tf_type, base_dir, source.notes),
@@ -230,6 +231,21 @@ def read_template(
     )
     link(source, catalog, base_dir / ".edgeproxy" / "lambda")
     return source
+
+
+def _method_defaults(values: Any) -> None:
+    """CloudFormation's defaults where Terraform requires the key: GET and HEAD
+    (AWS::CloudFront::Distribution CacheBehavior AllowedMethods / CachedMethods)."""
+    if not isinstance(values, dict):
+        return
+    behaviors = [
+        values.get("default_cache_behavior"),
+        *(values.get("ordered_cache_behavior") or []),
+    ]
+    for behavior in behaviors:
+        if isinstance(behavior, dict):
+            behavior.setdefault("allowed_methods", ["GET", "HEAD"])
+            behavior.setdefault("cached_methods", ["GET", "HEAD"])
 
 
 def pick_one(candidates: list[tuple[str, str, Any]], wanted: str | None, what: str) -> Any:
