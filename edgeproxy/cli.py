@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edgeproxy.config.loading import LoadedConfig, load_config
 from edgeproxy.config.overrides import ConfigOverrides
+from edgeproxy.config.sources import SourceOptions
 from edgeproxy.errors import ConfigError, HandlerLoadError
 from edgeproxy.functions import invoke
 from edgeproxy.functions.cloudfront import testing
@@ -114,7 +115,39 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="distribution YAML")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        help="our YAML, a Terraform .tf file or folder, terraform show -json output, AWS API "
+        "get-distribution(-config) JSON or a CloudFormation template; given again, a later "
+        "file overlays an earlier one (e.g. edge.yaml)",
+    )
+    parser.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Terraform variable or CloudFormation parameter",
+    )
+    parser.add_argument("--var-file", action="append", default=[], type=Path, help=".tfvars file")
+    parser.add_argument(
+        "--distribution", metavar="NAME|ID", help="which distribution, when a file holds several"
+    )
+
+
+def _configs(args: argparse.Namespace) -> list[Path]:
+    return list(args.config or [DEFAULT_CONFIG])
+
+
+def _options(args: argparse.Namespace) -> SourceOptions:
+    variables = {}
+    for item in args.var:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError([("--var", f"must be NAME=VALUE, not {item!r}")])
+        variables[name] = value
+    return SourceOptions(variables, tuple(args.var_file), args.distribution)
 
 
 def _overrides(args: argparse.Namespace) -> ConfigOverrides:
@@ -128,7 +161,7 @@ def _overrides(args: argparse.Namespace) -> ConfigOverrides:
 
 
 def _load(args: argparse.Namespace) -> LoadedConfig:
-    loaded = load_config(args.config, overrides=_overrides(args))
+    loaded = load_config(_configs(args), overrides=_overrides(args), options=_options(args))
     for warning in loaded.warnings:
         logging.getLogger("edgeproxy.config").warning("%s", warning)
     return loaded
@@ -141,7 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
     loaded = _load(args)
     if args.workers > 1:
         return _serve_workers(args, loaded)
-    source = ConfigSource(args.config, lambda: _load(args))  # saving the file reloads it
+    source = ConfigSource(_configs(args)[0], lambda: _load(args))  # saving the file reloads it
     with _runner() as runner:
         runner.run(serve_forever(loaded.config, http_port=args.port or 8080, reload=source))
     return 0
@@ -152,8 +185,10 @@ def _serve_workers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from edgeproxy.supervisor import serve_workers
 
     Routes(loaded.config)  # a broken handler is reported here, before any worker starts
+    if len(_configs(args)) > 1 or args.var or args.var_file or args.distribution:
+        raise ConfigError([("--workers", "takes one --config file without --var/--distribution")])
     with _runner() as runner:
-        runner.run(serve_workers(args.config, _overrides(args), args.workers))
+        runner.run(serve_workers(_configs(args)[0], _overrides(args), args.workers))
     return 0
 
 
@@ -172,7 +207,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     loaded = _load(args)
     Routes(loaded.config)  # loads every handler: a missing or broken file fails here
-    print(f"{args.config}: OK")
+    print(f"{', '.join(map(str, _configs(args)))}: OK")
     return 0
 
 

@@ -51,6 +51,7 @@ from edgeproxy.config.types import (
     Seconds,
     check_function_source,
     context_of,
+    function_for,
     invalid,
     one_of_loaded,
 )
@@ -147,7 +148,7 @@ class LambdaFunctionAssociation(FrozenModel):
     @classmethod
     def _known_arn(cls, value: str | None, info: ValidationInfo) -> str | None:
         functions = context_of(info).get("functions")
-        if value is not None and functions is not None and value not in functions:
+        if value is not None and functions is not None and function_for(functions, value) is None:
             raise invalid("no local handler for this ARN: map it under edge.functions")
         return value
 
@@ -181,7 +182,7 @@ class LambdaFunctionAssociation(FrozenModel):
             )
         check_function_source(self.handler, self.code, self.runtime, info)
         if self.lambda_arn is not None:
-            entry = context_of(info).get("functions", {}).get(self.lambda_arn)
+            entry = function_for(context_of(info).get("functions", {}), self.lambda_arn)
             self._spec, self._code, self._runtime = function_entry(entry)
         return self
 

@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 from edgeproxy.config.types import (
     Country,
     FrozenModel,
-    FunctionArn,
+    FunctionKey,
     FunctionRuntime,
     HandlerSpec,
     HeaderSafe,
@@ -304,9 +304,10 @@ class EdgeSettings(FrozenModel):
     resolve: Mapping[str, ResolveTarget] = Field(default_factory=dict)
     cache: CacheSettings = CacheSettings()
     handlers: HandlerSettings = HandlerSettings()
-    # ARN -> a handler spec, or Lambda's handler form with its folder (FunctionEntry); a
-    # CloudFront Function's ARN -> its file and runtime (CloudFrontFunctionEntry)
-    functions: Mapping[FunctionArn, FunctionEntry | CloudFrontFunctionEntry] = Field(
+    # A Lambda version's ARN, the function's ARN or its name -> a handler spec, or Lambda's
+    # handler form with its folder (FunctionEntry); a CloudFront Function's ARN -> its file
+    # and runtime (CloudFrontFunctionEntry)
+    functions: Mapping[FunctionKey, FunctionEntry | CloudFrontFunctionEntry] = Field(
         default_factory=dict
     )
     # KeyValueStore ARN -> a local JSON file in the import format ({"data": [{key, value}]})

@@ -15,7 +15,7 @@ Every problem is ``(key path, message)``, e.g. ``distribution.origin[0].origin_i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -27,8 +27,9 @@ from edgeproxy.config import tfschema
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.distribution import Distribution
 from edgeproxy.config.overrides import ConfigOverrides, apply_overrides
+from edgeproxy.config.source_doc import SourceDocument
+from edgeproxy.config.sources import SourceOptions, overlay, read_source
 from edgeproxy.config.types import is_local_address
-from edgeproxy.config.yaml_reader import read_yaml
 from edgeproxy.errors import ConfigError
 
 
@@ -41,17 +42,37 @@ class LoadedConfig:
 _TOP_LEVEL = frozenset({"distribution", "edge"})
 
 
-def load_config(path: Path, *, overrides: ConfigOverrides | None = None) -> LoadedConfig:
-    """Read, check and freeze a config file; ConfigError lists every problem found."""
-    raw = read_yaml(path)
+def load_config(
+    path: Path | Sequence[Path],
+    *,
+    overrides: ConfigOverrides | None = None,
+    options: SourceOptions | None = None,
+) -> LoadedConfig:
+    """Read, check and freeze a config file, or several (a later one overlays an earlier
+    one; each in any format ``sources.sniff`` knows); ConfigError lists every problem."""
+    source = read_sources(path, options or SourceOptions())
     findings = tfschema.Findings()
-    document = _prepare_document(raw, findings)
-    base_dir = path.resolve().parent
-    config = _validate(document, base_dir, findings.problems)
-    warnings = _warnings(config, findings.ignored)
+    findings.problems.extend(source.problems)
+    document = _prepare_document(source.document, findings)
+    try:
+        config = _validate(document, source.base_dir, findings.problems)
+    except ConfigError as exc:
+        # Unresolved values explain many a "required": listed with the problems.
+        raise ConfigError(_unique(source.located(exc.problems) + source.notes)) from None
+    warnings = [f"{place}: {note} (not resolved)" for place, note in source.notes]
+    warnings += _warnings(config, findings.ignored)
     if overrides is not None:
         config = apply_overrides(config, overrides)
     return LoadedConfig(config=config, warnings=warnings)
+
+
+def read_sources(path: Path | Sequence[Path], options: SourceOptions) -> SourceDocument:
+    """The document of ``path`` or of several paths, each overlaying the one before."""
+    paths = [path] if isinstance(path, Path) else list(path)
+    source = read_source(paths[0], options)
+    for later in paths[1:]:
+        source = overlay(source, read_source(later, options))
+    return source
 
 
 def _prepare_document(raw: Any, findings: tfschema.Findings) -> dict[str, Any]:

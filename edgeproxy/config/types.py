@@ -122,16 +122,6 @@ def _kvs_arn(value: str) -> str:
     return value
 
 
-def _function_arn(value: str) -> str:
-    if is_cloudfront_function_arn(value) or _LAMBDA_ARN.fullmatch(value):
-        return value
-    raise invalid(
-        "must be a numbered version of a Lambda function in us-east-1 "
-        "(arn:aws:lambda:us-east-1:123456789012:function:name:1) or a CloudFront Function "
-        "(arn:aws:cloudfront::123456789012:function/name)"
-    )
-
-
 def check_function_source(
     handler: str | None, code: str | None, runtime: str | None, info: ValidationInfo
 ) -> None:
@@ -161,6 +151,32 @@ def _lambda_arn(value: str) -> str:
             "e.g. arn:aws:lambda:us-east-1:123456789012:function:name:1"
         )
     return value
+
+
+_FUNCTION_KEY = re.compile(r"(arn:aws[a-z-]*:lambda:us-east-1:\d{12}:function:)?[\w-]{1,64}(:\d+)?")
+
+
+def _function_key(value: str) -> str:
+    if is_cloudfront_function_arn(value):
+        return value
+    if not _FUNCTION_KEY.fullmatch(value) or (":" in value and not value.startswith("arn:")):
+        raise invalid(
+            "must be a Lambda function's name, its ARN, or a numbered version's ARN "
+            "(arn:aws:lambda:us-east-1:123456789012:function:name:1), or a CloudFront "
+            "Function's ARN (arn:aws:cloudfront::123456789012:function/name)"
+        )
+    return value
+
+
+def function_for(functions: Mapping[str, Any], arn: str) -> Any:
+    """The ``edge.functions`` entry for a numbered version's ARN: under that ARN, else under
+    the function's unqualified ARN or its name (any version: publishing needs no edit)."""
+    unqualified = arn.rpartition(":")[0]
+    name = unqualified.rpartition(":")[2]
+    for key in (arn, unqualified, name):
+        if key in functions:
+            return functions[key]
+    return None
 
 
 def cidr(value: str) -> str:
@@ -212,8 +228,9 @@ FunctionRuntime = Annotated[str, AfterValidator(_runtime)]
 LambdaArn = Annotated[str, AfterValidator(_lambda_arn)]
 CloudFrontFunctionArn = Annotated[str, AfterValidator(_cf_function_arn)]
 KeyValueStoreArn = Annotated[str, AfterValidator(_kvs_arn)]
-# An ``edge.functions`` key: a Lambda function version or a CloudFront Function.
-FunctionArn = Annotated[str, AfterValidator(_function_arn)]
+# An ``edge.functions`` key: a Lambda function (a version's ARN, its ARN or its name) or a
+# CloudFront Function's ARN.
+FunctionKey = Annotated[str, AfterValidator(_function_key)]
 Country = Annotated[str, AfterValidator(_country)]
 HeaderSafe = Annotated[str, AfterValidator(_header_safe)]
 HeaderName = Annotated[str, AfterValidator(_header_name)]

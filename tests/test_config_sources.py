@@ -1,0 +1,231 @@
+"""Distributions as teams already keep them: Terraform HCL, ``terraform show -json``, the AWS
+API's get-distribution(-config) JSON and CloudFormation templates, each served through a real
+edge with the behaviors, policies and Lambda@Edge functions the source says; a second
+``--config`` (edge.yaml) overlays it with what only the simulator needs.
+
+Terraform's argument names are the AWS provider's (registry.terraform.io/providers/hashicorp/
+aws/latest/docs/resources/cloudfront_distribution); the API shape is CloudFront's
+DistributionConfig (docs.aws.amazon.com/cloudfront/latest/APIReference/
+API_DistributionConfig.html); the template shape is AWS::CloudFront::Distribution
+(docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudfront-distribution.html).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from conftest import FakeClock, RecordingOrigin, Viewer
+
+from edgeproxy.config.loading import load_config
+from edgeproxy.config.sources import SourceOptions, sniff
+from edgeproxy.errors import ConfigError
+from edgeproxy.runtime import running_edge
+
+SOURCES = Path(__file__).parent / "data" / "sources"
+TERRAFORM = SOURCES / "terraform"
+
+StartFiles = Callable[..., Any]
+
+
+def edge_overlay(tmp_path: Path, origin: RecordingOrigin, names: list[str], **edge: Any) -> Path:
+    """The simulator's own settings for a source: every origin name resolved to ``origin``,
+    an HTTPS listener (the behaviors redirect or refuse HTTP)."""
+    document = {
+        "edge": {
+            "listeners": {"http_port": 0, "https_port": 0},
+            "admin": {"port": 0},
+            "resolve": {name: f"127.0.0.1:{origin.port}" for name in names},
+            "tls": {"cert_dir": str(tmp_path / "certs")},
+            **edge,
+        }
+    }
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+@pytest.fixture
+async def start_files(clock: FakeClock) -> AsyncIterator[StartFiles]:
+    """``viewer = await start_files([source, edge.yaml], options)``: a real edge serving the
+    files as ``edgeproxy serve --config A --config B`` would, over HTTPS."""
+    stack: list[Any] = []
+
+    async def start(paths: list[Path], options: SourceOptions | None = None) -> Viewer:
+        config = load_config(paths, options=options).config
+        context = running_edge(config, clock=clock, use_dns=False)
+        running = await context.__aenter__()
+        ca = Path(config.edge.tls.cert_dir) / "ca.pem"
+        client = httpx.AsyncClient(timeout=10, verify=ssl.create_default_context(cafile=ca))
+        stack.append((context, client))
+        return Viewer(running, client)
+
+    yield start
+    for context, client in reversed(stack):
+        await client.aclose()
+        await context.__aexit__(None, None, None)
+
+
+async def https_get(viewer: Viewer, path: str, **kwargs: Any) -> httpx.Response:
+    port = viewer.running.ports["https"]
+    return await viewer.client.get(f"https://localhost:{port}{path}", **kwargs)
+
+
+TF_NAMES = ["example-site-assets.s3.eu-west-1.amazonaws.com", "api.example.com"]
+
+
+async def test_a_terraform_folder_serves_as_it_says(
+    tmp_path: Path, origin: RecordingOrigin, start_files: StartFiles
+):
+    viewer = await start_files([TERRAFORM, edge_overlay(tmp_path, origin, TF_NAMES)])
+
+    # /api/*: the viewer-request function (aws_lambda_function via archive_file), the
+    # origin request policy's header, the custom cache policy, the origin-response function.
+    api = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert api.status_code == 200
+    seen = origin.requests_for("/staging/api/users")[-1]  # origin_path = "/${var.environment}"
+    assert seen.query_string == "page=2&auth=checked"
+    assert seen.headers["X-Request-Tag"] == "t1"
+    assert api.headers["x-origin-response"] == "EDFDVBD6EXAMPLE"
+    assert api.headers["x-cache"] == "Miss from cloudfront"
+    assert await viewer.last_stages() == ["viewer-request", "origin-response"]
+    again = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert again.headers["x-cache"] == "Hit from cloudfront"
+
+    # Default behavior: managed CachingOptimized (by data source name) and the response
+    # headers policy's custom header from var.environment.
+    page = await https_get(viewer, "/index.html")
+    assert page.headers["x-site-stage"] == "staging"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "x-origin-response" not in page.headers
+    assert (await https_get(viewer, "/index.html")).headers["x-cache"] == "Hit from cloudfront"
+
+    # A dynamic block over var.static_paths: /img/* allows HTTP.
+    http_port = viewer.running.ports["http"]
+    img = await viewer.client.get(f"http://localhost:{http_port}/img/a.png")
+    assert img.status_code == 200
+    assert img.headers["x-cache"] == "Miss from cloudfront"
+    assert "x-site-stage" not in img.headers
+    redirected = await viewer.client.get(f"http://localhost:{http_port}/index.html")
+    assert redirected.status_code == 301
+
+
+def test_terraform_notes_what_it_cannot_resolve_with_file_and_line(tmp_path: Path):
+    loaded = load_config([TERRAFORM])
+    [note] = [w for w in loaded.warnings if "acm_certificate_arn" in w]
+    assert note.startswith("main.tf:221: distribution.viewer_certificate[0].acm_certificate_arn")
+    assert "data.aws_acm_certificate.site" in note
+
+
+def test_terraform_variables_from_the_command_line_win(tmp_path: Path):
+    options = SourceOptions(variables={"environment": "prod", "api_domain": "api.prod.example"})
+    distribution = load_config([TERRAFORM], options=options).config.distribution
+    api = distribution.origin_by_id("api-prod")
+    assert (api.domain_name, api.origin_path) == ("api.prod.example", "/prod")
+
+
+def test_terraform_problems_name_file_and_line_all_in_one_run(tmp_path: Path):
+    folder = tmp_path / "tf"
+    shutil.copytree(TERRAFORM, folder)
+    main = folder / "main.tf"
+    text = main.read_text()
+    text = text.replace(
+        'viewer_protocol_policy     = "redirect-to-https"', 'viewer_protocol_policy = "sometimes"'
+    )
+    text = text.replace("error_code            = 404", "error_code            = 499")
+    main.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config([folder])
+    problems = dict(caught.value.problems)
+    assert any(
+        k.startswith("main.tf:") and "default_cache_behavior" in k and "viewer_protocol_policy" in k
+        for k in problems
+    )
+    assert any(
+        k.startswith("main.tf:") and "custom_error_response[0].error_code" in k for k in problems
+    )
+
+
+def test_a_tf_file_and_json_are_told_apart_by_content():
+    assert sniff(TERRAFORM) == "terraform"
+    assert sniff(TERRAFORM / "main.tf") == "terraform"
+    assert sniff(SOURCES / "get-distribution-config.json") == "aws-api"
+    assert sniff(SOURCES / "cloudformation.yaml") == "cloudformation"
+    assert sniff(Path(__file__).parent.parent / "config" / "distribution.yaml") == "yaml"
+
+
+async def test_get_distribution_config_json_serves_with_functions_by_name(
+    tmp_path: Path, origin: RecordingOrigin, start_files: StartFiles
+):
+    """The API output has only ARNs: edge.functions maps each function by name, so a new
+    published version needs no edit."""
+    functions = {
+        "site-staging-viewer-auth": {
+            "handler": "index.handler",
+            "code": str(TERRAFORM / "functions" / "viewer_auth"),
+            "runtime": "python3.12",
+        },
+        "arn:aws:lambda:us-east-1:123456789012:function:site-staging-origin-headers": {
+            "handler": "app.on_response",
+            "code": str(TERRAFORM / "functions" / "origin_headers"),
+            "runtime": "python3.12",
+        },
+    }
+    overlay = edge_overlay(tmp_path, origin, TF_NAMES, functions=functions)
+    viewer = await start_files([SOURCES / "get-distribution-config.json", overlay])
+
+    api = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert api.status_code == 200
+    seen = origin.requests_for("/staging/api/users")[-1]
+    assert seen.query_string == "page=2&auth=checked"
+    assert seen.headers["X-Request-Tag"] == "t1"  # forwarded_values.headers
+    assert api.headers["x-origin-response"] == "EDFDVBD6EXAMPLE"
+    assert await viewer.last_stages() == ["viewer-request", "origin-response"]
+    again = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert again.headers["x-cache"] == "Hit from cloudfront"
+    page = await https_get(viewer, "/index.html")
+    assert page.headers["x-cache"] == "Miss from cloudfront"
+    # Managed-SecurityHeadersPolicy (67f7725c-…) by ID
+    assert page.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_an_unknown_key_in_api_json_is_named_by_its_json_path(tmp_path: Path):
+    data = json.loads((SOURCES / "get-distribution-config.json").read_text())
+    data["DistributionConfig"]["DefaultCacheBehavior"]["ViewerProtocolPolicy"] = "sometimes"
+    data["DistributionConfig"]["CacheBehaviors"]["Items"][1]["TargetOriginId"] = "nowhere"
+    path = tmp_path / "dist.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as caught:
+        load_config([path])
+    keys = [key for key, _ in caught.value.problems]
+    assert any(
+        k.startswith("DistributionConfig.DefaultCacheBehavior.ViewerProtocolPolicy:") for k in keys
+    )
+    assert any(k.startswith("DistributionConfig.CacheBehaviors[1].TargetOriginId:") for k in keys)
+
+
+async def test_a_cloudformation_template_serves_as_it_says(
+    tmp_path: Path, origin: RecordingOrigin, start_files: StartFiles
+):
+    """Short-form tags, parameters' defaults, a CachePolicy by !Ref and a Lambda version whose
+    function's code is a CDK asset folder."""
+    names = ["example-site-assets.s3.us-east-1.amazonaws.com", "api.example.com"]
+    viewer = await start_files(
+        [SOURCES / "cloudformation.yaml", edge_overlay(tmp_path, origin, names)]
+    )
+    api = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert api.status_code == 200
+    seen = origin.requests_for("/staging/api/users")[-1]
+    assert seen.query_string == "page=2&auth=checked"
+    assert await viewer.last_stages() == ["viewer-request"]
+    other = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t2"})
+    assert other.headers["x-cache"] == "Miss from cloudfront"  # X-Request-Tag is in the key
+    again = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert again.headers["x-cache"] == "Hit from cloudfront"
