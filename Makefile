@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck system browser clean bench soak
+.PHONY: run test lint typecheck system browser clean bench soak conformance
 
 run: $(STAMP)
 	$(BIN)/edgeproxy serve --config config/distribution.yaml
@@ -30,6 +30,30 @@ bench: $(STAMP)
 SOAK_SECONDS ?= 600
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS)
+
+# The public HTTP caching conformance suite (github.com/http-tests/cache-tests), run against
+# this checkout in a loopback-only network namespace (conformance/run.sh); prints edgeproxy's
+# figures beside the suite's published ones (docs/fidelity.md). Not part of `make test`: the
+# first run clones the suite, at CACHE_TESTS_REF, into the git-ignored .cache-tests/ and runs
+# npm install there, which needs the internet. CACHE_TESTS=DIR uses a checkout made elsewhere
+# (CACHE_TESTS_REF= leaves it at its own commit).
+CACHE_TESTS ?= .cache-tests
+CACHE_TESTS_REF ?= b55b8bda3dbb8c927c04e85bd8d496a8caa3e4ba
+conformance: $(STAMP)
+	@command -v npm >/dev/null 2>&1 || ./scripts/apt-install npm
+	@command -v git >/dev/null 2>&1 || ./scripts/apt-install git
+	@command -v curl >/dev/null 2>&1 || ./scripts/apt-install curl
+	@command -v ip >/dev/null 2>&1 || ./scripts/apt-install iproute2
+	@command -v unshare >/dev/null 2>&1 || ./scripts/apt-install util-linux
+	@test -f $(CACHE_TESTS)/tests/index.mjs || \
+	  git clone -q https://github.com/http-tests/cache-tests $(CACHE_TESTS)
+	@if [ -n "$(CACHE_TESTS_REF)" ]; then \
+	  git -C $(CACHE_TESTS) cat-file -e "$(CACHE_TESTS_REF)^{commit}" 2>/dev/null || \
+	    git -C $(CACHE_TESTS) fetch -q origin; \
+	  git -C $(CACHE_TESTS) checkout -q "$(CACHE_TESTS_REF)"; fi
+	@test -d $(CACHE_TESTS)/node_modules || \
+	  (cd $(CACHE_TESTS) && npm install --no-audit --no-fund --loglevel=error)
+	conformance/run.sh $(CACHE_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
