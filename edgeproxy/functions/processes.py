@@ -274,6 +274,28 @@ class Worker:
         self._writer.close()
         await self.runtime.wait()
 
+    demoted = False
+
+    def yield_cpu(self) -> None:
+        """A call that computes this long may be stuck in a loop: its process runs only when a
+        CPU would otherwise idle (SCHED_IDLE), so the edge is never kept waiting for a
+        scheduler slice behind it. A lower nice value alone does not do that: a waking edge
+        may still wait out the slice the spinning process holds."""
+        try:
+            os.sched_setscheduler(self.pid, os.SCHED_IDLE, os.sched_param(0))
+            self.demoted = True
+        except (OSError, AttributeError):  # gone already, or not Linux
+            pass
+
+    def restore_cpu(self) -> bool:
+        """Back to the normal policy after a long call that returned; False when not allowed."""
+        try:
+            os.sched_setscheduler(self.pid, os.SCHED_OTHER, os.sched_param(0))
+        except OSError:
+            return False
+        self.demoted = False
+        return True
+
 
 def _pipe() -> tuple[int, int]:
     """A pipe whose ends are not inherited by anything else the edge starts."""
@@ -308,9 +330,12 @@ class Container:
     argv: tuple[str, ...] = ()  # the runtime's command (Node.js); empty: the Python worker
 
 
+# A call running this long is treated as computing (or looping): see Worker.yield_cpu.
+LONG_CALL_S = 0.05
+
 # Runtime processes yield the CPU to the edge: a function spinning in a loop slows other
 # calls of functions, never the edge's serving of hits and origin fetches.
-RUNTIME_NICENESS = 15
+RUNTIME_NICENESS = 5
 
 
 def below_the_edge(pid: int) -> None:
@@ -369,6 +394,7 @@ class WorkerPool:
                 init_ms = (time.perf_counter() - start) * 1000
             generation = self._generation
             self._busy.add(worker)
+            demote = asyncio.get_running_loop().call_later(LONG_CALL_S, worker.yield_cpu)
             try:
                 async with asyncio.timeout(timeout):
                     reply = await worker.call(event, context)
@@ -376,7 +402,10 @@ class WorkerPool:
                 await worker.kill()  # a stuck or broken worker never serves again
                 raise
             finally:
+                demote.cancel()
                 self._busy.discard(worker)
+            if worker.demoted and not worker.restore_cpu():
+                generation = -1  # cannot be given its priority back: a fresh one serves next
             await self._keep(worker, generation, reply, memory_limit_mb)
             return reply, init_ms
         finally:
