@@ -321,3 +321,38 @@ async def test_a_replaced_streamed_body_releases_the_origin_connection(
         assert _established_to(origin.port) == 0
     finally:
         gc.enable()
+
+
+async def test_a_saved_function_file_runs_on_the_next_request(
+    origin: RecordingOrigin, start_edge: StartEdge, tmp_path: Path
+):
+    # CloudFront publishes a function's new code at once (DG functions-tutorial, "publish");
+    # locally a save is that publish: the next request runs it, as Lambda@Edge folders do.
+    code = tmp_path / "edited.js"
+    version = "function handler(event) {{ event.request.uri = '/v{}'; return event.request; }}\n"
+    code.write_text(version.format(1))
+    document = with_functions(origin.port, {"viewer-request": "edited.js"})
+    document["edge"]["functions"][arn("edited")]["file"] = str(code)
+    viewer = await start_edge(document)
+    assert (await viewer.get("/a")).text == "origin body for /v1"
+    code.write_text(version.format(2))
+    assert (await viewer.get("/b")).text == "origin body for /v2"
+    replaced = tmp_path / "edited.js.tmp"  # an editor's save by rename
+    replaced.write_text(version.format(3))
+    replaced.replace(code)
+    assert (await viewer.get("/c")).text == "origin body for /v3"
+    code.write_text("x" * 11_000)  # over 10 KB: not loaded, the last code stays
+    assert (await viewer.get("/d")).text == "origin body for /v3"
+
+
+def test_a_config_reload_applies_functions_and_stores_without_restart(
+    write_config: Any, tmp_path: Path
+):
+    from edgeproxy.reload import needs_restart
+
+    before = with_functions(8080, {"viewer-request": "append_index.js"})
+    after = with_functions(8080, {"viewer-request": "kvs_redirect.js"})
+    after["edge"]["key_value_stores"] = {KVS: store_file(tmp_path / "s.json", {"/a": "b"})}
+    old = load_config(write_config(before)).config
+    new = load_config(write_config(after)).config
+    assert needs_restart(old, new) == []

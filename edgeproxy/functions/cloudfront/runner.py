@@ -93,6 +93,10 @@ class FunctionRuntime:
         """Write what the process lacks (the function, changed stores), then the call."""
         await self._ensure_started()
         messages: list[Any] = []
+        previous = function.key
+        if function.refresh() and self._loaded.pop(previous, "gone") != "gone":
+            # a saved file is the code of this call: its key changes, the old code goes
+            messages.append({"op": "unload", "key": previous})
         for store in function.stores:
             store.refresh()
             if self._stores.get(store.id) != store.version:
