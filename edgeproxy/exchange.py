@@ -8,10 +8,10 @@ import os
 import random
 from dataclasses import dataclass, field
 
-from edgeproxy.functions.cloudfront.runner import run_viewer_request, run_viewer_response
+from edgeproxy.functions.cloudfront.runner import Origins, run_viewer_request, run_viewer_response
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.hooks import HookRunner
-from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, without_headers
+from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginChain, without_headers
 from edgeproxy.routes import Route
 from edgeproxy.stages import Source, Stage
 
@@ -48,6 +48,9 @@ class Exchange:
     viewer: EdgeRequest | None = None  # the request after viewer-request, until recorded
     # The origin ignored the edge's Range: this viewer gets the whole object (DG RangeGETs).
     whole_object: bool = False
+    # The origins a CloudFront Function's origin helpers chose at viewer-request; None: the
+    # behavior's own (``Route.origins``).
+    origins: OriginChain | None = None
 
     def record(self) -> dict[str, object]:
         """A plain dict for the admin API and logs."""
@@ -102,8 +105,9 @@ class StageCalls:
         if function is not None:
             ex.stages.append(stage.value)
             meta = self.identity.meta
-            result = await run_viewer_request(
-                self.hooks.functions, function, request, meta, ex.request_id, shown or []
+            origins = Origins(route.origins[request.scheme], route.origin_by_id(request.scheme))
+            result, ex.origins = await run_viewer_request(
+                self.hooks.functions, function, request, meta, ex.request_id, shown or [], origins
             )
         elif hook is not None:
             ex.stages.append(stage.value)

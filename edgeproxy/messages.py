@@ -112,6 +112,19 @@ class OriginTarget:
     s3_region: str = ""  # s3: the bucket's region
 
 
+@dataclass(frozen=True, slots=True)
+class OriginChain:
+    """The origins a miss tries in order: one origin, or an origin group's primary then its
+    secondary, with the origin statuses that send the request on to the secondary."""
+
+    targets: tuple[OriginTarget, ...]
+    failover_codes: frozenset[int] = frozenset()
+
+    def tried(self, may_fail_over: bool) -> tuple[OriginTarget, ...]:
+        """The secondary only for the requests that fail over (reference 7.12)."""
+        return self.targets if may_fail_over else self.targets[:1]
+
+
 @dataclass(slots=True)
 class EdgeRequest:
     """A request as the edge holds it: from the viewer, then on its way to the origin.

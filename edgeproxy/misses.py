@@ -94,7 +94,8 @@ class Misses:
         object under ``key`` that may be revalidated or served if the origin fails."""
         # A streamed viewer body can go to one origin only: its bytes are not kept.
         failover = viewer.method in FAILOVER_METHODS and viewer.body_stream is None
-        targets = route.origin_chain(viewer.scheme, failover)
+        chain = ex.origins or route.origins[viewer.scheme]
+        targets = chain.tried(failover)
         for position, target in enumerate(targets):
             last = position == len(targets) - 1
             try:
@@ -108,7 +109,7 @@ class Misses:
             if sent is None:  # origin-request generated it
                 self._store(route, stored_under(Stage.ORIGIN_REQUEST, key), response)
                 return _copy(response), Source.ORIGIN_REQUEST_GENERATED
-            if not last and response.status in route.failover_codes:
+            if not last and response.status in chain.failover_codes:
                 await _discard(response)
                 continue
             return await self._settle(ex, route, viewer, sent, response, key, stale)

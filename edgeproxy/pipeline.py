@@ -298,7 +298,16 @@ class Edge:
     ) -> EdgeResponse:
         if not viewer_response_runs(ex.source, response.status):
             return response
-        return await self.calls.response(ex, route, Stage.VIEWER_RESPONSE, viewer, response)
+        stream = response.stream
+        try:
+            answer = await self.calls.response(ex, route, Stage.VIEWER_RESPONSE, viewer, response)
+        except BaseException:
+            if stream is not None:
+                _close_later(stream)  # the error's answer goes instead
+            raise
+        if stream is not None and answer.stream is not stream:
+            _close_later(stream)  # the function replaced the body: release the origin
+        return answer
 
     def _page(self, ex: Exchange, route: Route, request: EdgeRequest) -> Awaitable[EdgeResponse]:
         """A custom error page is looked up and fetched like any object (step 6-9)."""

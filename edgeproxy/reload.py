@@ -41,7 +41,8 @@ log = logging.getLogger("edgeproxy.reload")
 POLL_INTERVAL_S = 1.0
 
 # edge: settings read once, when the edge started; the rest is swapped on reload.
-_EDGE_APPLIED = frozenset({"handlers", "functions"})
+# (edge.functions and edge.key_value_stores are read again by ``Routes``.)
+_EDGE_APPLIED = frozenset({"handlers", "functions", "key_value_stores"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from edgeproxy.cache.ttl import TtlPolicy
 from edgeproxy.cache.vary import DEVICE_HEADER_PREFIX, VaryRule
 from edgeproxy.config.behaviors import CacheBehavior
 from edgeproxy.config.config_model import Config
-from edgeproxy.config.distribution import Origin, OriginGroup
+from edgeproxy.config.distribution import Origin
 from edgeproxy.config.edge_settings import CloudFrontFunctionEntry
 from edgeproxy.config.policies import BehaviorPolicies
 from edgeproxy.functions.cloudfront.stores import (
@@ -25,7 +25,7 @@ from edgeproxy.functions.cloudfront.stores import (
     open_stores,
 )
 from edgeproxy.functions.hooks import Hook, Loaded, build_hooks
-from edgeproxy.messages import OriginTarget
+from edgeproxy.messages import OriginChain, OriginTarget
 from edgeproxy.stages import Stage
 from edgeproxy.viewer.cloudfront_headers import ORIGIN_REQUEST_POLICY_ONLY, VIEWER_HEADERS
 from edgeproxy.viewer.geo import GeoGate
@@ -40,9 +40,7 @@ class Route:
 
     index: int
     behavior: CacheBehavior
-    origins: Mapping[str, OriginTarget]  # viewer scheme → where the origin fetch goes
-    secondary: Mapping[str, OriginTarget] | None  # an origin group's second member
-    failover_codes: frozenset[int]  # origin statuses that send a request to the secondary
+    origins: Mapping[str, OriginChain]  # viewer scheme → the origin (or origin group) to try
     key_policy: KeyPolicy
     ttl_policy: TtlPolicy
     hooks: Mapping[Stage, Hook]
@@ -61,6 +59,9 @@ class Route:
     # CloudFront Functions by stage (function_association), beside ``hooks`` (Lambda@Edge):
     # a stage has one or the other, never both (config/behaviors.py).
     functions: Mapping[Stage, CloudFrontFunction] = field(default_factory=dict)
+    # Every origin and origin group of the distribution by ID, then viewer scheme: what a
+    # CloudFront Function's origin helpers may pick (functions/cloudfront/origins.py).
+    origin_ids: Mapping[str, Mapping[str, OriginChain]] = field(default_factory=dict)
 
     # Nothing but the cache lookup runs for a fresh hit on this behavior (``steps_on_a_hit``
     # is empty): ``Edge.hit`` serves such hits without a task or an await. Derived once.
@@ -69,12 +70,14 @@ class Route:
     def __post_init__(self) -> None:
         object.__setattr__(self, "fast_hits", not steps_on_a_hit(self))  # frozen: set once
 
-    def origin_chain(self, scheme: str, may_fail_over: bool) -> tuple[OriginTarget, ...]:
-        """The origins to try in order: the primary, then an origin group's secondary for
-        the methods that fail over (reference 7.12)."""
-        if self.secondary is None or not may_fail_over:
-            return (self.origins[scheme],)
-        return (self.origins[scheme], self.secondary[scheme])
+    def origin_by_id(self, scheme: str) -> Callable[[str], OriginChain | None]:
+        """An origin ID → its chain for a viewer on ``scheme``; None for an unknown ID."""
+
+        def lookup(origin_id: str) -> OriginChain | None:
+            found = self.origin_ids.get(origin_id)
+            return found[scheme] if found is not None else None
+
+        return lookup
 
 
 # What may run for a fresh hit besides the lookup, each read from the behavior (or the
@@ -111,8 +114,9 @@ class Routes:
             {arn: config.path(file) for arn, file in config.edge.key_value_stores.items()}
         )
         functions: dict[str, CloudFrontFunction] = {}
+        by_id = _origins_by_id(config)
         self.routes = tuple(
-            _route(i, b, config, loaded, _functions(b, config, stores, functions))
+            _route(i, b, config, loaded, _functions(b, config, stores, functions), by_id)
             for i, b in enumerate(dist.behaviors)
         )
 
@@ -148,11 +152,9 @@ def _route(
     config: Config,
     loaded: Loaded,
     functions: Mapping[Stage, CloudFrontFunction],
+    origin_ids: Mapping[str, Mapping[str, OriginChain]],
 ) -> Route:
     dist = config.distribution
-    origin = dist.target_origin(behavior.target_origin_id)
-    group = _origin_group(config, behavior.target_origin_id)
-    secondary = dist.origin_by_id(group.member[1].origin_id) if group else None
     policies = behavior.policies()
     header_names = _named_headers(behavior, policies)
     key_policy = KeyPolicy.from_behavior(behavior)
@@ -161,9 +163,7 @@ def _route(
     return Route(
         index=index,
         behavior=behavior,
-        origins=_targets(origin),
-        secondary=_targets(secondary) if secondary else None,
-        failover_codes=frozenset(group.failover_criteria.status_codes) if group else frozenset(),
+        origins=origin_ids[behavior.target_origin_id],
         key_policy=key_policy,
         ttl_policy=ttl_policy,
         hooks=build_hooks(
@@ -189,6 +189,7 @@ def _route(
         compression=CompressionPolicy.of(behavior, key_policy, ttl_policy),
         geo_restricted=GeoGate.from_restriction(dist.restrictions.geo_restriction).active,
         functions=functions,
+        origin_ids=origin_ids,
     )
 
 
@@ -208,15 +209,26 @@ def _key_names(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n.lower() for n in names if n.lower() not in ORIGIN_REQUEST_POLICY_ONLY)
 
 
-def _origin_group(config: Config, target_origin_id: str) -> OriginGroup | None:
-    for group in config.distribution.origin_group:
-        if group.origin_id == target_origin_id:
-            return group
-    return None
+def _origins_by_id(config: Config) -> dict[str, dict[str, OriginChain]]:
+    """Each origin, and each origin group (its primary, then its secondary), by ID and
+    viewer scheme: a behavior's target and what origin helpers select."""
+    dist = config.distribution
+    found = {o.origin_id: _chains(o) for o in dist.origin}
+    for group in dist.origin_group:
+        codes = frozenset(group.failover_criteria.status_codes)
+        primary, secondary = (found[m.origin_id] for m in group.member)
+        found[group.origin_id] = {
+            scheme: OriginChain((*primary[scheme].targets, *secondary[scheme].targets), codes)
+            for scheme in _SCHEMES
+        }
+    return found
 
 
-def _targets(origin: Origin) -> dict[str, OriginTarget]:
-    return {scheme: origin_target(origin, scheme) for scheme in ("http", "https")}
+_SCHEMES = ("http", "https")
+
+
+def _chains(origin: Origin) -> dict[str, OriginChain]:
+    return {scheme: OriginChain((origin_target(origin, scheme),)) for scheme in _SCHEMES}
 
 
 def origin_target(origin: Origin, viewer_scheme: str) -> OriginTarget:

@@ -285,3 +285,74 @@ def test_unknown_function_and_store_are_refused(write_config: Any, tmp_path: Pat
     paths = [path for path, _ in refused.value.problems]
     assert f'edge.functions["{arn("append_index")}"].key_value_store' in paths
     assert "distribution.default_cache_behavior.function_association[1].function_arn" in paths
+
+
+def _established_to(port: int) -> int:
+    """TCP connections in this process's network namespace that are ESTABLISHED toward
+    ``port`` (the edge's side of its origin connections), from /proc/net/tcp."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote, state = fields[2], fields[3]
+        if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
+            count += 1
+    return count
+
+
+async def test_a_replaced_streamed_body_releases_the_origin_connection(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    # DG functions-event-structure: a viewer-response function may replace the body. An
+    # origin answer over edge.cache.max_object_bytes is streamed; replaced, it must be closed
+    # so the edge's origin connection does not stay open mid-body.
+    import gc
+
+    big = "x" * (3 * 1024 * 1024)
+    origin.responses["/big"] = OriginResponse(headers={"Cache-Control": "no-store"}, body=big)
+    document = with_functions(origin.port, {"viewer-response": "replace_body_response.js"})
+    document["edge"]["cache"] = {"max_bytes": 1024 * 1024, "max_object_bytes": 64 * 1024}
+    viewer = await start_edge(document)
+    gc.disable()  # the edge closes what it drops; it does not wait for the collector
+    try:
+        for _ in range(3):
+            response = await viewer.get("/big")
+            assert response.status_code == 200
+            assert response.text == "replaced by the function"
+        assert _established_to(origin.port) == 0
+    finally:
+        gc.enable()
+
+
+async def test_a_saved_function_file_runs_on_the_next_request(
+    origin: RecordingOrigin, start_edge: StartEdge, tmp_path: Path
+):
+    # CloudFront publishes a function's new code at once (DG functions-tutorial, "publish");
+    # locally a save is that publish: the next request runs it, as Lambda@Edge folders do.
+    code = tmp_path / "edited.js"
+    version = "function handler(event) {{ event.request.uri = '/v{}'; return event.request; }}\n"
+    code.write_text(version.format(1))
+    document = with_functions(origin.port, {"viewer-request": "edited.js"})
+    document["edge"]["functions"][arn("edited")]["file"] = str(code)
+    viewer = await start_edge(document)
+    assert (await viewer.get("/a")).text == "origin body for /v1"
+    code.write_text(version.format(2))
+    assert (await viewer.get("/b")).text == "origin body for /v2"
+    replaced = tmp_path / "edited.js.tmp"  # an editor's save by rename
+    replaced.write_text(version.format(3))
+    replaced.replace(code)
+    assert (await viewer.get("/c")).text == "origin body for /v3"
+    code.write_text("x" * 11_000)  # over 10 KB: not loaded, the last code stays
+    assert (await viewer.get("/d")).text == "origin body for /v3"
+
+
+def test_a_config_reload_applies_functions_and_stores_without_restart(
+    write_config: Any, tmp_path: Path
+):
+    from edgeproxy.reload import needs_restart
+
+    before = with_functions(8080, {"viewer-request": "append_index.js"})
+    after = with_functions(8080, {"viewer-request": "kvs_redirect.js"})
+    after["edge"]["key_value_stores"] = {KVS: store_file(tmp_path / "s.json", {"/a": "b"})}
+    old = load_config(write_config(before)).config
+    new = load_config(write_config(after)).config
+    assert needs_restart(old, new) == []

@@ -71,8 +71,13 @@ def _non_empty(value: str) -> str:
     return value
 
 
+def valid_origin_port(value: int) -> bool:
+    """The ports CloudFront connects to an origin on (API CustomOriginConfig)."""
+    return value in (80, 443) or 1024 <= value <= 65535
+
+
 def _origin_port(value: int) -> int:
-    if value not in (80, 443) and not 1024 <= value <= 65535:
+    if not valid_origin_port(value):
         raise invalid("must be 80, 443 or between 1024 and 65535")
     return value
 

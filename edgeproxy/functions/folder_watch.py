@@ -1,5 +1,6 @@
-"""Whether anything under a function's folder changed since the last look, asked before every
-call of the function.
+"""Whether anything under a function's folder (``FolderWatch``: a Lambda@Edge function) or a
+single file (``FileWatch``: a CloudFront Function's code, a KeyValueStore's file) changed since
+the last look, asked before every call of the function.
 
 Where Linux has inotify, the answer is one non-blocking read of a descriptor shared by every
 folder the edge watches: the kernel queues a change when the write happens, so a save is seen
@@ -84,9 +85,9 @@ class _Notifier:
 
     def __init__(self) -> None:
         self.inotify = INotify(nonblocking=True)
-        self.watchers: dict[int, weakref.WeakSet[FolderWatch]] = {}
+        self.watchers: dict[int, weakref.WeakSet[FolderWatch | FileWatch]] = {}
 
-    def watch(self, path: str, watcher: FolderWatch) -> None:
+    def watch(self, path: str, watcher: FolderWatch | FileWatch) -> None:
         wd = self.inotify.add_watch(path, _MASK)
         self.watchers.setdefault(wd, weakref.WeakSet()).add(watcher)
 
@@ -96,6 +97,8 @@ class _Notifier:
             if event.name in UNWATCHED or event.name.endswith(".pyc"):
                 continue
             for watcher in list(self.watchers.get(event.wd, ())):
+                if isinstance(watcher, FileWatch) and event.name != watcher.path.name:
+                    continue  # another file of the folder
                 watcher.dirty = True
                 if event.mask & inotify_flags.ISDIR and event.mask & inotify_flags.CREATE:
                     watcher.rewatch = True
@@ -152,5 +155,42 @@ class FolderWatch:
                 self._notifier = None
                 self._stamp = folder_stamp(self.folder)
                 return True
+        changed, self.dirty = self.dirty, False
+        return changed
+
+
+def file_stamp(path: Path) -> FolderStamp:
+    try:
+        st = path.stat()
+    except OSError:
+        return (-1, -1, -1)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class FileWatch:
+    """One file: ``changed()`` says whether it was written, replaced or removed since the last
+    call that said so. Its folder is watched (not the file), so an editor's save by rename is
+    seen too; the first call says True, so its owner reads the file once."""
+
+    __slots__ = ("path", "dirty", "rewatch", "_stamp", "_notifier", "__weakref__")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.dirty = True
+        self.rewatch = False
+        self._stamp: FolderStamp | None = None
+        self._notifier = _shared_notifier()
+        if self._notifier is not None:
+            try:
+                self._notifier.watch(str(path.parent), self)
+            except OSError:  # the kernel's watch limit: stat the file instead
+                self._notifier = None
+
+    def changed(self) -> bool:
+        if self._notifier is None:
+            stamp = file_stamp(self.path)
+            changed, self._stamp = stamp != self._stamp, stamp
+            return changed
+        self._notifier.drain()
         changed, self.dirty = self.dirty, False
         return changed

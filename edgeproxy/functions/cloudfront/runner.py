@@ -20,10 +20,11 @@ from typing import Any
 from edgeproxy.errors import FunctionExecutionError, FunctionThrottled, HandlerError
 from edgeproxy.functions import protocol
 from edgeproxy.functions.cloudfront import event as events
+from edgeproxy.functions.cloudfront.origins import OriginHelperError, OriginLookup, chosen_origins
 from edgeproxy.functions.cloudfront.stores import CloudFrontFunction
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.node import node_binary
-from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers
+from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginChain
 from edgeproxy.stages import Stage
 
 log = logging.getLogger("edgeproxy.functions")
@@ -92,6 +93,10 @@ class FunctionRuntime:
         """Write what the process lacks (the function, changed stores), then the call."""
         await self._ensure_started()
         messages: list[Any] = []
+        previous = function.key
+        if function.refresh() and self._loaded.pop(previous, "gone") != "gone":
+            # a saved file is the code of this call: its key changes, the old code goes
+            messages.append({"op": "unload", "key": previous})
         for store in function.stores:
             store.refresh()
             if self._stores.get(store.id) != store.version:
@@ -185,7 +190,7 @@ def _failure(function: CloudFrontFunction, stage: Stage, outcome: Outcome) -> Ha
 
 async def _outcome(
     runtime: FunctionRuntime, function: CloudFrontFunction, stage: Stage, event: Any
-) -> Any:
+) -> Outcome:
     try:
         outcome = await runtime.call(function, event)
     except RuntimeGone as exc:
@@ -194,7 +199,16 @@ async def _outcome(
         log.info("%s %s", function.name, line)
     if outcome.kind is not None:
         raise _failure(function, stage, outcome)
-    return outcome.output
+    return outcome
+
+
+@dataclass(frozen=True)
+class Origins:
+    """What the origin helpers of a viewer-request call start from: the origins the miss
+    would go to, and the distribution's origins by ID."""
+
+    current: OriginChain
+    lookup: OriginLookup
 
 
 async def run_viewer_request(
@@ -204,20 +218,26 @@ async def run_viewer_request(
     meta: EventMeta,
     request_id: str,
     shown: Headers | None = None,
-) -> EdgeRequest | EdgeResponse:
-    """The request to go on with, or the response the function generated. ``shown``: the
+    origins: Origins | None = None,
+) -> tuple[EdgeRequest | EdgeResponse, OriginChain | None]:
+    """The request to go on with, or the response the function generated; and the origins
+    the function chose with the origin helpers (None when it called none). ``shown``: the
     CloudFront-* headers the function sees; the edge adds them itself afterwards, so they
     are not taken back from its result."""
     stage = Stage.VIEWER_REQUEST
     event = events.function_event(stage, meta, request_id, request, shown=shown or [])
-    result = await _outcome(runtime, function, stage, event)
+    outcome = await _outcome(runtime, function, stage, event)
+    result = outcome.output
     try:
         if not isinstance(result, dict):
             raise events.FunctionResultError("the function must return the request or a response")
         if events.is_generated(result):
-            return events.generated_response(result)
-        return events.result_request(result, request, event["request"], shown or [])
-    except events.FunctionResultError as exc:
+            return events.generated_response(result), None
+        request = events.result_request(result, request, event["request"], shown or [])
+        if not outcome.origins or origins is None:
+            return request, None
+        return request, chosen_origins(outcome.origins, origins.current, origins.lookup)
+    except (events.FunctionResultError, OriginHelperError) as exc:
         raise FunctionExecutionError(str(exc), stage=stage.value, handler=function.name) from None
 
 
@@ -231,7 +251,7 @@ async def run_viewer_response(
 ) -> EdgeResponse:
     stage = Stage.VIEWER_RESPONSE
     event = events.function_event(stage, meta, request_id, request, response)
-    result = await _outcome(runtime, function, stage, event)
+    result = (await _outcome(runtime, function, stage, event)).output
     try:
         if not isinstance(result, dict):
             raise events.FunctionResultError("the function must return the response")

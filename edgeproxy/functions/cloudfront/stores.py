@@ -8,12 +8,15 @@ characters, no key twice.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from edgeproxy.functions.folder_watch import FileWatch
 
 log = logging.getLogger("edgeproxy.functions")
 
@@ -98,26 +101,24 @@ def store_id(arn: str) -> str:
     return arn.rpartition("/")[2]
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    try:
-        stat = path.stat()
-    except OSError:
-        return (-1, -1)
-    return (stat.st_mtime_ns, stat.st_size)
+# Versions of store data, unique in the edge: a store opened again by a config reload never
+# reuses one, so the runtime process cannot mistake new data for what it holds.
+_versions = itertools.count(1)
 
 
 @dataclass
 class KeyValueStore:
-    """One store, read again when its file is saved; a save that does not read keeps the
-    data it had (and says why in the log), as a failed import leaves a store unchanged."""
+    """One store, read again when its file is saved (seen by ``folder_watch.FileWatch``, as
+    function code is); a save that does not read keeps the data it had (and says why in the
+    log), as a failed import leaves a store unchanged."""
 
     arn: str
     path: Path
     data: dict[str, str] = field(default_factory=dict)
-    version: int = 0  # grows with each reload: the runtime process holds some version
+    version: int = 0  # a new one with each read: the runtime process holds some version
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
-    _stamp: tuple[int, int] = (-2, -2)
+    _watch: FileWatch | None = None
 
     @property
     def id(self) -> str:
@@ -125,16 +126,16 @@ class KeyValueStore:
 
     def refresh(self) -> bool:
         """Read the file again when it changed since last read; True when the data did."""
-        stamp = _stamp(self.path)
-        if stamp == self._stamp:
+        if self._watch is None:
+            self._watch = FileWatch(self.path)
+        if not self._watch.changed():
             return False
-        self._stamp = stamp
         try:
             data = read_store(self.path)
         except ValueError as exc:
             log.warning("KeyValueStore %s not reloaded: %s", self.arn, exc)
             return False
-        self.data, self.version, self.updated = data, self.version + 1, time.time()
+        self.data, self.version, self.updated = data, next(_versions), time.time()
         return True
 
     def meta(self) -> dict[str, Any]:
@@ -150,20 +151,42 @@ def _iso(when: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
-@dataclass(frozen=True)
+@dataclass
 class CloudFrontFunction:
     """One CloudFront Function as the edge runs it: its name (from the ARN), code, runtime,
-    and the stores it may read (its associated one is ``default_store``)."""
+    and the stores it may read (its associated one is ``default_store``). With ``path``, the
+    code is read again when the file is saved (``refresh``, before each call)."""
 
     arn: str
     code: str
     runtime: str = "cloudfront-js-2.0"
     stores: tuple[KeyValueStore, ...] = ()
     default_store: str | None = None  # the associated store's id
+    path: Path | None = None
+    _watch: FileWatch | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is not None:
+            self._watch = FileWatch(self.path)
+            self._watch.changed()  # the code given is the file's as of now
 
     @property
     def name(self) -> str:
         return self.arn.rpartition("/")[2]
+
+    def refresh(self) -> bool:
+        """Read the code again when its file was saved; a save that does not read (over
+        10 KB, not UTF-8, gone) keeps the code that ran, and says why in the log."""
+        if self._watch is None or not self._watch.changed():
+            return False
+        assert self.path is not None
+        try:
+            code = read_code(self.path)
+        except ValueError as exc:
+            log.warning("CloudFront Function %s not reloaded: %s", self.name, exc)
+            return False
+        changed, self.code = code != self.code, code
+        return changed
 
     @property
     def key(self) -> str:
@@ -180,7 +203,7 @@ def load_function(
     if store_arn is None and len(stores) == 1:
         store_arn = next(iter(stores))
     default = store_id(store_arn) if store_arn is not None else None
-    return CloudFrontFunction(arn, code, runtime, tuple(stores.values()), default)
+    return CloudFrontFunction(arn, code, runtime, tuple(stores.values()), default, path)
 
 
 def open_stores(files: dict[str, Path]) -> dict[str, KeyValueStore]:
