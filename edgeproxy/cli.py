@@ -37,7 +37,7 @@ origin on 127.0.0.1:8081. `edgeproxy COMMAND --help` lists a command's options.
 
 Documentation: README.md (a five-minute tour) and docs/ in the edgeproxy source tree:
 configuration.md, handlers.md, caching.md, https-and-geo.md, fidelity.md (what differs
-from CloudFront), reliability.md, performance.md."""
+from CloudFront), reliability.md, performance.md, observability.md (metrics, logs)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
