@@ -168,10 +168,12 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from edgeproxy.log_setup import configure_logs
     from edgeproxy.reload import ConfigSource
     from edgeproxy.runtime import serve_forever
 
     loaded = _load(args)
+    configure_logs(loaded.config)  # edge.logs; a worker's own: supervisor.worker_main
     if args.workers > 1:
         return _serve_workers(args, loaded)
     source = ConfigSource(_configs(args)[0], lambda: _load(args))  # saving the file reloads it
@@ -188,7 +190,9 @@ def _serve_workers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if len(_configs(args)) > 1 or args.var or args.var_file or args.distribution:
         raise ConfigError([("--workers", "takes one --config file without --var/--distribution")])
     with _runner() as runner:
-        runner.run(serve_workers(_configs(args)[0], _overrides(args), args.workers))
+        runner.run(
+            serve_workers(_configs(args)[0], _overrides(args), args.workers, args.log_level)
+        )
     return 0
 
 

@@ -295,6 +295,23 @@ def _under(key: str, error: Any) -> Any:
     }
 
 
+class AccessLog(FrozenModel):
+    """``edge.logs.access``: where the access log goes (``stderr``, ``off`` or a file path,
+    relative to the config's folder) and its format: ``cloudfront`` (a standard log: tab
+    separated, ``#Version``/``#Fields:`` header) or ``json`` (one object a line, like a
+    real-time log record). docs/observability.md."""
+
+    destination: NonEmpty = "stderr"
+    format: Literal["cloudfront", "json"] = "cloudfront"
+
+
+class LogSettings(FrozenModel):
+    access: AccessLog = AccessLog()
+    # A file for the functions' own output: their log lines, print output, REPORT lines,
+    # tracebacks (relative to the config's folder); None: with the edge's log on stderr.
+    functions: NonEmpty | None = None
+
+
 class EdgeSettings(FrozenModel):
     listeners: Listeners = Listeners()
     admin: AdminListener = AdminListener()
@@ -315,6 +332,7 @@ class EdgeSettings(FrozenModel):
     geo: GeoSettings = GeoSettings()
     tls: TlsSettings = TlsSettings()
     demo_origin: DemoOrigin | None = None
+    logs: LogSettings = LogSettings()
 
     @field_validator("functions", mode="wrap")
     @classmethod
