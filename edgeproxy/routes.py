@@ -4,9 +4,11 @@ never re-reads config on the hot path."""
 
 from __future__ import annotations
 
+import logging
 import re
+import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from edgeproxy.behaviors import BehaviorSelector
 from edgeproxy.cache.compression import CompressionPolicy
@@ -18,6 +20,7 @@ from edgeproxy.config.config_model import Config
 from edgeproxy.config.distribution import Origin, OriginGroup
 from edgeproxy.config.edge_settings import CloudFrontFunctionEntry
 from edgeproxy.config.policies import BehaviorPolicies
+from edgeproxy.errors import ConfigError
 from edgeproxy.functions.cloudfront.stores import (
     CloudFrontFunction,
     KeyValueStore,
@@ -32,6 +35,8 @@ from edgeproxy.viewer.geo import GeoGate
 from edgeproxy.viewer.response_headers import ResponseHeaders
 
 _PROTOCOL_FOR_POLICY = {"http-only": "http", "https-only": "https"}
+
+log = logging.getLogger("edgeproxy.config")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +166,8 @@ def _route(
     return Route(
         index=index,
         behavior=behavior,
-        origins=_targets(origin),
-        secondary=_targets(secondary) if secondary else None,
+        origins=_targets(config, origin),
+        secondary=_targets(config, secondary) if secondary else None,
         failover_codes=frozenset(group.failover_criteria.status_codes) if group else frozenset(),
         key_policy=key_policy,
         ttl_policy=ttl_policy,
@@ -215,8 +220,22 @@ def _origin_group(config: Config, target_origin_id: str) -> OriginGroup | None:
     return None
 
 
-def _targets(origin: Origin) -> dict[str, OriginTarget]:
-    return {scheme: origin_target(origin, scheme) for scheme in ("http", "https")}
+def _targets(config: Config, origin: Origin) -> dict[str, OriginTarget]:
+    """Per viewer scheme, with the origin's HTTPS trust (``edge.origins``) attached."""
+    trust = config.edge.origins.get(origin.origin_id)
+    targets = {scheme: origin_target(origin, scheme) for scheme in ("http", "https")}
+    if trust is None:
+        return targets
+    where = f"edge.origins.{origin.origin_id}"
+    ca_file = str(config.path(trust.ca_file)) if trust.ca_file else ""
+    if ca_file:
+        try:
+            ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError([(f"{where}.ca_file", f"not a PEM CA bundle: {exc}")]) from exc
+    if not trust.verify:
+        log.warning("%s.verify is false: the origin's certificate is not checked", where)
+    return {s: replace(t, ca_file=ca_file, verify=trust.verify) for s, t in targets.items()}
 
 
 def origin_target(origin: Origin, viewer_scheme: str) -> OriginTarget:
