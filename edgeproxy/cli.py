@@ -111,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
         help="edge.admin.token, when set (default: $EDGEPROXY_ADMIN_TOKEN)",
     )
     inv.set_defaults(run=_invalidate)
+    for command in sub.choices.values():  # also after the command: `serve --log-level DEBUG`
+        command.add_argument("--log-level", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
