@@ -8,6 +8,7 @@ connection carried each way as sc-bytes and cs-bytes."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -31,14 +32,60 @@ RESULT_TYPES = {
     "LambdaValidationError from cloudfront": "LambdaValidationError",
     "LambdaExecutionError from cloudfront": "LambdaExecutionError",
     "LambdaLimitExceeded from cloudfront": "LambdaLimitExceeded",
+    "FunctionGeneratedResponse from cloudfront": "FunctionGeneratedResponse",
 }
 
+# x-edge-detailed-result-type when the result type is Error: the specific error, by our
+# error class (AWS AccessLogs page, "x-edge-detailed-result-type"); any other: "Error".
+DETAILED_ERRORS = {
+    "OriginConnectError": "OriginConnectError",
+    "OriginDnsError": "OriginDnsError",
+    "OriginTimeout": "OriginReadError",
+    "OriginResponseError": "OriginInvalidResponseError",
+    "OriginError": "OriginError",
+    "GeoBlocked": "ClientGeoBlocked",
+    "MethodNotAllowed": "InvalidRequestMethod",
+    "BadRequest": "InvalidRequest",
+    "RequestTooLarge": "InvalidRequest",
+    "UnknownHost": "InvalidRequest",
+}
+
+# CloudFront's standard log (legacy) fields, in its order (AWS AccessLogs page, "Standard log
+# file fields"), then ours: the stages that ran. ``#Fields:`` names them in a log's header.
 FIELDS = (
     "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status "
     "cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id "
     "x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher "
-    "cs-protocol-version c-port sc-content-type sc-content-len x-edgeproxy-stages"
+    "x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port "
+    "time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len "
+    "sc-range-start sc-range-end x-edgeproxy-stages"
 ).split()
+
+
+def header_lines() -> str:
+    """What a CloudFront standard log file starts with."""
+    return "#Version: 1.0\n#Fields: " + " ".join(FIELDS) + "\n"
+
+
+class AccessRecord:
+    """One exchange's field values (``FIELDS`` order, None for empty), formatted only when
+    a handler writes it: tab separated (str) or as a JSON object (``as_json``)."""
+
+    __slots__ = ("values", "when")
+
+    def __init__(self, values: tuple[str | None, ...], when: float) -> None:
+        self.values = values
+        self.when = when
+
+    def __str__(self) -> str:
+        return "\t".join(_field(v) for v in self.values)
+
+    def as_json(self) -> str:
+        """Like a CloudFront real-time log record: ``timestamp`` (epoch seconds, ms), then
+        the fields by name, as received (JSON escapes what a TSV line URL-encodes)."""
+        fields: dict[str, object] = {"timestamp": round(self.when, 3)}
+        fields.update(zip(FIELDS[2:], self.values[2:], strict=True))
+        return json.dumps(fields, separators=(",", ":"))
 
 
 def log_access(
@@ -52,11 +99,11 @@ def log_access(
     """Log the exchange's line now, or a WebSocket's once its tunnel closes."""
     tunnel = response.tunnel
     if tunnel is None:
-        logger.info("%s", access_line(ex, request, response, pop, clock()))
+        logger.info("%s", access_record(ex, request, response, pop, clock()))
         return
 
     def closed() -> None:
-        logger.info("%s", access_line(ex, request, response, pop, clock(), tunnel))
+        logger.info("%s", access_record(ex, request, response, pop, clock(), tunnel))
 
     tunnel.on_close.append(closed)
 
@@ -69,14 +116,28 @@ def access_line(
     now: float,
     tunnel: SwitchedConnection | None = None,
 ) -> str:
-    """The exchange as one tab-separated line, fields as ``FIELDS`` names them; ``tunnel``:
-    a WebSocket's line, written when it closed at ``now``."""
+    """The exchange as one tab-separated line, fields as ``FIELDS`` names them."""
+    return str(access_record(ex, request, response, pop, now, tunnel))
+
+
+def access_record(
+    ex: Exchange,
+    request: EdgeRequest,
+    response: EdgeResponse,
+    pop: str,
+    now: float,
+    tunnel: SwitchedConnection | None = None,
+) -> AccessRecord:
+    """The exchange's fields; ``tunnel``: a WebSocket's, written when it closed at ``now``."""
     headers = request.headers
     tls = request.tls.split(":")
     size, received, when, protocol = len(response.body), request.body_size, ex.started, ""
     if tunnel is not None:
         size, received, when = tunnel.sent, tunnel.received, now
         protocol = WEBSOCKET_PROTOCOLS.get(request.scheme, "")
+    result = RESULT_TYPES.get(ex.x_cache, "Error")
+    taken = f"{max(0.0, now - ex.started):.3f}"
+    ranged = _range(header_value(response.headers, "content-range"))
     values = (
         time.strftime("%Y-%m-%d", time.gmtime(when)),
         time.strftime("%H:%M:%S", time.gmtime(when)),
@@ -91,22 +152,45 @@ def access_line(
         header_value(headers, "user-agent"),
         request.querystring,
         header_value(headers, "cookie"),
-        RESULT_TYPES.get(ex.x_cache, "Error"),
+        result,
         ex.request_id,
         header_value(headers, "host"),
         protocol or request.scheme,
         str(received),
-        f"{max(0.0, now - ex.started):.3f}",
+        taken,
         header_value(headers, "x-forwarded-for"),
         tls[0] if len(tls) == 3 else None,
         tls[1] if len(tls) == 3 else None,
+        result,  # x-edge-response-result-type: no viewer hung up on us that we record
         f"HTTP/{request.http_version}",
+        None,  # fle-status: no field-level encryption
+        None,  # fle-encrypted-fields
         str(request.client_port),
+        taken,  # time-to-first-byte: the edge writes a response as a whole
+        _detailed(result, ex),
         header_value(response.headers, "content-type"),
         str(size),
+        ranged[0],
+        ranged[1],
         ",".join(ex.stages),
     )
-    return "\t".join(_field(v) for v in values)
+    return AccessRecord(values, when)
+
+
+def _detailed(result: str, ex: Exchange) -> str:
+    if result != "Error" or ex.error_type is None:
+        return result
+    return DETAILED_ERRORS.get(ex.error_type.__name__, "Error")
+
+
+def _range(content_range: str | None) -> tuple[str | None, str | None]:
+    """sc-range-start and sc-range-end of a ``Content-Range: bytes a-b/n`` answer."""
+    if not content_range or not content_range.startswith("bytes "):
+        return None, None
+    first, _, last = content_range[6:].partition("/")[0].partition("-")
+    if not (first.isdigit() and last.isdigit()):
+        return None, None
+    return first, last
 
 
 def _field(value: str | None) -> str:

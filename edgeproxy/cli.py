@@ -37,7 +37,7 @@ origin on 127.0.0.1:8081. `edgeproxy COMMAND --help` lists a command's options.
 
 Documentation: README.md (a five-minute tour) and docs/ in the edgeproxy source tree:
 configuration.md, handlers.md, caching.md, https-and-geo.md, fidelity.md (what differs
-from CloudFront), reliability.md, performance.md."""
+from CloudFront), reliability.md, performance.md, observability.md (metrics, logs)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
         help="edge.admin.token, when set (default: $EDGEPROXY_ADMIN_TOKEN)",
     )
     inv.set_defaults(run=_invalidate)
+    for command in sub.choices.values():  # also after the command: `serve --log-level DEBUG`
+        command.add_argument("--log-level", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -168,10 +170,12 @@ def _load(args: argparse.Namespace) -> LoadedConfig:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from edgeproxy.log_setup import configure_logs
     from edgeproxy.reload import ConfigSource
     from edgeproxy.runtime import serve_forever
 
     loaded = _load(args)
+    configure_logs(loaded.config)  # edge.logs; a worker's own: supervisor.worker_main
     if args.workers > 1:
         return _serve_workers(args, loaded)
     source = ConfigSource(_configs(args)[0], lambda: _load(args))  # saving the file reloads it
@@ -188,7 +192,9 @@ def _serve_workers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if len(_configs(args)) > 1 or args.var or args.var_file or args.distribution:
         raise ConfigError([("--workers", "takes one --config file without --var/--distribution")])
     with _runner() as runner:
-        runner.run(serve_workers(_configs(args)[0], _overrides(args), args.workers))
+        runner.run(
+            serve_workers(_configs(args)[0], _overrides(args), args.workers, args.log_level)
+        )
     return 0
 
 

@@ -57,7 +57,7 @@ class ErrorResponses:
         if err.custom_page:
             page = await self.custom_page(ex, err.status, None)
             if page is not None:
-                ex.error = str(err)
+                ex.error, ex.error_type = str(err), type(err)
                 return page
         return error_response(ex, err)
 
@@ -87,7 +87,7 @@ class ErrorResponses:
 def error_response(ex: Exchange, err: EdgeError) -> EdgeResponse:
     """The edge's own error page; the error carries its status and X-Cache (errors.py)."""
     ex.source = Source.EDGE
-    ex.error = str(err)
+    ex.error, ex.error_type = str(err), type(err)
     ex.x_cache = err.x_cache
     if isinstance(err, HandlerError):
         error_log.error("%s %s", ex.request_id, err)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import os
 import random
+import time
 from dataclasses import dataclass, field
 
+from edgeproxy.errors import EdgeError
 from edgeproxy.functions.cloudfront.runner import Origins, run_viewer_request, run_viewer_response
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.hooks import HookRunner
@@ -51,6 +53,12 @@ class Exchange:
     # The origins a CloudFront Function's origin helpers chose at viewer-request; None: the
     # behavior's own (``Route.origins``).
     origins: OriginChain | None = None
+    # What the metrics count once the exchange is recorded (metrics.py): each stage call
+    # (stage, function name, seconds), each origin attempt (seconds, error class name or
+    # ""), and the class of the error the viewer was answered with.
+    timings: list[tuple[str, str, float]] = field(default_factory=list)
+    origin_attempts: list[tuple[float, str]] = field(default_factory=list)
+    error_type: type[EdgeError] | None = None
 
     def record(self) -> dict[str, object]:
         """A plain dict for the admin API and logs."""
@@ -102,16 +110,31 @@ class StageCalls:
         a CloudFront Function sees besides the request's (the CloudFront-* headers)."""
         function = route.functions.get(stage)
         hook = route.hooks.get(stage)
+        started = time.perf_counter()
         if function is not None:
             ex.stages.append(stage.value)
             meta = self.identity.meta
             origins = Origins(route.origins[request.scheme], route.origin_by_id(request.scheme))
-            result, ex.origins = await run_viewer_request(
-                self.hooks.functions, function, request, meta, ex.request_id, shown or [], origins
-            )
+            try:
+                result, ex.origins = await run_viewer_request(
+                    self.hooks.functions,
+                    function,
+                    request,
+                    meta,
+                    ex.request_id,
+                    shown or [],
+                    origins,
+                )
+            finally:
+                _timed(ex, stage, function.name, started)
         elif hook is not None:
             ex.stages.append(stage.value)
-            result = await self.hooks.run_request(hook, request, self.identity.meta, ex.request_id)
+            try:
+                result = await self.hooks.run_request(
+                    hook, request, self.identity.meta, ex.request_id
+                )
+            finally:
+                _timed(ex, stage, hook.function_name, started)
         else:
             return request
         if isinstance(result, EdgeResponse):
@@ -127,18 +150,30 @@ class StageCalls:
         response: EdgeResponse,
     ) -> EdgeResponse:
         function = route.functions.get(stage)
+        started = time.perf_counter()
         if function is not None:
             ex.stages.append(stage.value)
-            return await run_viewer_response(
-                self.hooks.functions, function, request, response, self.identity.meta, ex.request_id
-            )
+            try:
+                return await run_viewer_response(
+                    self.hooks.functions,
+                    function,
+                    request,
+                    response,
+                    self.identity.meta,
+                    ex.request_id,
+                )
+            finally:
+                _timed(ex, stage, function.name, started)
         hook = route.hooks.get(stage)
         if hook is None:
             return response
         ex.stages.append(stage.value)
-        return await self.hooks.run_response(
-            hook, request, response, self.identity.meta, ex.request_id
-        )
+        try:
+            return await self.hooks.run_response(
+                hook, request, response, self.identity.meta, ex.request_id
+            )
+        finally:
+            _timed(ex, stage, hook.function_name, started)
 
     @staticmethod
     def generated_at_viewer_request(route: Route) -> Source:
@@ -148,3 +183,7 @@ class StageCalls:
         if Stage.VIEWER_REQUEST in route.functions:
             return Source.FUNCTION_GENERATED
         return Source.VIEWER_REQUEST_GENERATED
+
+
+def _timed(ex: Exchange, stage: Stage, name: str, started: float) -> None:
+    ex.timings.append((stage.value, name, time.perf_counter() - started))

@@ -108,6 +108,9 @@ class OriginTarget:
     connection_timeout: float = 10.0
     connection_attempts: int = 3
     kind: str = "custom"  # "custom" | "s3": which object events show
+    # HTTPS trust (edge.origins.<origin_id>): a PEM bundle's path, or no check at all.
+    ca_file: str = ""
+    verify: bool = True
     s3_auth_method: str = "none"  # s3: "origin-access-identity" | "none"
     s3_region: str = ""  # s3: the bucket's region
 

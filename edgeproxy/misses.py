@@ -20,6 +20,7 @@ What each origin outcome leads to (reference 7.4, 7.8, 7.11, 7.12):
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -138,9 +139,16 @@ class Misses:
             return None, result
         ex.origin_fetches += 1
         wire = wire_headers(result, ex.request_id)
-        if result.websocket:  # a handshake goes over a connection of its own, kept after
-            return result, await open_tunnel(self.origin, result, wire)
-        return result, await self.origin.fetch(result, wire)
+        started, failure = time.perf_counter(), ""
+        try:
+            if result.websocket:  # a handshake goes over a connection of its own, kept after
+                return result, await open_tunnel(self.origin, result, wire)
+            return result, await self.origin.fetch(result, wire)
+        except OriginError as err:
+            failure = type(err).__name__
+            raise
+        finally:  # counted by metrics.py when the exchange is recorded
+            ex.origin_attempts.append((time.perf_counter() - started, failure))
 
     def _aimed(
         self,

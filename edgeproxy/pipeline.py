@@ -32,6 +32,7 @@ from edgeproxy.errors import (
 from edgeproxy.exchange import EdgeIdentity, Exchange, StageCalls, new_request_id
 from edgeproxy.functions.hooks import HookRunner
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, header_value
+from edgeproxy.metrics import EdgeMetrics
 from edgeproxy.misses import Fetched, Misses
 from edgeproxy.origin.client import OriginClient
 from edgeproxy.routes import Route, Routes
@@ -101,6 +102,7 @@ class Edge:
         self.collapser: Collapser[Fetched] = Collapser()
         self.recent: deque[Exchange] = deque(maxlen=history)
         self.counters: Counter[str] = Counter()
+        self.metrics = EdgeMetrics()  # GET /metrics (admin/metrics.py)
         self._background: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: EdgeRequest) -> EdgeResponse:
@@ -146,10 +148,11 @@ class Edge:
         return response
 
     def _record(self, ex: Exchange, request: EdgeRequest, response: EdgeResponse) -> None:
-        """The exchange into the recent list, the counters and the access log."""
+        """The exchange into the recent list, the counters, the metrics and the access log."""
         ex.viewer = None  # the history keeps what happened, never a request or its body
         self.recent.append(ex)
         self.counters[ex.x_cache] += 1
+        self.metrics.record(ex)
         if ex.origin_fetches:
             self.counters["origin_fetches"] += ex.origin_fetches
         if log.isEnabledFor(logging.INFO):

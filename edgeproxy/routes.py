@@ -4,9 +4,11 @@ never re-reads config on the hot path."""
 
 from __future__ import annotations
 
+import logging
 import re
+import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from edgeproxy.behaviors import BehaviorSelector
 from edgeproxy.cache.compression import CompressionPolicy
@@ -18,6 +20,7 @@ from edgeproxy.config.config_model import Config
 from edgeproxy.config.distribution import Origin
 from edgeproxy.config.edge_settings import CloudFrontFunctionEntry
 from edgeproxy.config.policies import BehaviorPolicies
+from edgeproxy.errors import ConfigError
 from edgeproxy.functions.cloudfront.stores import (
     CloudFrontFunction,
     KeyValueStore,
@@ -32,6 +35,8 @@ from edgeproxy.viewer.geo import GeoGate
 from edgeproxy.viewer.response_headers import ResponseHeaders
 
 _PROTOCOL_FOR_POLICY = {"http-only": "http", "https-only": "https"}
+
+log = logging.getLogger("edgeproxy.config")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +218,7 @@ def _origins_by_id(config: Config) -> dict[str, dict[str, OriginChain]]:
     """Each origin, and each origin group (its primary, then its secondary), by ID and
     viewer scheme: a behavior's target and what origin helpers select."""
     dist = config.distribution
-    found = {o.origin_id: _chains(o) for o in dist.origin}
+    found = {o.origin_id: _chains(config, o) for o in dist.origin}
     for group in dist.origin_group:
         codes = frozenset(group.failover_criteria.status_codes)
         primary, secondary = (found[m.origin_id] for m in group.member)
@@ -227,8 +232,26 @@ def _origins_by_id(config: Config) -> dict[str, dict[str, OriginChain]]:
 _SCHEMES = ("http", "https")
 
 
-def _chains(origin: Origin) -> dict[str, OriginChain]:
-    return {scheme: OriginChain((origin_target(origin, scheme),)) for scheme in _SCHEMES}
+def _chains(config: Config, origin: Origin) -> dict[str, OriginChain]:
+    return {scheme: OriginChain((t,)) for scheme, t in _targets(config, origin).items()}
+
+
+def _targets(config: Config, origin: Origin) -> dict[str, OriginTarget]:
+    """Per viewer scheme, with the origin's HTTPS trust (``edge.origins``) attached."""
+    trust = config.edge.origins.get(origin.origin_id)
+    targets = {scheme: origin_target(origin, scheme) for scheme in _SCHEMES}
+    if trust is None:
+        return targets
+    where = f"edge.origins.{origin.origin_id}"
+    ca_file = str(config.path(trust.ca_file)) if trust.ca_file else ""
+    if ca_file:
+        try:
+            ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError([(f"{where}.ca_file", f"not a PEM CA bundle: {exc}")]) from exc
+    if not trust.verify:
+        log.warning("%s.verify is false: the origin's certificate is not checked", where)
+    return {s: replace(t, ca_file=ca_file, verify=trust.verify) for s, t in targets.items()}
 
 
 def origin_target(origin: Origin, viewer_scheme: str) -> OriginTarget:

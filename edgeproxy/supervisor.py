@@ -24,8 +24,10 @@ from edgeproxy.admin.fanout import WorkerAdmin, fanout_app
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.loading import load_config
 from edgeproxy.config.overrides import ConfigOverrides
+from edgeproxy.log_setup import LINE_FORMAT, configure_logs
 from edgeproxy.origin.demo import demo_origin_app
 from edgeproxy.runtime import runner, start_app, stop_on_signals, url_host
+from edgeproxy.viewer.certs import cert_folder
 
 log = logging.getLogger("edgeproxy.workers")
 
@@ -42,15 +44,18 @@ class WorkerInfo:
     admin_port: int
 
 
-async def serve_workers(path: Path, overrides: ConfigOverrides, count: int) -> None:
-    """Run ``count`` workers until cancelled, then stop them by PID."""
+async def serve_workers(
+    path: Path, overrides: ConfigOverrides, count: int, log_level: str = "INFO"
+) -> None:
+    """Run ``count`` workers until cancelled, then stop them by PID; each logs as this
+    process does (``log_level``, ``edge.logs``; the access log's header written once)."""
     config = load_config(path, overrides=overrides).config
     runners: list[Any] = []
     processes: list[multiprocessing.process.BaseProcess] = []
     stop_on_signals()  # then the workers are stopped by PID in the finally below
     try:
         overrides = await _shared_overrides(config, overrides, runners)
-        infos = await _start_workers(path, overrides, count, processes)
+        infos = await _start_workers(path, overrides, count, processes, log_level)
         admin = config.edge.admin
         workers = [WorkerAdmin(i.pid, i.admin_port, admin.token) for i in infos]
         if admin.port is not None:
@@ -60,6 +65,12 @@ async def serve_workers(path: Path, overrides: ConfigOverrides, count: int) -> N
             print(f"edgeproxy: admin API on http://{url_host(admin.host)}:{port}", flush=True)
         host = url_host(config.edge.listeners.host)
         print(f"edgeproxy: {count} workers on http://{host}:{overrides.http_port}/", flush=True)
+        if overrides.https_port is not None:
+            ca = cert_folder(config) / "ca.pem"
+            print(
+                f"edgeproxy: {count} workers on https://{host}:{overrides.https_port}/ (CA: {ca})",
+                flush=True,
+            )
         await asyncio.Event().wait()
     finally:
         _stop(processes)
@@ -101,13 +112,14 @@ async def _start_workers(
     overrides: ConfigOverrides,
     count: int,
     processes: list[multiprocessing.process.BaseProcess],
+    log_level: str,
 ) -> list[WorkerInfo]:
     context = multiprocessing.get_context("spawn")
     pipes: list[Connection] = []
     for _ in range(count):
         parent_end, child_end = context.Pipe(duplex=False)
         process = context.Process(
-            target=worker_main, args=(str(path), overrides, child_end), daemon=True
+            target=worker_main, args=(str(path), overrides, child_end, log_level), daemon=True
         )
         process.start()
         processes.append(process)
@@ -139,11 +151,15 @@ def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
 # -- inside a worker -----------------------------------------------------------------------
 
 
-def worker_main(path: str, overrides: ConfigOverrides, ready: Connection) -> None:
-    """A worker process: the edge on the shared ports, its admin on a private port."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+def worker_main(
+    path: str, overrides: ConfigOverrides, ready: Connection, log_level: str = "INFO"
+) -> None:
+    """A worker process: the edge on the shared ports, its admin on a private port; it
+    logs at the parent's level, where ``edge.logs`` says (its lines, not the header)."""
+    logging.basicConfig(level=log_level, format=LINE_FORMAT)
     try:
         config = _private_admin(load_config(Path(path), overrides=overrides).config)
+        configure_logs(config, header=False)
     except Exception as exc:  # reported to the parent, which refuses to start
         ready.send(f"{type(exc).__name__}: {exc}")
         return

@@ -45,6 +45,7 @@ CALLS: list[tuple[str, str, Any]] = [
     ("GET", "/cache", None),
     ("GET", "/invalidations", None),
     ("GET", "/invalidations/I0000000000001", None),
+    ("GET", "/metrics", None),
 ]
 
 

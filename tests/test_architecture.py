@@ -17,9 +17,10 @@ MAP = (ROOT / "docs" / "architecture.md").read_text()
 LAYERS: list[tuple[str, ...]] = [
     ("messages", "errors", "stages", "limits", "paths", "wildcards"),
     ("functions", "config", "cache", "viewer", "origin"),
-    ("behaviors", "routes", "exchange", "access_log", "collapsing", "misses"),
+    ("behaviors", "routes", "exchange", "access_log", "metrics", "collapsing", "misses"),
     ("error_responses", "pipeline"),
-    ("server", "admin", "reload", "runtime", "supervisor", "cli", "__main__", "__init__"),
+    ("server", "admin", "reload", "runtime", "log_setup", "supervisor", "cli"),
+    ("__main__", "__init__"),
 ]
 # The core is free of aiohttp: it can be driven without sockets.
 CORE = ("pipeline", "misses", "cache", "stages", "collapsing", "exchange")

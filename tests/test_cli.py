@@ -74,3 +74,10 @@ def test_demo_config_validates():
     root = Path(__file__).resolve().parent.parent
     result = run_cli("validate", "--config", str(root / "config" / "distribution.yaml"))
     assert result.returncode == 0, result.stderr
+
+
+def test_log_level_is_accepted_after_the_command(tmp_path: Path):
+    config = write(tmp_path, distribution(8080))
+    done = run_cli("validate", "--config", str(config), "--log-level", "WARNING")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(": OK")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +276,48 @@ def test_node_failures_are_reported_as_at_the_edge(capsys: pytest.CaptureFixture
         "node/styles/callback.js", "/hang", "--timeout", "0.3"
     )
     assert "Runtime.OutOfMemory" in invoke("node/hog_buffer.js", "/hog")  # 128 MB at viewer-request
+
+
+# -- stdout is the JSON alone; arguments that contradict each other are refused ---------------
+
+
+def invoke_process(*argv: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "edgeproxy", "invoke", *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("isolation", ["thread", "process", "inline"])
+def test_handler_output_goes_to_stderr(isolation: str) -> None:
+    done = invoke_process(
+        spec("prints.py"), "--event-type", "viewer-request", "--uri", "/p", "--isolation", isolation
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["uri"] == "/p"  # nothing but the JSON
+    assert "debug: looking at /p" in done.stderr
+
+
+def test_body_without_include_body_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "invoke", spec("passthrough.py"), "--event-type", "viewer-request", "--body", "x"
+    )
+    assert code == 2 and out == ""
+    assert "--body" in err and "--include-body" in err
+
+
+def test_event_file_of_another_stage_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    event = generate(capsys, "origin-request")
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    code, out, err = run(
+        capsys,
+        "invoke",
+        spec("passthrough.py"),
+        "--event-type",
+        "viewer-request",
+        "--event",
+        str(path),
+    )
+    assert code == 2 and out == ""
+    assert "origin-request" in err and "viewer-request" in err

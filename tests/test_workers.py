@@ -33,6 +33,13 @@ def test_two_workers_share_the_port_and_invalidations_reach_both(tmp_path: Path)
         assert all(w["cache"]["stores"] == 1 for w in workers), workers
         assert stats["cache"]["stores"] == 2
         assert sum(stats["responses"].values()) >= 40
+        # /metrics sums the workers' counters: every request, both workers' objects.
+        metrics = httpx.get(f"http://127.0.0.1:{admin}/metrics").text
+        requests = [
+            line for line in metrics.splitlines() if line.startswith("edgeproxy_requests_total")
+        ]
+        assert sum(float(line.rsplit(" ", 1)[1]) for line in requests) >= 40, metrics
+        assert "edgeproxy_cache_objects 2.0" in metrics.splitlines()
 
         invalidation = httpx.post(
             f"http://127.0.0.1:{admin}/invalidations", json={"paths": ["/*"]}

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from edgeproxy.admin.metrics import add_metrics_route
 from edgeproxy.pipeline import Edge
 from edgeproxy.viewer.request_checks import ServedHosts
 
@@ -116,6 +117,7 @@ def admin_app(edge: Edge, token: str | None = None) -> web.Application:
     app.router.add_post("/invalidations", create_invalidation)
     app.router.add_get("/invalidations", list_invalidations)
     app.router.add_get("/invalidations/{id}", get_invalidation)
+    add_metrics_route(app, edge)
     return app
 
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 # The invalidation history is kept here as the single edge's admin API keeps it.
 from edgeproxy.admin.api import INVALIDATIONS, get_invalidation, guard, list_invalidations
+from edgeproxy.admin.metrics import add_fanout_metrics_route
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ def fanout_app(workers: list[WorkerAdmin], token: str | None = None) -> web.Appl
     app.router.add_post("/invalidations", create_invalidation)
     app.router.add_get("/invalidations", list_invalidations)
     app.router.add_get("/invalidations/{id}", get_invalidation)
+    add_fanout_metrics_route(app, [(w.url, w.headers) for w in workers])
     return app
 
 

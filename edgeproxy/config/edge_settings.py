@@ -295,6 +295,39 @@ def _under(key: str, error: Any) -> Any:
     }
 
 
+class OriginTrust(FrozenModel):
+    """``edge.origins.<origin_id>``: how the edge checks an HTTPS origin's certificate. A
+    staging origin signed by a private CA: ``ca_file`` (a PEM bundle, relative to the
+    config's folder) is the trust for that origin alone; ``verify: false`` skips the check
+    (warned at start). Default: the system's trust store, as CloudFront's public CAs."""
+
+    ca_file: NonEmpty | None = None
+    verify: bool = True
+
+    @model_validator(mode="after")
+    def _one_way(self) -> OriginTrust:
+        if self.ca_file is not None and not self.verify:
+            raise invalid("ca_file and verify: false contradict each other: choose one")
+        return self
+
+
+class AccessLog(FrozenModel):
+    """``edge.logs.access``: where the access log goes (``stderr``, ``off`` or a file path,
+    relative to the config's folder) and its format: ``cloudfront`` (a standard log: tab
+    separated, ``#Version``/``#Fields:`` header) or ``json`` (one object a line, like a
+    real-time log record). docs/observability.md."""
+
+    destination: NonEmpty = "stderr"
+    format: Literal["cloudfront", "json"] = "cloudfront"
+
+
+class LogSettings(FrozenModel):
+    access: AccessLog = AccessLog()
+    # A file for the functions' own output: their log lines, print output, REPORT lines,
+    # tracebacks (relative to the config's folder); None: with the edge's log on stderr.
+    functions: NonEmpty | None = None
+
+
 class EdgeSettings(FrozenModel):
     listeners: Listeners = Listeners()
     admin: AdminListener = AdminListener()
@@ -315,6 +348,17 @@ class EdgeSettings(FrozenModel):
     geo: GeoSettings = GeoSettings()
     tls: TlsSettings = TlsSettings()
     demo_origin: DemoOrigin | None = None
+    logs: LogSettings = LogSettings()
+    origins: Mapping[str, OriginTrust] = Field(default_factory=dict)  # by origin_id
+
+    @field_validator("origins")
+    @classmethod
+    def _known_origins(
+        cls, value: Mapping[str, OriginTrust], info: ValidationInfo
+    ) -> Mapping[str, OriginTrust]:
+        for origin_id in value:
+            one_of_loaded(origin_id, info, "origin_ids", "origin")
+        return value
 
     @field_validator("functions", mode="wrap")
     @classmethod

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import sys
 from dataclasses import dataclass
@@ -142,6 +143,16 @@ def file_invocation(stage: Stage, path: Path, include_body: bool) -> Invocation:
     try:
         event = json.loads(path.read_text())
         cf = event["Records"][0]["cf"]
+        said = cf.get("config", {}).get("eventType")
+    except OSError as exc:
+        raise EventFileError(f"cannot read {path}: {exc}") from exc
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise EventFileError(f"{path} is not a CloudFront event: {exc!r}") from exc
+    if said is not None and said != stage.value:
+        raise EventFileError(
+            f"{path} is a {said} event (config.eventType) but --event-type is {stage.value}"
+        )
+    try:
         return _parsed(stage, event, cf, include_body or "body" in cf["request"])
     except OSError as exc:
         raise EventFileError(f"cannot read {path}: {exc}") from exc
@@ -300,6 +311,13 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _invoke(args: argparse.Namespace) -> int:
     stage: Stage = args.event_type
+    if (args.body is not None or args.body_file is not None) and not args.include_body:
+        print(
+            "edgeproxy: --body/--body-file need --include-body: without it the handler gets no "
+            "request.body (the association's include_body is false)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         invocation = (
             file_invocation(stage, args.event, args.include_body)
@@ -315,7 +333,10 @@ def _invoke(args: argparse.Namespace) -> int:
         for where, message in err.problems:
             print(f"edgeproxy: {where}: {message}", file=sys.stderr)
         return 2
-    outcome = asyncio.run(run(hook, invocation))
+    # What the handler prints goes to stderr (a runtime process's stdout is its pipe to the
+    # edge already): stdout carries the result's JSON alone, for jq and scripts.
+    with contextlib.redirect_stdout(sys.stderr):
+        outcome = asyncio.run(run(hook, invocation))
     if outcome.error is not None:
         print(describe(outcome.error), file=sys.stderr)
         return 1

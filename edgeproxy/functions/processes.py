@@ -33,6 +33,7 @@ import orjson
 from edgeproxy.errors import HandlerLoadError
 from edgeproxy.functions.isolation import LambdaContext, detail_of, peak_memory_mb
 from edgeproxy.functions.loader import INIT_TIMEOUT_S, LoadedHandler, load_handler
+from edgeproxy.functions.output import runtime_stderr
 from edgeproxy.functions.protocol import (
     FRAME,
     Reply,
@@ -316,7 +317,7 @@ async def _exec(
     python = (sys.executable, "-m", "edgeproxy.functions.processes")
     argv = container.argv if container is not None and container.argv else python
     return await asyncio.create_subprocess_exec(
-        *argv, spec, limit, stdin=stdin, stdout=stdout, env=env, cwd=cwd
+        *argv, spec, limit, stdin=stdin, stdout=stdout, stderr=runtime_stderr(), env=env, cwd=cwd
     )
 
 

@@ -29,6 +29,8 @@ import struct
 import sys
 from typing import Any
 
+from edgeproxy.functions.output import runtime_stderr
+
 PID = struct.Struct(">I")
 _REQUEST_MAX = 64 * 1024
 
@@ -117,6 +119,7 @@ class Spawner:
                 "edgeproxy.functions.spawner",
                 str(theirs.fileno()),
                 stdin=asyncio.subprocess.DEVNULL,
+                stderr=runtime_stderr(),  # what the runtimes it forks print goes there too
                 env=self._environment,
                 cwd=self._cwd,
                 pass_fds=(theirs.fileno(),),

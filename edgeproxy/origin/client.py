@@ -23,6 +23,8 @@ host (the Host header still names it).
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Mapping
 
 import aiohttp
@@ -240,7 +242,17 @@ def _sendable_again(request: EdgeRequest) -> bool:
     return request.body_stream is None or not request.body_stream.started
 
 
-def _ssl_setting(target: OriginTarget) -> bool:
+def _ssl_setting(target: OriginTarget) -> bool | ssl.SSLContext:
     # Certificate checks stay on: CloudFront refuses an origin whose certificate does not
     # match (502). Protocol pinning per origin_ssl_protocols is left to the TLS library.
-    return True
+    # A staging origin's own CA (edge.origins.<id>.ca_file) is that origin's trust alone;
+    # verify: false (warned at start) skips the check.
+    if not target.verify:
+        return False
+    return _ca_context(target.ca_file) if target.ca_file else True
+
+
+@functools.lru_cache(maxsize=64)
+def _ca_context(ca_file: str) -> ssl.SSLContext:
+    """One context per bundle, made once: its certificates are read at the first fetch."""
+    return ssl.create_default_context(cafile=ca_file)
