@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("behaviors", "routes", "exchange", "access_log", "collapsing", "misses"),
     ("error_responses", "pipeline"),
     ("server", "admin", "reload", "runtime", "supervisor", "cli", "__main__", "__init__"),
+    ("testing",),  # the pytest plugin and its helpers: a user of everything below
 ]
 # The core is free of aiohttp: it can be driven without sockets.
 CORE = ("pipeline", "misses", "cache", "stages", "collapsing", "exchange")
@@ -75,5 +76,16 @@ def test_imports_go_down_never_up(path: Path):
 @pytest.mark.parametrize(
     "path", [p for p in modules() if top(p) in CORE], ids=lambda p: str(p.relative_to(PACKAGE))
 )
+def test_only_the_plugin_imports_pytest():
+    """pytest is a test dependency: importing edgeproxy must not need it."""
+    plugin = PACKAGE / "testing" / "plugin.py"
+    importers = [
+        str(p.relative_to(PACKAGE))
+        for p in modules()
+        if p != plugin and any(n.split(".")[0] == "pytest" for n in imported(p))
+    ]
+    assert importers == []
+
+
 def test_the_core_imports_no_aiohttp(path: Path):
     assert not [n for n in imported(path) if n.split(".")[0] == "aiohttp"]
