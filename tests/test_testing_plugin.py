@@ -72,9 +72,7 @@ def test_a_response_comes_with_the_stages_that_ran_and_what_the_origin_received(
     run_edge: Any, fake_origin: FakeOrigin
 ) -> None:
     fake_origin.route("/page", headers={"Cache-Control": "max-age=60"}, body="the page")
-    edge: LocalEdge = run_edge(
-        config(lambda_function_association=FOUR_STAGES), origin=fake_origin
-    )
+    edge: LocalEdge = run_edge(config(lambda_function_association=FOUR_STAGES), origin=fake_origin)
 
     miss = edge.get("/page")
     assert (miss.status, miss.text, miss.x_cache) == (200, "the page", "Miss from cloudfront")
@@ -155,9 +153,7 @@ def test_invoke_derives_the_cloudfront_headers_the_behavior_forwards_as_the_edge
     stage = "origin-request"
     phone = invoke(None, stage, Request("/x", headers={"User-Agent": IPHONE}), document)
     desktop = invoke(None, stage, Request("/y", headers={"User-Agent": DESKTOP}), document)
-    through_edge = run_edge(document, origin=fake_origin).get(
-        "/x", headers={"User-Agent": IPHONE}
-    )
+    through_edge = run_edge(document, origin=fake_origin).get("/x", headers={"User-Agent": IPHONE})
 
     assert phone.ok and phone.event_header("CloudFront-Is-Mobile-Viewer") == "true"
     assert desktop.event_header("CloudFront-Is-Mobile-Viewer") == "false"
@@ -200,6 +196,7 @@ def test_invoke_reports_what_the_viewer_would_get_from_a_failing_function() -> N
 
 
 # --- what the fixture leaves behind --------------------------------------------------------------
+
 
 def _listening(port: int) -> bool:
     with socket.socket() as probe:
