@@ -73,9 +73,6 @@ def test_imports_go_down_never_up(path: Path):
             assert layer(target) <= own, f"{path.name} imports {name} from a higher layer"
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in modules() if top(p) in CORE], ids=lambda p: str(p.relative_to(PACKAGE))
-)
 def test_only_the_plugin_imports_pytest():
     """pytest is a test dependency: importing edgeproxy must not need it."""
     plugin = PACKAGE / "testing" / "plugin.py"
@@ -87,5 +84,8 @@ def test_only_the_plugin_imports_pytest():
     assert importers == []
 
 
+@pytest.mark.parametrize(
+    "path", [p for p in modules() if top(p) in CORE], ids=lambda p: str(p.relative_to(PACKAGE))
+)
 def test_the_core_imports_no_aiohttp(path: Path):
     assert not [n for n in imported(path) if n.split(".")[0] == "aiohttp"]
