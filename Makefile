@@ -14,6 +14,7 @@ test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+	$(BIN)/pytest -q examples/tests  # the demo's staging suite, through the pytest plugin
 
 # Side-by-side benchmark (edgeproxy, nginx proxy_cache, Varnish) on loopback; takes 20-30
 # minutes, prints the table and rewrites the generated part of docs/performance.md.

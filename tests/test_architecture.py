@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("behaviors", "routes", "exchange", "access_log", "metrics", "collapsing", "misses"),
     ("error_responses", "pipeline"),
     ("server", "admin", "reload", "runtime", "log_setup", "supervisor", "cli"),
+    ("testing",),  # the pytest plugin and its helpers: a user of everything below
     ("__main__", "__init__"),
 ]
 # The core is free of aiohttp: it can be driven without sockets.
@@ -71,6 +72,17 @@ def test_imports_go_down_never_up(path: Path):
         if name.startswith("edgeproxy."):
             target = name.split(".")[1]
             assert layer(target) <= own, f"{path.name} imports {name} from a higher layer"
+
+
+def test_only_the_plugin_imports_pytest():
+    """pytest is a test dependency: importing edgeproxy must not need it."""
+    plugin = PACKAGE / "testing" / "plugin.py"
+    importers = [
+        str(p.relative_to(PACKAGE))
+        for p in modules()
+        if p != plugin and any(n.split(".")[0] == "pytest" for n in imported(p))
+    ]
+    assert importers == []
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,16 @@ def load_config(
     return LoadedConfig(config=config, warnings=warnings)
 
 
+def load_document(document: Any, base_dir: Path) -> LoadedConfig:
+    """A config given as data (our YAML's shape) instead of a file, checked and frozen as
+    ``load_config`` does; its relative paths start at ``base_dir``. For edgeproxy.testing,
+    where a test writes its distribution inline."""
+    findings = tfschema.Findings()
+    prepared = _prepare_document(document, findings)
+    config = _validate(prepared, base_dir.resolve(), findings.problems)
+    return LoadedConfig(config=config, warnings=_warnings(config, findings.ignored))
+
+
 def read_sources(path: Path | Sequence[Path], options: SourceOptions) -> SourceDocument:
     """The document of ``path`` or of several paths, each overlaying the one before."""
     paths = [path] if isinstance(path, Path) else list(path)
