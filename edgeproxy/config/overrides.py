@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import TypeAdapter, ValidationError
+
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.distribution import CustomOriginConfig, Origin
+from edgeproxy.config.edge_settings import RegionalCacheSettings
+from edgeproxy.config.types import HeaderSafe
 from edgeproxy.errors import ConfigError
 
 
@@ -20,6 +24,8 @@ class ConfigOverrides:
     http_port: int | None = None
     https_port: int | None = None
     origin_url: str | None = None  # --origin URL: serve this origin instead of the demo one
+    pop: str | None = None  # --pop NAME: this process is that PoP (X-Amz-Cf-Pop)
+    regional_cache: str | None = None  # --regional-cache URL: the Redis every PoP shares
 
 
 def apply_overrides(config: Config, overrides: ConfigOverrides) -> Config:
@@ -27,7 +33,27 @@ def apply_overrides(config: Config, overrides: ConfigOverrides) -> Config:
     config = _override_listeners(config, overrides)
     if overrides.origin_url is not None:
         config = _override_origin(config, overrides.origin_url)
-    return config
+    return _override_pop(config, overrides)
+
+
+def _override_pop(config: Config, overrides: ConfigOverrides) -> Config:
+    """``--pop`` and ``--regional-cache``, validated as their config keys are."""
+    changes: dict[str, Any] = {}
+    try:
+        if overrides.pop is not None:
+            changes["pop"] = TypeAdapter(HeaderSafe).validate_python(overrides.pop)
+        if overrides.regional_cache is not None:
+            current = config.edge.regional_cache
+            fields = current.model_dump() if current is not None else {}
+            changes["regional_cache"] = RegionalCacheSettings.model_validate(
+                fields | {"redis": overrides.regional_cache}
+            )
+    except ValidationError as exc:
+        flag = "--pop" if "pop" not in changes else "--regional-cache"
+        raise ConfigError([(flag, exc.errors()[0]["msg"])]) from None
+    if not changes:
+        return config
+    return config.model_copy(update={"edge": config.edge.model_copy(update=changes)})
 
 
 def _override_listeners(config: Config, overrides: ConfigOverrides) -> Config:
