@@ -39,21 +39,25 @@ def apply_overrides(config: Config, overrides: ConfigOverrides) -> Config:
 def _override_pop(config: Config, overrides: ConfigOverrides) -> Config:
     """``--pop`` and ``--regional-cache``, validated as their config keys are."""
     changes: dict[str, Any] = {}
-    try:
-        if overrides.pop is not None:
-            changes["pop"] = TypeAdapter(HeaderSafe).validate_python(overrides.pop)
-        if overrides.regional_cache is not None:
-            current = config.edge.regional_cache
-            fields = current.model_dump() if current is not None else {}
-            changes["regional_cache"] = RegionalCacheSettings.model_validate(
-                fields | {"redis": overrides.regional_cache}
-            )
-    except ValidationError as exc:
-        flag = "--pop" if "pop" not in changes else "--regional-cache"
-        raise ConfigError([(flag, exc.errors()[0]["msg"])]) from None
+    if overrides.pop is not None:
+        changes["pop"] = _validated("--pop", TypeAdapter(HeaderSafe), overrides.pop)
+    if overrides.regional_cache is not None:
+        current = config.edge.regional_cache
+        fields = current.model_dump() if current is not None else {}
+        adapter = TypeAdapter(RegionalCacheSettings)
+        changes["regional_cache"] = _validated(
+            "--regional-cache", adapter, fields | {"redis": overrides.regional_cache}
+        )
     if not changes:
         return config
     return config.model_copy(update={"edge": config.edge.model_copy(update=changes)})
+
+
+def _validated(flag: str, adapter: TypeAdapter[Any], value: object) -> Any:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        raise ConfigError([(flag, exc.errors()[0]["msg"])]) from None
 
 
 def _override_listeners(config: Config, overrides: ConfigOverrides) -> Config:
