@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 run: $(STAMP)
 	$(BIN)/edgeproxy serve --config config/distribution.yaml
 
-test: $(STAMP) browser
+test: $(STAMP) browser system
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -62,11 +62,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# System packages: a Python with venv and pip (Debian splits them out), and Node.js for
-# handlers written in JavaScript (edgeproxy/functions/node_runtime.mjs).
+# System packages: a Python with venv and pip (Debian splits them out), Node.js for
+# handlers written in JavaScript (edgeproxy/functions/node_runtime.mjs), and redis-server
+# for the regional tier's tests (each starts its own on a loopback port; no service).
 system:
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || ./scripts/apt-install python3-venv python3-pip
 	@command -v node >/dev/null 2>&1 || ./scripts/apt-install nodejs
+	@command -v redis-server >/dev/null 2>&1 || ./scripts/apt-install redis-server
 
 # Debian's headless Chromium and its driver, for tests/test_browser.py (Playwright drives it).
 browser:

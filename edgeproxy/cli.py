@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
     )
+    serve.add_argument("--pop", metavar="NAME", help="this PoP's name (default: edge.pop)")
+    serve.add_argument(
+        "--regional-cache",
+        metavar="URL",
+        help="the regional tier every PoP shares: redis://HOST:PORT/DB "
+        "(default: edge.regional_cache.redis)",
+    )
     serve.set_defaults(run=_serve)
 
     cert = sub.add_parser("cert", help="make or show the local CA and how to trust it")
@@ -159,6 +166,8 @@ def _overrides(args: argparse.Namespace) -> ConfigOverrides:
         http_port=getattr(args, "port", None),
         https_port=getattr(args, "https_port", None) or None,  # 0: as the config says
         origin_url=getattr(args, "origin", None),
+        pop=getattr(args, "pop", None),
+        regional_cache=getattr(args, "regional_cache", None),
     )
 
 

@@ -68,6 +68,7 @@ class Exchange:
             "uri": self.uri,
             "status": self.status,
             "x_cache": self.x_cache,
+            "source": self.source.value,  # which tier answered: cache, regional, origin...
             "stages": list(self.stages),
             "behavior": self.behavior,
             "origin_fetches": self.origin_fetches,

@@ -15,6 +15,13 @@ What each origin outcome leads to (reference 7.4, 7.8, 7.11, 7.12):
 
 "Stored" is asked of the stage's rule (``STAGE_RULES[stage].generated_is_cached``) in
 ``stored_under``, and then of the TTL rules (cache/ttl.py) in ``Misses._store``.
+
+With a regional tier (cache/regional.py), a miss of this PoP's cache looks there first: a
+fresh object there is served (``Source.REGIONAL``) and fills this PoP's cache, and neither
+origin-request nor origin-response runs, as at CloudFront, where they run at the regional
+edge cache. ``_store`` is the one place that decides what is stored, for both tiers. A GET
+that may collapse (collapsing.py ``may_collapse``) takes the regional lock first, so
+concurrent misses on every PoP and worker make one origin fetch (``_fetch_once``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from edgeproxy.cache.compression import Compressor
 from edgeproxy.cache.conditional import revalidation_headers
@@ -48,6 +56,9 @@ from edgeproxy.origin.forwarding import origin_request, wire_headers
 from edgeproxy.origin.tunnel import open_tunnel
 from edgeproxy.routes import Route
 from edgeproxy.stages import STAGE_RULES, Source, Stage, response_stages_run
+
+if TYPE_CHECKING:  # imported (with the redis client) only when configured: runtime.py
+    from edgeproxy.cache.regional import RegionalTier
 
 FAILOVER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STALE_ON_ERROR_STATUSES = frozenset({500, 502, 503, 504})
@@ -75,8 +86,10 @@ class Misses:
         origin: OriginClient,
         clock: Callable[[], float],
         default_root_object: str = "",
+        regional: RegionalTier | None = None,
     ) -> None:
         self.cache = cache
+        self.regional = regional
         self.calls = calls
         self.origin = origin
         self.clock = clock
@@ -90,9 +103,68 @@ class Misses:
         viewer: EdgeRequest,
         key: CacheKey | None,
         stale: CachedObject | None = None,
+        *,
+        collapse: bool = False,
     ) -> Fetched:
         """Fetch for ``viewer``; ``key`` None means nothing is stored; ``stale`` is an expired
-        object under ``key`` that may be revalidated or served if the origin fails."""
+        object under ``key`` that may be revalidated or served if the origin fails;
+        ``collapse``: concurrent misses for ``key`` on every PoP may share this fetch."""
+        if key is None or self.regional is None or viewer.body_stream is not None:
+            return await self._fetch(ex, route, viewer, key, stale)
+        found = await self._regional_hit(key, viewer.method)
+        if found is not None:
+            return found
+        if not collapse:
+            return await self._fetch(ex, route, viewer, key, stale)
+        return await self._fetch_once(self.regional, ex, route, viewer, key, stale)
+
+    async def _regional_hit(self, key: CacheKey, method: str) -> Fetched | None:
+        """A fresh object of the regional tier for ``method``, put in this PoP's cache too."""
+        assert self.regional is not None
+        found = await self.regional.get(key)
+        if found is None or not found.serves(method):
+            return None
+        response = aged(found.response(), found.age(self.clock()))
+        self.cache.put(key, found)
+        return response, Source.REGIONAL
+
+    async def _fetch_once(
+        self,
+        regional: RegionalTier,
+        ex: Exchange,
+        route: Route,
+        viewer: EdgeRequest,
+        key: CacheKey,
+        stale: CachedObject | None,
+    ) -> Fetched:
+        """One origin fetch for ``key`` across PoPs: the lock's holder fetches (and stores,
+        ``_store``); the others wait for its object. No object for them (not for sharing,
+        or the holder died and its lock expired): each fetches for itself."""
+        token = await regional.lock(key)
+        if token is None:
+            if await regional.wait_for(key) is not None:
+                found = await self._regional_hit(key, viewer.method)
+                if found is not None:
+                    return found
+            return await self._fetch(ex, route, viewer, key, stale)
+        try:
+            # stored by a holder that let go between our look and our lock
+            found = await self._regional_hit(key, viewer.method)
+            if found is not None:
+                return found
+            return await self._fetch(ex, route, viewer, key, stale)
+        finally:
+            await regional.unlock(key, token)
+
+    async def _fetch(
+        self,
+        ex: Exchange,
+        route: Route,
+        viewer: EdgeRequest,
+        key: CacheKey | None,
+        stale: CachedObject | None,
+    ) -> Fetched:
+        """origin-request, the origin, origin-response: everything past the caches."""
         # A streamed viewer body can go to one origin only: its bytes are not kept.
         failover = viewer.method in FAILOVER_METHODS and viewer.body_stream is None
         chain = ex.origins or route.origins[viewer.scheme]
@@ -108,7 +180,7 @@ class Misses:
                     return stale.response(), Source.REFRESHED
                 raise
             if sent is None:  # origin-request generated it
-                self._store(route, stored_under(Stage.ORIGIN_REQUEST, key), response)
+                await self._store(route, stored_under(Stage.ORIGIN_REQUEST, key), response)
                 return _copy(response), Source.ORIGIN_REQUEST_GENERATED
             if not last and response.status in chain.failover_codes:
                 await _discard(response)
@@ -196,7 +268,8 @@ class Misses:
         if key is not None and header_value(sent.headers, "range") is not None:
             response = self._ranged(ex, response)
         response = await self._compressed(route, viewer, response)
-        stored = self._store(route, stored_under(Stage.ORIGIN_RESPONSE, key), response, viewer)
+        under = stored_under(Stage.ORIGIN_RESPONSE, key)
+        stored = await self._store(route, under, response, viewer)
         if stored is not None and response.stream is not None:
             response = self._copied_to_disk(stored, response)
         return _copy(response), Source.ORIGIN
@@ -249,15 +322,16 @@ class Misses:
         refreshed = self.cache.refresh(key, update, fresh) if fresh else None
         return (refreshed or stale).response()
 
-    def _store(
+    async def _store(
         self,
         route: Route,
         key: CacheKey | None,
         response: EdgeResponse,
         viewer: EdgeRequest | None = None,
     ) -> tuple[CacheKey, CachedObject] | None:
-        """Store ``response`` when cacheable; a streamed one is only returned, with its key,
-        for the caller to copy as it streams (``_copied_to_disk``)."""
+        """Store ``response`` when cacheable, in this PoP's cache and the regional tier; a
+        streamed one is only returned, with its key, for the caller to copy as it streams
+        (``_copied_to_disk``), and stays this PoP's."""
         if key is None or response.status == 206:
             return None  # a 206 here is a part of an object, never the object (``_ranged``)
         if viewer is not None and not _storable_for(viewer, response):
@@ -277,6 +351,8 @@ class Misses:
         # GET and HEAD share a key: a HEAD's bodiless answer serves HEADs only (cache/store.py).
         stored.head_only = viewer is not None and viewer.method == "HEAD"
         if response.stream is None:
+            if self.regional is not None:  # before the L1 put: a disk copy empties ``body``
+                await self.regional.put(key, stored)
             self.cache.put(key, stored)
         return key, stored
 
@@ -288,6 +364,13 @@ class Misses:
         if not NO_STALE_DIRECTIVES.isdisjoint(directives):
             return False
         return stale.may_serve_on_error(self.clock(), math.inf)
+
+
+def aged(response: EdgeResponse, age: float) -> EdgeResponse:
+    """A stored object as served: its Age is the edge's (which counts the origin's Age at
+    storing). HEAD gets the GET entry too: the server sends no body for it."""
+    response.headers.append(("Age", str(int(age))))  # stored objects hold no Age (_store)
+    return response
 
 
 def stored_under(stage: Stage, key: CacheKey | None) -> CacheKey | None:

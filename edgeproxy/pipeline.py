@@ -13,6 +13,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from edgeproxy.access_log import log_access
 from edgeproxy.cache.conditional import answer_conditional
@@ -33,7 +34,7 @@ from edgeproxy.exchange import EdgeIdentity, Exchange, StageCalls, new_request_i
 from edgeproxy.functions.hooks import HookRunner
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, header_value
 from edgeproxy.metrics import EdgeMetrics
-from edgeproxy.misses import Fetched, Misses
+from edgeproxy.misses import Fetched, Misses, aged
 from edgeproxy.origin.client import OriginClient
 from edgeproxy.routes import Route, Routes
 from edgeproxy.stages import Source, Stage, viewer_response_runs, x_cache_for
@@ -61,6 +62,9 @@ from edgeproxy.viewer.response_headers import (
     preflight_response,
 )
 
+if TYPE_CHECKING:  # imported (with the redis client) only when configured: runtime.py
+    from edgeproxy.cache.regional import RegionalTier
+
 __all__ = ["Edge", "EdgeIdentity", "Exchange"]
 
 log = logging.getLogger("edgeproxy.access")
@@ -85,6 +89,7 @@ class Edge:
         hosts: ServedHosts | None = None,
         clock: Callable[[], float] = time.time,
         history: int = 1000,
+        regional: RegionalTier | None = None,
     ) -> None:
         self.routes = routes
         self.hosts = hosts or ServedHosts(())
@@ -97,13 +102,32 @@ class Edge:
         self.error_pages = error_pages or ErrorPages(())
         self.clock = clock
         self.calls = StageCalls(hooks, identity)
-        self.misses = Misses(cache, self.calls, origin, clock, default_root_object)
+        self.regional = regional  # the tier every PoP shares (cache/regional.py), if any
+        self.misses = Misses(cache, self.calls, origin, clock, default_root_object, regional)
         self.errors = ErrorResponses(self.error_pages, routes, self._page)
         self.collapser: Collapser[Fetched] = Collapser()
         self.recent: deque[Exchange] = deque(maxlen=history)
         self.counters: Counter[str] = Counter()
         self.metrics = EdgeMetrics()  # GET /metrics (admin/metrics.py)
         self._background: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        """Background work that lives as long as the edge: with a regional tier, applying
+        the invalidations any PoP publishes to this PoP's cache."""
+        if self.regional is not None:
+            task = asyncio.get_running_loop().create_task(self.regional.listen(self.invalidate))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def invalidate(self, paths: list[str]) -> int:
+        """Remove what the invalidation ``paths`` name from this PoP's cache, in steps with
+        viewers answered between them (``CacheStore.invalidation``); how many went."""
+        removed = 0
+        for path in paths:
+            for count in self.cache.invalidation(path):
+                removed += count
+                await asyncio.sleep(0)
+        return removed
 
     async def handle(self, request: EdgeRequest) -> EdgeResponse:
         ex = Exchange(new_request_id(), request.method, request.uri, self.clock())
@@ -142,7 +166,7 @@ class Edge:
         self.cache.get(key, request.method)  # counted and in LRU order, as handle's lookup
         ex = Exchange(new_request_id(), request.method, request.uri, now, source=Source.CACHE)
         ex.route, ex.viewer, ex.behavior = route, request, route.index
-        response = _aged(stored.response(), stored.age(now))
+        response = aged(stored.response(), stored.age(now))
         self._finalise(ex, response)
         self._record(ex, request, response)
         return response
@@ -165,6 +189,8 @@ class Edge:
         await asyncio.gather(*self._background, return_exceptions=True)
         self.misses.compressor.close()
         self.cache.close()
+        if self.regional is not None:
+            await self.regional.close()
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -247,11 +273,11 @@ class Edge:
         now = self.clock()
         if stored is not None and stored.is_fresh(now):
             ex.source = Source.CACHE
-            return _aged(stored.response(), stored.age(now))
+            return aged(stored.response(), stored.age(now))
         if stored is not None and stored.may_serve_while_revalidating(now):
             self._refresh_in_background(route, keyed, key)
             ex.source = Source.CACHE
-            return _aged(stored.response(), stored.age(now))
+            return aged(stored.response(), stored.age(now))
         if viewer.method != "GET":  # HEAD (with HEAD, reference 7.3) and OPTIONS: not collapsed
             response, ex.source = await self.misses.fetch(ex, route, keyed, key, stored)
             return response
@@ -263,10 +289,13 @@ class Edge:
     ) -> Fetched:
         """A GET miss: its own origin fetch, or a wait for the one under way (collapsing.py)."""
 
-        def fetch() -> Awaitable[Fetched]:  # a stale object under the key may be revalidated
-            return self.misses.fetch(ex, route, request, key, self.cache.peek(key, "GET"))
+        collapse = may_collapse(route)
 
-        if not may_collapse(route):
+        def fetch() -> Awaitable[Fetched]:  # a stale object under the key may be revalidated
+            stale = self.cache.peek(key, "GET")
+            return self.misses.fetch(ex, route, request, key, stale, collapse=collapse)
+
+        if not collapse:
             return await fetch()
         fetched, shared = await self.collapser.join(key, fetch)
         if not shared:
@@ -274,7 +303,7 @@ class Edge:
         stored = shared_object(self.cache.peek(key, "GET"), self.clock())
         if stored is None:  # not an object for everyone: this viewer asks the origin itself
             return await fetch()
-        return _aged(stored.response(), stored.age(self.clock())), Source.CACHE
+        return aged(stored.response(), stored.age(self.clock())), Source.CACHE
 
     def _refresh_in_background(self, route: Route, request: EdgeRequest, key: CacheKey) -> None:
         """stale-while-revalidate: the viewer gets the stale object now; one refresh runs."""
@@ -324,7 +353,9 @@ class Edge:
         ex.status = response.status
         policy = ex.route.response_headers if ex.route is not None else None
         if policy is not None and ex.viewer is not None:
-            timing = ServerTiming(_TIMING[ex.source], self.identity.pop, ex.request_id)
+            timing = ServerTiming(
+                _TIMING[ex.source], self.identity.pop, ex.request_id, _hit_layer(ex.source)
+            )
             response.headers = apply_response_headers(
                 policy, ex.viewer, response.headers, response.status, timing=timing
             )
@@ -335,13 +366,6 @@ class Edge:
             ("X-Amz-Cf-Pop", self.identity.pop),
             ("X-Amz-Cf-Id", ex.request_id),
         ]
-
-
-def _aged(response: EdgeResponse, age: float) -> EdgeResponse:
-    """A stored object as served: its Age is the edge's (which counts the origin's Age at
-    storing). HEAD gets the GET entry too: the server sends no body for it."""
-    response.headers.append(("Age", str(int(age))))  # stored objects hold no Age (misses.py)
-    return response
 
 
 def _from_object(viewer: EdgeRequest, response: EdgeResponse) -> EdgeResponse:
@@ -384,5 +408,12 @@ _CLOSING: set[asyncio.Task[None]] = set()
 # Server-Timing's cache result per source.
 _TIMING = {source: "miss" for source in Source} | {
     Source.CACHE: "hit",
+    Source.REGIONAL: "hit",
     Source.REFRESHED: "refresh",
 }
+
+
+def _hit_layer(source: Source) -> str:
+    """Server-Timing's cdn-hit-layer: REC for the regional tier's objects, else the PoP's
+    own cache (DG understanding-response-headers-policies.html#server-timing-header)."""
+    return "REC" if source is Source.REGIONAL else "EDGE"

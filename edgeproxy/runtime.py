@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -34,6 +35,9 @@ from edgeproxy.viewer.certs import cert_folder, listener_context
 from edgeproxy.viewer.cloudfront_headers import names_device_headers, warm_device_parser
 from edgeproxy.viewer.geo import GeoLocator
 from edgeproxy.viewer.request_checks import ServedHosts
+
+if TYPE_CHECKING:
+    from edgeproxy.cache.regional import RegionalTier
 
 log = logging.getLogger("edgeproxy")
 
@@ -86,6 +90,24 @@ def build_edge(
         default_root_object=config.distribution.default_root_object,
         error_pages=ErrorPages(config.distribution.custom_error_response),
         hosts=ServedHosts.from_config(config),
+        clock=clock,
+        regional=regional_tier(config, clock),
+    )
+
+
+def regional_tier(config: Config, clock: Callable[[], float]) -> RegionalTier | None:
+    """The tier the PoPs of this distribution share (``edge.regional_cache``), or None."""
+    settings = config.edge.regional_cache
+    if settings is None:
+        return None
+    from edgeproxy.cache.regional import RegionalTier  # the redis client: only when used
+
+    return RegionalTier(
+        settings.redis,
+        config.edge.distribution_id,
+        timeout=settings.timeout,
+        max_object_bytes=settings.max_object_bytes,
+        lock_timeout=settings.lock_timeout,
         clock=clock,
     )
 
@@ -150,6 +172,7 @@ async def running_edge(
             )
             config = apply_overrides(config, demo_overrides)
         edge = build_edge(config, clock=clock, use_dns=use_dns)
+        edge.start()
         running = RunningEdge(edge, config, demo_origin=demo_app)
         if origin_port is not None:
             running.ports["origin"] = origin_port

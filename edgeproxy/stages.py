@@ -52,6 +52,7 @@ class Source(Enum):
 
     ORIGIN = "origin"  # fetched now (a miss)
     CACHE = "cache"  # a stored object (a hit)
+    REGIONAL = "regional"  # a stored object of the regional tier, missed by this PoP's cache
     REFRESHED = "refreshed"  # a stored object the origin confirmed with 304
     VIEWER_REQUEST_GENERATED = "viewer-request-generated"
     ORIGIN_REQUEST_GENERATED = "origin-request-generated"  # made now; cached copies are CACHE
@@ -172,6 +173,7 @@ def read_only_headers(stage: Stage) -> frozenset[str]:
 VIEWER_RESPONSE_RUNS: dict[Source, bool] = {
     Source.ORIGIN: True,
     Source.CACHE: True,
+    Source.REGIONAL: True,
     Source.REFRESHED: True,
     Source.VIEWER_REQUEST_GENERATED: False,
     Source.ORIGIN_REQUEST_GENERATED: True,
@@ -186,6 +188,10 @@ VIEWER_RESPONSE_RUNS: dict[Source, bool] = {
 X_CACHE: dict[Source, str] = {
     Source.ORIGIN: "Miss from cloudfront",
     Source.CACHE: "Hit from cloudfront",
+    # A regional edge cache hit is a hit of CloudFront's: the DG's Server-Timing example
+    # pairs cdn-cache-hit with cdn-hit-layer;desc="REC" (understanding-response-headers-
+    # policies.html#server-timing-header).
+    Source.REGIONAL: "Hit from cloudfront",
     Source.REFRESHED: "RefreshHit from cloudfront",
     Source.VIEWER_REQUEST_GENERATED: "LambdaGeneratedResponse from cloudfront",
     Source.ORIGIN_REQUEST_GENERATED: "LambdaGeneratedResponse from cloudfront",
@@ -196,7 +202,9 @@ X_CACHE: dict[Source, str] = {
 }
 
 # Sources whose status >= 400 reads "Error from cloudfront" rather than their own X-Cache.
-ERROR_X_CACHE_SOURCES = frozenset({Source.ORIGIN, Source.CACHE, Source.REFRESHED})
+ERROR_X_CACHE_SOURCES = frozenset(
+    {Source.ORIGIN, Source.CACHE, Source.REGIONAL, Source.REFRESHED}
+)
 
 
 def response_stages_run(status: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +15,7 @@ import httpx
 import pytest
 import yaml
 from aiohttp import web
+from redis_server import RedisServer
 
 from edgeproxy.config.loading import load_config
 from edgeproxy.runtime import RunningEdge, running_edge
@@ -216,3 +217,14 @@ async def start_edge(
     for context, client in reversed(stack):
         await client.aclose()
         await context.__aexit__(None, None, None)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of the test's own on a free loopback port, stopped by PID after."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -620,6 +620,30 @@ def test_listener_overrides() -> None:
     assert (listeners.host, listeners.http_port, listeners.https_port) == ("0.0.0.0", 0, 8443)
 
 
+def test_pop_and_regional_cache_overrides() -> None:
+    overrides = ConfigOverrides(pop="FRA56-P2", regional_cache="redis://127.0.0.1:6390/2")
+    edge = load_config(DEMO, overrides=overrides).config.edge
+    assert edge.pop == "FRA56-P2"
+    assert edge.regional_cache is not None
+    assert edge.regional_cache.redis == "redis://127.0.0.1:6390/2"
+    assert edge.regional_cache.timeout == 0.25  # the key's default
+
+
+@pytest.mark.parametrize(
+    ("overrides", "flag"),
+    [
+        (ConfigOverrides(regional_cache="http://127.0.0.1:6379"), "--regional-cache"),
+        (ConfigOverrides(pop="LHR\r\n50"), "--pop"),
+    ],
+)
+def test_bad_pop_or_regional_cache_flags_are_refused_by_name(
+    overrides: ConfigOverrides, flag: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(DEMO, overrides=overrides)
+    assert flag in str(caught.value)
+
+
 def test_origin_override_replaces_the_demo_origin() -> None:
     overrides = ConfigOverrides(origin_url="https://api.example.com:8443/base/")
     config = load_config(DEMO, overrides=overrides).config

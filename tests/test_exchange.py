@@ -32,6 +32,7 @@ def test_record_is_plain_data():
         "uri": "/a",
         "status": 200,
         "x_cache": "Hit from cloudfront",
+        "source": "cache",
         "stages": ["viewer-request"],
         "behavior": -1,
         "origin_fetches": 0,

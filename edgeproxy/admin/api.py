@@ -25,7 +25,6 @@ viewers between them.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import itertools
 import time
@@ -123,8 +122,14 @@ def admin_app(edge: Edge, token: str | None = None) -> web.Application:
 
 async def stats(request: web.Request) -> web.Response:
     edge = request.app[EDGE]
+    regional = edge.regional.stats.as_dict() if edge.regional is not None else None
     return web.json_response(
-        {"cache": edge.cache.stats.as_dict(), "responses": dict(edge.counters)}
+        {
+            "pop": edge.identity.pop,
+            "cache": edge.cache.stats.as_dict(),
+            "regional": regional,
+            "responses": dict(edge.counters),
+        }
     )
 
 
@@ -154,20 +159,24 @@ async def create_invalidation(request: web.Request) -> web.Response:
         return web.json_response({"error": problem}, status=400)
     edge = request.app[EDGE]
     assert isinstance(paths, list)
-    removed = 0
-    for path in paths:
-        for count in edge.cache.invalidation(path):
-            removed += count
-            await asyncio.sleep(0)  # viewers are answered between the steps
+    removed = await edge.invalidate(paths)
+    pops: dict[str, int] = {}
+    if edge.regional is not None:  # every PoP's cache and the regional tier, over Redis
+        regional_removed, reached, acked = await edge.regional.invalidate(paths)
+        pops = {"regional_removed": regional_removed, "pops": reached, "acknowledged": acked}
     store = request.app[INVALIDATIONS]
     ids = request.app[INVALIDATION_IDS]
     inv_id = f"I{next(ids):013d}"
     store[inv_id] = {
         "id": inv_id,
-        "status": "Completed",
+        # Completed once every PoP that got the message removed the paths from its cache
+        "status": "Completed"
+        if pops.get("acknowledged", 0) >= pops.get("pops", 0)
+        else "InProgress",
         "create_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "paths": paths,
         "removed": removed,
+        **pops,
     }
     while len(store) > KEPT_INVALIDATIONS:
         del store[next(iter(store))]  # the oldest

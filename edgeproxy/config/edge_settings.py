@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -148,6 +149,33 @@ class CacheSettings(FrozenModel):
         if value > info.data.get("max_bytes", value):
             raise invalid("must not exceed max_bytes")
         return value
+
+
+def _redis_url(value: str) -> str:
+    url = urlsplit(value)
+    try:
+        url.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise invalid("the port must be a number from 0 to 65535") from None
+    if url.scheme not in ("redis", "rediss", "unix") or (url.scheme != "unix" and not url.hostname):
+        raise invalid("must be a Redis URL: redis://HOST:PORT/DB, rediss://... or unix:///path")
+    return value
+
+
+RedisUrl = Annotated[str, AfterValidator(_redis_url)]
+
+
+class RegionalCacheSettings(FrozenModel):
+    """The regional tier every PoP of the distribution shares (cache/regional.py)."""
+
+    redis: RedisUrl
+    # Every Redis call is bounded by this; past it the PoP answers from its own cache and
+    # the origin (and leaves Redis alone for a second before trying again).
+    timeout: Annotated[float, between(0.001, 10)] = 0.25
+    max_object_bytes: Annotated[int, at_least(1)] = 8 * 1024 * 1024
+    # How long a PoP waits for another PoP's origin fetch of the same object; a holder that
+    # dies frees the lock after this.
+    lock_timeout: Annotated[float, between(0.1, 120)] = 30.0
 
 
 class HandlerSettings(FrozenModel):
@@ -350,6 +378,7 @@ class EdgeSettings(FrozenModel):
     demo_origin: DemoOrigin | None = None
     logs: LogSettings = LogSettings()
     origins: Mapping[str, OriginTrust] = Field(default_factory=dict)  # by origin_id
+    regional_cache: RegionalCacheSettings | None = None  # None: each PoP has its cache only
 
     @field_validator("origins")
     @classmethod

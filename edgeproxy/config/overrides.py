@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import TypeAdapter, ValidationError
+
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.distribution import CustomOriginConfig, Origin
+from edgeproxy.config.edge_settings import RegionalCacheSettings
+from edgeproxy.config.types import HeaderSafe
 from edgeproxy.errors import ConfigError
 
 
@@ -20,6 +24,8 @@ class ConfigOverrides:
     http_port: int | None = None
     https_port: int | None = None
     origin_url: str | None = None  # --origin URL: serve this origin instead of the demo one
+    pop: str | None = None  # --pop NAME: this process is that PoP (X-Amz-Cf-Pop)
+    regional_cache: str | None = None  # --regional-cache URL: the Redis every PoP shares
 
 
 def apply_overrides(config: Config, overrides: ConfigOverrides) -> Config:
@@ -27,7 +33,31 @@ def apply_overrides(config: Config, overrides: ConfigOverrides) -> Config:
     config = _override_listeners(config, overrides)
     if overrides.origin_url is not None:
         config = _override_origin(config, overrides.origin_url)
-    return config
+    return _override_pop(config, overrides)
+
+
+def _override_pop(config: Config, overrides: ConfigOverrides) -> Config:
+    """``--pop`` and ``--regional-cache``, validated as their config keys are."""
+    changes: dict[str, Any] = {}
+    if overrides.pop is not None:
+        changes["pop"] = _validated("--pop", TypeAdapter(HeaderSafe), overrides.pop)
+    if overrides.regional_cache is not None:
+        current = config.edge.regional_cache
+        fields = current.model_dump() if current is not None else {}
+        adapter = TypeAdapter(RegionalCacheSettings)
+        changes["regional_cache"] = _validated(
+            "--regional-cache", adapter, fields | {"redis": overrides.regional_cache}
+        )
+    if not changes:
+        return config
+    return config.model_copy(update={"edge": config.edge.model_copy(update=changes)})
+
+
+def _validated(flag: str, adapter: TypeAdapter[Any], value: object) -> Any:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        raise ConfigError([(flag, exc.errors()[0]["msg"])]) from None
 
 
 def _override_listeners(config: Config, overrides: ConfigOverrides) -> Config:

@@ -150,6 +150,7 @@ class ServerTiming:
     result: str  # "hit", "miss" or "refresh" (cdn-cache-hit / -miss / -refresh)
     pop: str
     request_id: str
+    hit_layer: str = "EDGE"  # the tier that held a hit: EDGE (the PoP's cache) or REC
     upstream_fbl_ms: int | None = None  # origin first-byte latency, on a miss
     downstream_fbl_ms: int | None = None
 
@@ -157,7 +158,7 @@ class ServerTiming:
         parts = [f"cdn-cache-{self.result}", f'cdn-pop;desc="{self.pop}"']
         parts.append(f'cdn-rid;desc="{self.request_id}"')
         if self.result == "hit":
-            parts.append('cdn-hit-layer;desc="EDGE"')
+            parts.append(f'cdn-hit-layer;desc="{self.hit_layer}"')
         elif self.upstream_fbl_ms is not None:
             parts.insert(0, 'cdn-upstream-layer;desc="EDGE"')
             parts.append(f"cdn-upstream-fbl;dur={self.upstream_fbl_ms}")

@@ -1,0 +1,204 @@
+"""The regional tier on a real redis-server, through real edges acting as two PoPs of one
+distribution (same config and Redis, different ``edge.pop``).
+
+CloudFront: edge PoPs each have a cache, in front of regional edge caches they share; the
+origin-facing functions run at the regional tier, so a regional hit runs neither
+origin-request nor origin-response (DG HowCloudFrontWorks.html#CloudFrontRegionaledgecaches,
+"Regional edge caches"; lambda-cloudfront-trigger-events.html). A hit there is
+``cdn-cache-hit`` with ``cdn-hit-layer;desc="REC"`` (DG understanding-response-headers-
+policies.html#server-timing-header, "Example - cache hit")."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from conftest import OriginResponse, RecordingOrigin, StartEdge, Viewer, distribution, handler
+from redis_server import RedisServer
+
+from edgeproxy.config.loading import load_config
+from edgeproxy.errors import ConfigError
+
+ORIGIN_FACING = [
+    {"event_type": "origin-request", "handler": handler("flow_passthrough.py")},
+    {"event_type": "origin-response", "handler": handler("flow_mark.py:origin_response")},
+]
+HIT, MISS = "Hit from cloudfront", "Miss from cloudfront"
+TIMING = {
+    "name": "timing",
+    "server_timing_headers_config": {"enabled": True, "sampling_rate": 100},
+}
+
+
+def pop(origin: RecordingOrigin, redis_url: str, name: str, **behavior: Any) -> dict[str, Any]:
+    document = distribution(origin.port, **behavior)
+    document["edge"]["pop"] = name
+    document["edge"]["regional_cache"] = {"redis": redis_url, "timeout": 0.5}
+    return document
+
+
+async def two_pops(
+    start_edge: StartEdge, origin: RecordingOrigin, url: str, **behavior: Any
+) -> tuple[Viewer, Viewer]:
+    a = await start_edge(pop(origin, url, "IAD89-C1", **behavior))
+    b = await start_edge(pop(origin, url, "FRA56-P2", **behavior))
+    return a, b
+
+
+def stored_keys(server: RedisServer) -> list[bytes]:
+    with redis.Redis(port=server.port) as client:
+        return [k for k in client.keys("edgeproxy:*:o:*")]
+
+
+async def test_an_object_fetched_at_pop_a_is_a_regional_hit_at_pop_b(
+    origin: RecordingOrigin, start_edge: StartEdge, redis_server: RedisServer
+):
+    a, b = await two_pops(
+        start_edge,
+        origin,
+        redis_server.url,
+        lambda_function_association=ORIGIN_FACING,
+        response_headers_policy=TIMING,
+    )
+    first = await a.get("/shared")
+    assert first.headers["x-cache"] == MISS
+    assert first.headers["x-amz-cf-pop"] == "IAD89-C1"
+    assert await a.last_stages() == ["origin-request", "origin-response"]
+
+    regional = await b.get("/shared")
+    assert regional.status_code == 200
+    assert regional.text == "origin body for /shared"
+    assert regional.headers["x-amz-cf-pop"] == "FRA56-P2"
+    assert regional.headers["x-cache"] == HIT
+    assert regional.headers["age"] == "0"
+    assert regional.headers["x-origin-response"] == "ran"  # stored as origin-response left it
+    assert 'cdn-hit-layer;desc="REC"' in regional.headers["server-timing"]
+    assert await b.last_stages() == []  # no origin-facing function at B
+    assert (await b.exchanges())[-1]["source"] == "regional"
+    assert len(origin.requests_for("/shared")) == 1
+
+    again = await b.get("/shared")  # the regional hit filled B's own cache
+    assert 'cdn-hit-layer;desc="EDGE"' in again.headers["server-timing"]
+    assert (await b.exchanges())[-1]["source"] == "cache"
+    stats = await b.stats()
+    assert stats["pop"] == "FRA56-P2"
+    assert stats["regional"]["hits"] == 1
+    assert len(origin.requests_for("/shared")) == 1
+
+
+async def test_200_concurrent_misses_over_two_pops_make_one_origin_request(
+    origin: RecordingOrigin, start_edge: StartEdge, redis_server: RedisServer
+):
+    gate = asyncio.Event()
+    origin.responses["/hot"] = OriginResponse(gate=gate)
+    a, b = await two_pops(start_edge, origin, redis_server.url)
+    limits = httpx.Limits(max_connections=200)
+    async with httpx.AsyncClient(timeout=20, limits=limits) as client:
+        calls = [client.get((a if i % 2 else b).running.url("/hot")) for i in range(200)]
+        pending = asyncio.gather(*calls)
+        await asyncio.sleep(0.5)  # every viewer is in flight, one fetch holds the origin
+        gate.set()
+        answers = await pending
+    assert {r.status_code for r in answers} == {200}
+    assert {r.text for r in answers} == {"origin body for /hot"}
+    assert len(origin.requests_for("/hot")) == 1
+    assert {r.headers["x-amz-cf-pop"] for r in answers} == {"IAD89-C1", "FRA56-P2"}
+
+
+async def test_an_invalidation_at_a_removes_the_object_at_b_and_in_redis(
+    origin: RecordingOrigin, start_edge: StartEdge, redis_server: RedisServer
+):
+    a, b = await two_pops(start_edge, origin, redis_server.url)
+    await a.get("/gone.html")
+    assert (await b.get("/gone.html")).headers["x-cache"] == HIT  # now in B's cache too
+    assert len(stored_keys(redis_server)) == 1
+
+    made = await a.client.post(
+        f"{a.running.admin_url}/invalidations", json={"paths": ["/gone.html"]}
+    )
+    assert made.status_code == 201
+    record = made.json()
+    assert record["status"] == "Completed"
+    assert record["pops"] == record["acknowledged"] == 2
+    assert record["regional_removed"] == 1
+    assert stored_keys(redis_server) == []
+    assert (await b.client.get(f"{b.running.admin_url}/cache")).json() == []
+
+    after = await b.get("/gone.html")
+    assert after.headers["x-cache"] == MISS
+    assert len(origin.requests_for("/gone.html")) == 2
+
+
+async def test_pops_keep_answering_while_redis_is_down_and_use_it_again_after(
+    origin: RecordingOrigin, start_edge: StartEdge, redis_server: RedisServer
+):
+    a, b = await two_pops(start_edge, origin, redis_server.url)
+    assert (await a.get("/before")).headers["x-cache"] == MISS
+
+    redis_server.stop()
+    assert (await a.get("/before")).headers["x-cache"] == HIT  # A's own cache
+    during_a, during_b = await a.get("/during"), await b.get("/during")
+    assert (during_a.status_code, during_b.status_code) == (200, 200)
+    assert during_b.headers["x-cache"] == MISS  # from the origin, no regional tier
+    assert len(origin.requests_for("/during")) == 2
+    assert (await a.stats())["regional"]["available"] is False
+
+    redis_server.start()  # empty: nothing was persisted
+    await asyncio.sleep(1.1)  # the tier leaves a failed Redis alone for a second
+    assert (await a.get("/after")).headers["x-cache"] == MISS
+    assert (await b.get("/after")).headers["x-cache"] == HIT
+    assert (await b.exchanges())[-1]["source"] == "regional"
+    assert len(origin.requests_for("/after")) == 1
+    assert (await a.stats())["regional"]["available"] is True
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Cache-Control": "private, max-age=60"},
+        {"Cache-Control": "no-store"},
+    ],
+)
+async def test_a_private_answer_never_reaches_redis(
+    origin: RecordingOrigin,
+    start_edge: StartEdge,
+    redis_server: RedisServer,
+    headers: dict[str, str],
+):
+    origin.responses["/mine"] = OriginResponse(headers=headers)
+    a, b = await two_pops(start_edge, origin, redis_server.url)
+    await a.get("/mine")
+    assert stored_keys(redis_server) == []
+    assert (await b.get("/mine")).headers["x-cache"] == MISS
+    assert len(origin.requests_for("/mine")) == 2
+
+
+async def test_a_pop_whose_lock_holder_died_fetches_itself_once_the_lock_expires(
+    origin: RecordingOrigin, start_edge: StartEdge, redis_server: RedisServer
+):
+    a, b = await two_pops(start_edge, origin, redis_server.url)
+    await a.get("/dead")  # learns the Redis key of the object, then plays a holder that died:
+    with redis.Redis(port=redis_server.port) as client:
+        (stored,) = client.keys("edgeproxy:*:o:/dead*")
+        client.delete(stored)
+        lock = stored.replace(b":o:", b":lock:", 1)
+        client.set(lock, "a PoP that died", px=400)
+    started = time.monotonic()
+    answer = await b.get("/dead")
+    waited = time.monotonic() - started
+    assert answer.status_code == 200
+    assert answer.headers["x-cache"] == MISS
+    assert waited >= 0.3  # it waited for the holder until the lock expired
+    assert len(origin.requests_for("/dead")) == 2
+
+
+def test_a_bad_redis_url_refuses_to_start_naming_the_key(write_config: Any):
+    document = distribution(8080)
+    document["edge"]["regional_cache"] = {"redis": "http://127.0.0.1:6379"}
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(document))
+    assert "edge.regional_cache.redis" in str(caught.value)
