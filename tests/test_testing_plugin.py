@@ -18,7 +18,16 @@ from typing import Any
 import pytest
 
 from edgeproxy.testing import FakeOrigin, LocalEdge, Request, invoke
-from tests.conftest import handler
+
+# Not imported from conftest: the inner pytest session below imports this module without the
+# tests folder on its path.
+HANDLERS = Path(__file__).parent / "data" / "handlers"
+
+
+def handler(spec: str) -> str:
+    """``"flow_mark.py:viewer_response"`` → an absolute spec under tests/data/handlers."""
+    file, _, func = spec.partition(":")
+    return f"{HANDLERS / file}:{func or 'handler'}"
 
 pytest_plugins = ["pytester"]
 
