@@ -137,9 +137,17 @@ class Misses:
             return None, result
         ex.origin_fetches += 1
         wire = wire_headers(result, ex.request_id)
-        if result.websocket:  # a handshake goes over a connection of its own, kept after
-            return result, await open_tunnel(self.origin, result, wire)
-        return result, await self.origin.fetch(result, wire)
+        call = ex.to_origin(result, wire)
+        try:
+            if result.websocket:  # a handshake goes over a connection of its own, kept after
+                answer = await open_tunnel(self.origin, result, wire)
+            else:
+                answer = await self.origin.fetch(result, wire)
+        except OriginError as err:
+            ex.from_origin(call, None, str(err))
+            raise
+        ex.from_origin(call, answer)
+        return result, answer
 
     def _aimed(
         self,

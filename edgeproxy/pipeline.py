@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -29,7 +29,14 @@ from edgeproxy.errors import (
     MethodNotAllowed,
     ProtocolNotAllowed,
 )
-from edgeproxy.exchange import EdgeIdentity, Exchange, StageCalls, new_request_id
+from edgeproxy.exchange import (
+    HISTORY_BYTES,
+    EdgeIdentity,
+    Exchange,
+    History,
+    StageCalls,
+    new_request_id,
+)
 from edgeproxy.functions.hooks import HookRunner
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, header_value
 from edgeproxy.misses import Fetched, Misses
@@ -84,6 +91,7 @@ class Edge:
         hosts: ServedHosts | None = None,
         clock: Callable[[], float] = time.time,
         history: int = 1000,
+        history_bytes: int = HISTORY_BYTES,
     ) -> None:
         self.routes = routes
         self.hosts = hosts or ServedHosts(())
@@ -99,12 +107,13 @@ class Edge:
         self.misses = Misses(cache, self.calls, origin, clock, default_root_object)
         self.errors = ErrorResponses(self.error_pages, routes, self._page)
         self.collapser: Collapser[Fetched] = Collapser()
-        self.recent: deque[Exchange] = deque(maxlen=history)
+        self.recent = History(history, history_bytes)
         self.counters: Counter[str] = Counter()
         self._background: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: EdgeRequest) -> EdgeResponse:
         ex = Exchange(new_request_id(), request.method, request.uri, self.clock())
+        received = request.headers  # the flow may replace the list: the record keeps this one
         try:
             response = await self._serve(ex, request)
         except EdgeError as err:
@@ -113,7 +122,7 @@ class Edge:
             error_log.exception("%s internal error", ex.request_id)
             response = error_response(ex, InternalError(repr(exc)))
         self._finalise(ex, response)
-        self._record(ex, request, response)
+        self._record(ex, request, response, received)
         return response
 
     def hit(self, request: EdgeRequest) -> EdgeResponse | None:
@@ -140,15 +149,23 @@ class Edge:
         self.cache.get(key, request.method)  # counted and in LRU order, as handle's lookup
         ex = Exchange(new_request_id(), request.method, request.uri, now, source=Source.CACHE)
         ex.route, ex.viewer, ex.behavior = route, request, route.index
+        ex.looked_up(key, "hit", stored, route, now)
         response = _aged(stored.response(), stored.age(now))
         self._finalise(ex, response)
         self._record(ex, request, response)
         return response
 
-    def _record(self, ex: Exchange, request: EdgeRequest, response: EdgeResponse) -> None:
+    def _record(
+        self,
+        ex: Exchange,
+        request: EdgeRequest,
+        response: EdgeResponse,
+        received: Headers | None = None,
+    ) -> None:
         """The exchange into the recent list, the counters and the access log."""
         ex.viewer = None  # the history keeps what happened, never a request or its body
-        self.recent.append(ex)
+        ex.answered(request, response, received)
+        self.recent.add(ex)
         self.counters[ex.x_cache] += 1
         if ex.origin_fetches:
             self.counters["origin_fetches"] += ex.origin_fetches
@@ -244,16 +261,27 @@ class Edge:
         now = self.clock()
         if stored is not None and stored.is_fresh(now):
             ex.source = Source.CACHE
+            ex.looked_up(key, "hit", stored, route, now)
             return _aged(stored.response(), stored.age(now))
         if stored is not None and stored.may_serve_while_revalidating(now):
             self._refresh_in_background(route, keyed, key)
             ex.source = Source.CACHE
+            ex.looked_up(key, "stale-while-revalidate", stored, route, now)
             return _aged(stored.response(), stored.age(now))
         if viewer.method != "GET":  # HEAD (with HEAD, reference 7.3) and OPTIONS: not collapsed
             response, ex.source = await self.misses.fetch(ex, route, keyed, key, stored)
-            return response
-        response, ex.source = await self._collapsed(ex, route, keyed, key)
+        else:
+            response, ex.source = await self._collapsed(ex, route, keyed, key)
+        self._decided(ex, route, key, viewer.method)
         return response
+
+    def _decided(self, ex: Exchange, route: Route, key: CacheKey, method: str) -> None:
+        """A miss's cache decision, read back from the cache: what it holds under the key
+        now, if it was stored (or refreshed) by this exchange."""
+        stored = self.cache.peek(key, method)
+        if stored is not None and stored.stored_at < ex.started:
+            stored = None  # an older object: this exchange stored nothing
+        ex.looked_up(key, _LOOKUP_RESULT.get(ex.source, "miss"), stored, route, self.clock())
 
     async def _collapsed(
         self, ex: Exchange, route: Route, request: EdgeRequest, key: CacheKey
@@ -368,6 +396,13 @@ def _close_later(stream: object) -> None:
 
 _CLOSING: set[asyncio.Task[None]] = set()
 
+
+# The cache decision's result per source, after a fetch (a collapsed waiter's is CACHE).
+_LOOKUP_RESULT = {
+    Source.REFRESHED: "refresh",
+    Source.CACHE: "hit (collapsed onto another request's fetch)",
+    Source.ORIGIN_REQUEST_GENERATED: "miss (origin-request generated the response)",
+}
 
 # Server-Timing's cache result per source.
 _TIMING = {source: "miss" for source in Source} | {

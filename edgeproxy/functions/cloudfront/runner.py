@@ -23,6 +23,7 @@ from edgeproxy.functions.cloudfront import event as events
 from edgeproxy.functions.cloudfront.stores import CloudFrontFunction
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.node import node_binary
+from edgeproxy.functions.trace import StageTrace
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers
 from edgeproxy.stages import Stage
 
@@ -184,14 +185,24 @@ def _failure(function: CloudFrontFunction, stage: Stage, outcome: Outcome) -> Ha
 
 
 async def _outcome(
-    runtime: FunctionRuntime, function: CloudFrontFunction, stage: Stage, event: Any
+    runtime: FunctionRuntime,
+    function: CloudFrontFunction,
+    stage: Stage,
+    event: Any,
+    trace: StageTrace | None,
 ) -> Any:
+    if trace is not None:
+        trace.took_event(event)
     try:
         outcome = await runtime.call(function, event)
     except RuntimeGone as exc:
         raise FunctionExecutionError(str(exc), stage=stage.value, handler=function.name) from None
     for line in outcome.logs:
         log.info("%s %s", function.name, line)
+    if trace is not None:
+        trace.took_result(outcome.output)
+        trace.took_logs(outcome.logs)
+        trace.report = {"compute_utilization": outcome.utilization}
     if outcome.kind is not None:
         raise _failure(function, stage, outcome)
     return outcome.output
@@ -204,13 +215,14 @@ async def run_viewer_request(
     meta: EventMeta,
     request_id: str,
     shown: Headers | None = None,
+    trace: StageTrace | None = None,
 ) -> EdgeRequest | EdgeResponse:
     """The request to go on with, or the response the function generated. ``shown``: the
     CloudFront-* headers the function sees; the edge adds them itself afterwards, so they
     are not taken back from its result."""
     stage = Stage.VIEWER_REQUEST
     event = events.function_event(stage, meta, request_id, request, shown=shown or [])
-    result = await _outcome(runtime, function, stage, event)
+    result = await _outcome(runtime, function, stage, event, trace)
     try:
         if not isinstance(result, dict):
             raise events.FunctionResultError("the function must return the request or a response")
@@ -228,10 +240,11 @@ async def run_viewer_response(
     response: EdgeResponse,
     meta: EventMeta,
     request_id: str,
+    trace: StageTrace | None = None,
 ) -> EdgeResponse:
     stage = Stage.VIEWER_RESPONSE
     event = events.function_event(stage, meta, request_id, request, response)
-    result = await _outcome(runtime, function, stage, event)
+    result = await _outcome(runtime, function, stage, event, trace)
     try:
         if not isinstance(result, dict):
             raise events.FunctionResultError("the function must return the response")
