@@ -15,7 +15,7 @@ function el(tag, attrs, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -107,7 +107,7 @@ async function select(id) {
     pane.replaceChildren(el("p", { class: "error-text" }, "This exchange is no longer kept."));
     return;
   }
-  pane.replaceChildren(...detail(await answer.json()));
+  pane.replaceChildren(...detail(await answer.json()).flat(Infinity).filter(Boolean));
   pane.scrollTop = 0;
 }
 
