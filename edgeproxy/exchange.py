@@ -232,8 +232,9 @@ class Exchange:
     # The viewer's request and response as plain values (``answered``; a tuple: this is
     # the quick hit path), made ``Seen`` when asked (``request``, ``response``).
     answer: tuple[Any, ...] | None = None
-    calls: list[StageCall] = field(default_factory=list)
-    origin_calls: list[OriginCall] = field(default_factory=list)
+    # Tuples, () until something is added: no allocation on the quick hit path.
+    calls: tuple[StageCall, ...] = ()
+    origin_calls: tuple[OriginCall, ...] = ()
     cache: CacheDecision | None = None
     size: int = 0  # bytes of the above, roughly (``History``)
 
@@ -302,7 +303,7 @@ class Exchange:
         target = request.origin
         where = "" if target is None else f"{target.protocol}://{target.domain_name}:{target.port}"
         call = OriginCall(where, Seen.request(request, wire), self.since())
-        self.origin_calls.append(call)
+        self.origin_calls += (call,)
         self.size += call.request.weight + 128
         return call
 
@@ -516,7 +517,7 @@ def _started(
 ) -> StageCall:
     ex.stages.append(stage.value)
     call = StageCall(stage.value, function, kind, ex.since(), before, trace)
-    ex.calls.append(call)
+    ex.calls += (call,)
     ex.size += before.weight + 256
     return call
 
