@@ -211,16 +211,21 @@ class Misses:
             return None, result
         ex.origin_fetches += 1
         wire = wire_headers(result, ex.request_id)
+        call = ex.to_origin(result, wire)
         started, failure = time.perf_counter(), ""
         try:
             if result.websocket:  # a handshake goes over a connection of its own, kept after
-                return result, await open_tunnel(self.origin, result, wire)
-            return result, await self.origin.fetch(result, wire)
+                answer = await open_tunnel(self.origin, result, wire)
+            else:
+                answer = await self.origin.fetch(result, wire)
         except OriginError as err:
             failure = type(err).__name__
+            ex.from_origin(call, None, str(err))
             raise
         finally:  # counted by metrics.py when the exchange is recorded
             ex.origin_attempts.append((time.perf_counter() - started, failure))
+        ex.from_origin(call, answer)
+        return result, answer
 
     def _aimed(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -30,7 +30,14 @@ from edgeproxy.errors import (
     MethodNotAllowed,
     ProtocolNotAllowed,
 )
-from edgeproxy.exchange import EdgeIdentity, Exchange, StageCalls, new_request_id
+from edgeproxy.exchange import (
+    HISTORY_BYTES,
+    EdgeIdentity,
+    Exchange,
+    History,
+    StageCalls,
+    new_request_id,
+)
 from edgeproxy.functions.hooks import HookRunner
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, header_value
 from edgeproxy.metrics import EdgeMetrics
@@ -90,6 +97,7 @@ class Edge:
         clock: Callable[[], float] = time.time,
         history: int = 1000,
         regional: RegionalTier | None = None,
+        history_bytes: int = HISTORY_BYTES,
     ) -> None:
         self.routes = routes
         self.hosts = hosts or ServedHosts(())
@@ -106,7 +114,7 @@ class Edge:
         self.misses = Misses(cache, self.calls, origin, clock, default_root_object, regional)
         self.errors = ErrorResponses(self.error_pages, routes, self._page)
         self.collapser: Collapser[Fetched] = Collapser()
-        self.recent: deque[Exchange] = deque(maxlen=history)
+        self.recent = History(history, history_bytes)
         self.counters: Counter[str] = Counter()
         self.metrics = EdgeMetrics()  # GET /metrics (admin/metrics.py)
         self._background: set[asyncio.Task[None]] = set()
@@ -131,6 +139,7 @@ class Edge:
 
     async def handle(self, request: EdgeRequest) -> EdgeResponse:
         ex = Exchange(new_request_id(), request.method, request.uri, self.clock())
+        received = request.headers  # the flow may replace the list: the record keeps this one
         try:
             response = await self._serve(ex, request)
         except EdgeError as err:
@@ -139,7 +148,7 @@ class Edge:
             error_log.exception("%s internal error", ex.request_id)
             response = error_response(ex, InternalError(repr(exc)))
         self._finalise(ex, response)
-        self._record(ex, request, response)
+        self._record(ex, request, response, received)
         return response
 
     def hit(self, request: EdgeRequest) -> EdgeResponse | None:
@@ -166,15 +175,23 @@ class Edge:
         self.cache.get(key, request.method)  # counted and in LRU order, as handle's lookup
         ex = Exchange(new_request_id(), request.method, request.uri, now, source=Source.CACHE)
         ex.route, ex.viewer, ex.behavior = route, request, route.index
+        ex.looked_up(key, "hit", stored, route, now)
         response = aged(stored.response(), stored.age(now))
         self._finalise(ex, response)
         self._record(ex, request, response)
         return response
 
-    def _record(self, ex: Exchange, request: EdgeRequest, response: EdgeResponse) -> None:
+    def _record(
+        self,
+        ex: Exchange,
+        request: EdgeRequest,
+        response: EdgeResponse,
+        received: Headers | None = None,
+    ) -> None:
         """The exchange into the recent list, the counters, the metrics and the access log."""
         ex.viewer = None  # the history keeps what happened, never a request or its body
-        self.recent.append(ex)
+        ex.answered(request, response, received)
+        self.recent.add(ex)
         self.counters[ex.x_cache] += 1
         self.metrics.record(ex)
         if ex.origin_fetches:
@@ -273,16 +290,27 @@ class Edge:
         now = self.clock()
         if stored is not None and stored.is_fresh(now):
             ex.source = Source.CACHE
+            ex.looked_up(key, "hit", stored, route, now)
             return aged(stored.response(), stored.age(now))
         if stored is not None and stored.may_serve_while_revalidating(now):
             self._refresh_in_background(route, keyed, key)
             ex.source = Source.CACHE
+            ex.looked_up(key, "stale-while-revalidate", stored, route, now)
             return aged(stored.response(), stored.age(now))
         if viewer.method != "GET":  # HEAD (with HEAD, reference 7.3) and OPTIONS: not collapsed
             response, ex.source = await self.misses.fetch(ex, route, keyed, key, stored)
-            return response
-        response, ex.source = await self._collapsed(ex, route, keyed, key)
+        else:
+            response, ex.source = await self._collapsed(ex, route, keyed, key)
+        self._decided(ex, route, key, viewer.method)
         return response
+
+    def _decided(self, ex: Exchange, route: Route, key: CacheKey, method: str) -> None:
+        """A miss's cache decision, read back from the cache: what it holds under the key
+        now, if it was stored (or refreshed) by this exchange."""
+        stored = self.cache.peek(key, method)
+        if stored is not None and stored.stored_at < ex.started:
+            stored = None  # an older object: this exchange stored nothing
+        ex.looked_up(key, _LOOKUP_RESULT.get(ex.source, "miss"), stored, route, self.clock())
 
     async def _collapsed(
         self, ex: Exchange, route: Route, request: EdgeRequest, key: CacheKey
@@ -404,6 +432,14 @@ def _close_later(stream: object) -> None:
 
 _CLOSING: set[asyncio.Task[None]] = set()
 
+
+# The cache decision's result per source, after a fetch (a collapsed waiter's is CACHE).
+_LOOKUP_RESULT = {
+    Source.REFRESHED: "refresh",
+    Source.REGIONAL: "hit in the regional tier",
+    Source.CACHE: "hit (collapsed onto another request's fetch)",
+    Source.ORIGIN_REQUEST_GENERATED: "miss (origin-request generated the response)",
+}
 
 # Server-Timing's cache result per source.
 _TIMING = {source: "miss" for source in Source} | {

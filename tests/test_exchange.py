@@ -37,4 +37,9 @@ def test_record_is_plain_data():
         "behavior": -1,
         "origin_fetches": 0,
         "error": "",
+        "id": "ID==",
+        "started": 0.0,
+        "query": "",
+        "path_pattern": "",
+        "duration_ms": 0.0,
     }

@@ -1,5 +1,6 @@
-"""The admin API, on its own listener: cache stats and entries, recent exchanges,
-invalidations. JSON in, JSON out.
+"""The admin API, on its own listener: cache stats and entries, recent exchanges (and the
+timeline UI that shows them: admin/exchanges.py, admin/ui.py), invalidations. JSON in, JSON
+out; every route is in docs/admin.md.
 
 It listens on loopback by default; the config refuses any other address unless
 ``edge.admin.token`` is set (edge_settings.AdminListener). One gate (``guard``) stands before
@@ -18,6 +19,8 @@ every handler, its refusals in this order:
 * such a call whose Content-Type is not ``application/json``: 415. A form post or a
   no-cors fetch() can only send form and text types without a CORS preflight, which this
   API never grants.
+* any other request a browser sends from another site but a link followed to a page:
+  403 (``ui.isolation``, after this gate), so no page elsewhere loads the API's answers.
 
 A wildcard invalidation runs in steps (``CacheStore.invalidation``), the loop free for
 viewers between them.
@@ -35,7 +38,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from edgeproxy.admin.exchanges import add_exchange_routes
 from edgeproxy.admin.metrics import add_metrics_route
+from edgeproxy.admin.ui import add_ui_routes, isolation
 from edgeproxy.pipeline import Edge
 from edgeproxy.viewer.request_checks import ServedHosts
 
@@ -106,17 +111,18 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 def admin_app(edge: Edge, token: str | None = None) -> web.Application:
     """The admin API of ``edge``; with ``token`` (edge.admin.token) every call needs it."""
-    app = web.Application(middlewares=[guard(token)])
+    app = web.Application(middlewares=[guard(token), isolation])
     app[EDGE] = edge
     app[INVALIDATIONS] = {}
     app[INVALIDATION_IDS] = itertools.count(1)
     app.router.add_get("/stats", stats)
-    app.router.add_get("/exchanges", exchanges)
     app.router.add_get("/cache", cache_entries)
     app.router.add_post("/invalidations", create_invalidation)
     app.router.add_get("/invalidations", list_invalidations)
     app.router.add_get("/invalidations/{id}", get_invalidation)
     add_metrics_route(app, edge)
+    add_exchange_routes(app, EDGE)  # admin/exchanges.py
+    add_ui_routes(app)  # admin/ui.py: the timeline at /
     return app
 
 
@@ -131,16 +137,6 @@ async def stats(request: web.Request) -> web.Response:
             "responses": dict(edge.counters),
         }
     )
-
-
-async def exchanges(request: web.Request) -> web.Response:
-    """The most recent exchanges, oldest first: method, uri, status, X-Cache, stages run."""
-    edge = request.app[EDGE]
-    limit = request.query.get("limit", "100")
-    if not (limit.isascii() and limit.isdigit()):
-        return web.json_response({"error": "limit must be a whole number"}, status=400)
-    recent = list(itertools.islice(reversed(edge.recent), int(limit)))[::-1]
-    return web.json_response([ex.record() for ex in recent])
 
 
 async def cache_entries(request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from aiohttp import web
 # The invalidation history is kept here as the single edge's admin API keeps it.
 from edgeproxy.admin.api import INVALIDATIONS, get_invalidation, guard, list_invalidations
 from edgeproxy.admin.metrics import add_fanout_metrics_route
+from edgeproxy.admin.ui import add_ui_routes, isolation
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +40,15 @@ WORKERS = web.AppKey("workers", list[WorkerAdmin])
 
 def fanout_app(workers: list[WorkerAdmin], token: str | None = None) -> web.Application:
     """The parent's admin API, behind the single edge's gate (``admin.guard``)."""
-    app = web.Application(middlewares=[guard(token)])
+    app = web.Application(middlewares=[guard(token), isolation])
     app[WORKERS] = workers
     app[INVALIDATIONS] = {}
     app.router.add_get("/stats", stats)
     app.router.add_get("/exchanges", exchanges)
+    app.router.add_get("/exchanges/stream", stream)
+    app.router.add_get("/exchanges/{id}", one_of_them)
+    app.router.add_get("/exchanges/{id}/body/{which}", one_of_them)
+    add_ui_routes(app)
     app.router.add_get("/cache", cache_entries)
     app.router.add_post("/invalidations", create_invalidation)
     app.router.add_get("/invalidations", list_invalidations)
@@ -100,6 +105,70 @@ async def exchanges(request: web.Request) -> web.Response:
     answers = await _each(request, "GET", "/exchanges" + _query(request))
     failed = _failure(answers)
     return failed or web.json_response(list(itertools.chain(*(p for _, p in answers))))
+
+
+async def one_of_them(request: web.Request) -> web.Response:
+    """An exchange (or its body) from the worker that holds it: each is asked in turn."""
+    auth = request.headers.get("Authorization")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        for worker in request.app[WORKERS]:
+            headers = {"Authorization": auth} if auth else worker.headers
+            async with session.get(worker.url + request.rel_url.path, headers=headers) as resp:
+                if resp.status != 404:
+                    kept = {k: v for k, v in resp.headers.items() if k.lower() in _PASSED_ON}
+                    return web.Response(status=resp.status, body=await resp.read(), headers=kept)
+    return web.json_response({"error": "no such exchange or body"}, status=404)
+
+
+_PASSED_ON = frozenset(
+    {
+        "content-type",
+        "content-disposition",
+        "content-security-policy",
+        "x-content-type-options",
+        "x-edgeproxy-body-size",
+        "x-edgeproxy-truncated",
+    }
+)
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Every worker's ``/exchanges/stream`` relayed as one, an event at a time."""
+    blocks: asyncio.Queue[bytes] = asyncio.Queue(1000)
+    auth = request.headers.get("Authorization")
+    path = "/exchanges/stream" + _query(request)
+    answer = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+    )
+    await answer.prepare(request)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(sock_connect=10)) as session:
+
+        async def relay(worker: WorkerAdmin) -> None:
+            headers = {"Authorization": auth} if auth else worker.headers
+            async with session.get(worker.url + path, headers=headers) as resp:
+                block = b""
+                async for line in resp.content:
+                    block += line
+                    if line in (b"\n", b"\r\n"):
+                        if b"event:" in block:  # not the worker's retry or keep-alive lines
+                            await blocks.put(block)
+                        block = b""
+
+        tasks = [asyncio.create_task(relay(w)) for w in request.app[WORKERS]]
+        try:
+            await answer.write(b"retry: 1000\n: connected\n\n")
+            while not all(t.done() for t in tasks) or not blocks.empty():
+                try:
+                    await answer.write(await asyncio.wait_for(blocks.get(), 15))
+                except TimeoutError:
+                    await answer.write(b": keep-alive\n\n")
+        except ConnectionError:
+            pass  # the reader went away
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return answer
 
 
 async def cache_entries(request: web.Request) -> web.Response:

@@ -112,16 +112,29 @@ def report(hook: Hook, call: CallRecord) -> None:
     handler ran in (the worker, or the edge itself for in-process isolation)."""
     if not log.isEnabledFor(logging.INFO):
         return
-    duration_ms = (time.perf_counter() - call.start) * 1000 - (call.init_ms or 0.0)
+    fields = report_fields(call)
     init = f" Init Duration: {call.init_ms:.2f} ms" if call.init_ms is not None else ""
     log.info(
         "REPORT RequestId: %s Duration: %.2f ms Billed Duration: %d ms Memory Size: %s MB "
         "Max Memory Used: %d MB%s",
-        call.context.aws_request_id,
-        duration_ms,
-        max(1, math.ceil(duration_ms)),  # Lambda bills at least 1 ms
-        call.context.memory_limit_in_mb,
-        call.memory_mb if call.memory_mb is not None else peak_memory_mb(),
+        fields["request_id"],
+        fields["duration_ms"],
+        fields["billed_duration_ms"],
+        fields["memory_size_mb"],
+        fields["max_memory_used_mb"],
         init,
         extra={"stage": hook.stage.value, "handler": hook.handler.name},
     )
+
+
+def report_fields(call: CallRecord) -> dict[str, Any]:
+    """The figures of a call's REPORT line (the line and the exchange record read them)."""
+    duration_ms = (time.perf_counter() - call.start) * 1000 - (call.init_ms or 0.0)
+    return {
+        "request_id": call.context.aws_request_id,
+        "duration_ms": round(duration_ms, 2),
+        "billed_duration_ms": max(1, math.ceil(duration_ms)),  # Lambda bills at least 1 ms
+        "memory_size_mb": int(call.context.memory_limit_in_mb),
+        "max_memory_used_mb": call.memory_mb if call.memory_mb is not None else peak_memory_mb(),
+        "init_duration_ms": None if call.init_ms is None else round(call.init_ms, 2),
+    }

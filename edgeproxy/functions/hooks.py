@@ -60,6 +60,7 @@ from edgeproxy.functions.handler_log import (
     CallRecord,
     execution_error,
     report,
+    report_fields,
     throttled_error,
     timeout_error,
     validated,
@@ -102,6 +103,7 @@ from edgeproxy.functions.node import (
 )
 from edgeproxy.functions.processes import Container, WorkerPools
 from edgeproxy.functions.protocol import WorkerFailure
+from edgeproxy.functions.trace import StageTrace
 from edgeproxy.functions.validation import validate_request_result, validate_response_result
 from edgeproxy.messages import EdgeRequest, EdgeResponse
 from edgeproxy.stages import Stage, body_shown_up_to, may_include_body, timeout_for
@@ -132,12 +134,18 @@ class HookRunner:
         self._log_stream = f"{time.strftime('%Y/%m/%d')}/[{FUNCTION_VERSION}]{uuid.uuid4().hex}"
 
     async def run_request(
-        self, hook: Hook, request: EdgeRequest, meta: EventMeta, request_id: str
+        self,
+        hook: Hook,
+        request: EdgeRequest,
+        meta: EventMeta,
+        request_id: str,
+        trace: StageTrace | None = None,
     ) -> EdgeRequest | EdgeResponse:
-        """viewer-request / origin-request: the request to go on with, or a generated response."""
+        """viewer-request / origin-request: the request to go on with, or a generated response.
+        ``trace``: filled with the event, the result and the REPORT figures."""
         shown = await _body_shown(hook.stage, request) if hook.include_body else request
         event = events.request_event(hook.stage, shown, meta, request_id, hook.include_body)
-        result = await self.invoke(hook, event)
+        result = await self.invoke(hook, event, trace)
         same = validated(
             hook, validate_request_result, hook.stage, result, request, hook.include_body
         )
@@ -150,16 +158,21 @@ class HookRunner:
         response: EdgeResponse,
         meta: EventMeta,
         request_id: str,
+        trace: StageTrace | None = None,
     ) -> EdgeResponse:
         """origin-response / viewer-response: the response to continue with."""
         event = events.response_event(hook.stage, request, response, meta, request_id)
-        result = await self.invoke(hook, event)
+        result = await self.invoke(hook, event, trace)
         same = validated(hook, validate_response_result, hook.stage, result, response)
         return events.response_from_result(hook.stage, result, response, same)
 
-    async def invoke(self, hook: Hook, event: dict[str, Any]) -> Any:
+    async def invoke(
+        self, hook: Hook, event: dict[str, Any], trace: StageTrace | None = None
+    ) -> Any:
         """Call the hook's handler with ``event`` under its isolation and timeout; the raw
         result. Raises HandlerTimeout, HandlerThrottled or HandlerExecutionError."""
+        if trace is not None:  # copied before the call: a handler may change it in place
+            trace.took_event(event)
         await self._refresh(hook)
         try:
             self.executions.start()
@@ -170,7 +183,10 @@ class HookRunner:
             time.perf_counter(),
         )
         try:
-            return await self._call(hook, event, call)
+            result = await self._call(hook, event, call)
+            if trace is not None:
+                trace.took_result(result)
+            return result
         except Raised as raised:
             raise execution_error(hook, call.context, raised.original) from raised.original
         except TimeoutError as exc:
@@ -178,6 +194,8 @@ class HookRunner:
         finally:
             self.executions.end()
             report(hook, call)
+            if trace is not None:
+                trace.report = report_fields(call)
 
     async def close(self) -> None:
         self._threads.close()

@@ -24,6 +24,7 @@ from edgeproxy.functions.cloudfront.origins import OriginHelperError, OriginLook
 from edgeproxy.functions.cloudfront.stores import CloudFrontFunction
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.node import node_binary
+from edgeproxy.functions.trace import StageTrace
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginChain
 from edgeproxy.stages import Stage
 
@@ -189,14 +190,24 @@ def _failure(function: CloudFrontFunction, stage: Stage, outcome: Outcome) -> Ha
 
 
 async def _outcome(
-    runtime: FunctionRuntime, function: CloudFrontFunction, stage: Stage, event: Any
+    runtime: FunctionRuntime,
+    function: CloudFrontFunction,
+    stage: Stage,
+    event: Any,
+    trace: StageTrace | None,
 ) -> Outcome:
+    if trace is not None:
+        trace.took_event(event)
     try:
         outcome = await runtime.call(function, event)
     except RuntimeGone as exc:
         raise FunctionExecutionError(str(exc), stage=stage.value, handler=function.name) from None
     for line in outcome.logs:
         log.info("%s %s", function.name, line)
+    if trace is not None:
+        trace.took_result(outcome.output)
+        trace.took_logs(outcome.logs)
+        trace.report = {"compute_utilization": outcome.utilization}
     if outcome.kind is not None:
         raise _failure(function, stage, outcome)
     return outcome
@@ -219,6 +230,7 @@ async def run_viewer_request(
     request_id: str,
     shown: Headers | None = None,
     origins: Origins | None = None,
+    trace: StageTrace | None = None,
 ) -> tuple[EdgeRequest | EdgeResponse, OriginChain | None]:
     """The request to go on with, or the response the function generated; and the origins
     the function chose with the origin helpers (None when it called none). ``shown``: the
@@ -226,7 +238,7 @@ async def run_viewer_request(
     are not taken back from its result."""
     stage = Stage.VIEWER_REQUEST
     event = events.function_event(stage, meta, request_id, request, shown=shown or [])
-    outcome = await _outcome(runtime, function, stage, event)
+    outcome = await _outcome(runtime, function, stage, event, trace)
     result = outcome.output
     try:
         if not isinstance(result, dict):
@@ -248,10 +260,11 @@ async def run_viewer_response(
     response: EdgeResponse,
     meta: EventMeta,
     request_id: str,
+    trace: StageTrace | None = None,
 ) -> EdgeResponse:
     stage = Stage.VIEWER_RESPONSE
     event = events.function_event(stage, meta, request_id, request, response)
-    result = (await _outcome(runtime, function, stage, event)).output
+    result = (await _outcome(runtime, function, stage, event, trace)).output
     try:
         if not isinstance(result, dict):
             raise events.FunctionResultError("the function must return the response")
