@@ -268,6 +268,7 @@ class Exchange:
             "behavior": self.behavior,
             "origin_fetches": self.origin_fetches,
             "error": self.error,
+            "source": self.source.value,  # which tier answered: cache, regional, origin...
             "id": self.request_id,
             "started": self.started,
             "query": self.answer[2] if self.answer is not None else "",
