@@ -20,7 +20,9 @@ import redis
 from conftest import OriginResponse, RecordingOrigin, StartEdge, Viewer, distribution, handler
 from redis_server import RedisServer
 
+from edgeproxy.config.distribution import OriginShield
 from edgeproxy.config.loading import load_config
+from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.errors import ConfigError
 
 ORIGIN_FACING = [
@@ -202,3 +204,57 @@ def test_a_bad_redis_url_refuses_to_start_naming_the_key(write_config: Any):
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(document))
     assert "edge.regional_cache.redis" in str(caught.value)
+
+
+# Origin Shield: "When it's enabled, CloudFront routes all requests through Origin Shield";
+# the Region is required then (API Reference, OriginShield:
+# https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_OriginShield.html).
+SHIELD = {"enabled": True, "origin_shield_region": "us-east-2"}
+
+
+def shielded(document: dict[str, Any], shield: dict[str, Any] = SHIELD) -> dict[str, Any]:
+    document["distribution"]["origin"][0]["origin_shield"] = shield
+    return document
+
+
+async def test_an_origin_shield_is_the_regional_tier_in_front_of_its_origin(
+    origin: RecordingOrigin, start_edge: StartEdge, redis_server: RedisServer
+):
+    a = await start_edge(shielded(pop(origin, redis_server.url, "IAD89-C1")))
+    b = await start_edge(shielded(pop(origin, redis_server.url, "FRA56-P2")))
+    assert (await a.get("/shielded")).headers["x-cache"] == MISS
+    assert (await b.get("/shielded")).headers["x-cache"] == HIT
+    assert (await b.exchanges())[-1]["source"] == "regional"
+    assert len(origin.requests_for("/shielded")) == 1
+
+
+def test_an_origin_shield_without_a_regional_tier_is_accepted_with_a_warning(
+    write_config: Any,
+):
+    path = write_config(shielded(distribution(8080)))
+    loaded = load_config(path)
+    assert loaded.config.distribution.origin[0].origin_shield == OriginShield(
+        enabled=True, origin_shield_region="us-east-2"
+    )
+    (warning,) = [w for w in loaded.warnings if "origin_shield" in w]
+    assert warning.startswith("distribution.origin[0].origin_shield: no regional tier")
+    assert "ignored" not in warning
+    with_redis = load_config(path, overrides=ConfigOverrides(regional_cache="redis://h:1/0"))
+    assert not [w for w in with_redis.warnings if "origin_shield" in w]
+    disabled = load_config(write_config(shielded(distribution(8080), {"enabled": False})))
+    assert not [w for w in disabled.warnings if "origin_shield" in w]
+
+
+@pytest.mark.parametrize(
+    ("shield", "where"),
+    [
+        ({"enabled": True}, "origin_shield.origin_shield_region"),
+        ({"enabled": True, "origin_shield_region": "Ohio"}, "origin_shield.origin_shield_region"),
+    ],
+)
+def test_an_enabled_origin_shield_needs_a_region_code(
+    write_config: Any, shield: dict[str, Any], where: str
+):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(shielded(distribution(8080), shield)))
+    assert f"distribution.origin[0].{where}" in str(caught.value)
