@@ -18,6 +18,7 @@ import httpx
 import pytest
 import redis
 from conftest import OriginResponse, RecordingOrigin, StartEdge, Viewer, distribution, handler
+from prometheus_client.parser import text_string_to_metric_families
 from redis_server import RedisServer
 
 from edgeproxy.config.distribution import OriginShield
@@ -258,3 +259,53 @@ def test_an_enabled_origin_shield_needs_a_region_code(
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(shielded(distribution(8080), shield)))
     assert f"distribution.origin[0].{where}" in str(caught.value)
+
+
+def samples(text: str) -> dict[str, float]:
+    """``name{label="v"}`` → value, for every sample of a Prometheus scrape."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return found
+
+
+async def scrape(viewer: Viewer) -> dict[str, float]:
+    return samples((await viewer.client.get(f"{viewer.running.admin_url}/metrics")).text)
+
+
+async def test_metrics_say_which_tier_answered_and_count_the_regional_tier(
+    origin: RecordingOrigin, start_edge: StartEdge, redis_server: RedisServer
+):
+    a, b = await two_pops(start_edge, origin, redis_server.url)
+    await a.get("/counted")  # A: origin, stored in both tiers
+    await b.get("/counted")  # B: the regional tier
+    await b.get("/counted")  # B: its own cache
+    at_a, at_b = await scrape(a), await scrape(b)
+    assert at_a['edgeproxy_answered_by_total{source="origin"}'] == 1
+    assert at_a["edgeproxy_regional_stores_total"] == 1
+    assert at_a["edgeproxy_regional_hits_total"] == 0
+    assert at_b['edgeproxy_answered_by_total{source="regional"}'] == 1
+    assert at_b['edgeproxy_answered_by_total{source="cache"}'] == 1
+    assert at_b["edgeproxy_regional_hits_total"] == 1
+    assert at_b["edgeproxy_regional_errors_total"] == 0
+    assert at_b["edgeproxy_regional_available"] == 1
+
+    redis_server.stop()
+    assert (await b.get("/while-down")).status_code == 200
+    down = await scrape(b)
+    assert down["edgeproxy_regional_errors_total"] >= 1
+    assert down["edgeproxy_regional_available"] == 0
+    assert down['edgeproxy_answered_by_total{source="origin"}'] == 1
+
+
+async def test_without_a_regional_tier_there_are_no_regional_metrics(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    edge = await start_edge(distribution(origin.port))
+    await edge.get("/alone")
+    scraped = await scrape(edge)
+    assert scraped['edgeproxy_answered_by_total{source="origin"}'] == 1
+    assert not [name for name in scraped if name.startswith("edgeproxy_regional")]
+    assert (await edge.stats())["regional"] is None

@@ -39,10 +39,12 @@ class Pop:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    async def workers(self) -> list[dict[str, Any]]:
+    async def admin_get(self, path: str) -> httpx.Response:
         async with httpx.AsyncClient(timeout=10) as client:
-            stats = (await client.get(f"http://127.0.0.1:{self.admin}/stats")).json()
-        found: list[dict[str, Any]] = stats["workers"]
+            return await client.get(f"http://127.0.0.1:{self.admin}{path}")
+
+    async def workers(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = (await self.admin_get("/stats")).json()["workers"]
         return found
 
 
@@ -133,6 +135,17 @@ async def test_two_workers_of_one_pop_make_one_origin_request(
         regional_hits = sum(w["regional"]["hits"] for w in workers)
         assert regional_hits == 1  # the second worker's first request: its cache was empty
         assert len(origin.requests_for("/shared")) == 1
+        # The parent's /stats: the PoP, and the regional counters summed over its workers.
+        stats = (await pop.admin_get("/stats")).json()
+        assert stats["pop"] == "IAD89-C1"
+        assert stats["regional"]["hits"] == 1
+        assert stats["regional"]["stores"] == 1
+        assert stats["regional"]["available"] is True
+        metrics = (await pop.admin_get("/metrics")).text.splitlines()
+        assert "edgeproxy_regional_hits_total 1.0" in metrics
+        assert 'edgeproxy_answered_by_total{source="origin"} 1.0' in metrics
+        assert 'edgeproxy_answered_by_total{source="regional"} 1.0' in metrics
+        assert "edgeproxy_regional_available 2.0" in metrics  # both workers reach Redis
 
 
 async def test_200_concurrent_misses_over_two_pops_of_two_workers_make_one_origin_request(
