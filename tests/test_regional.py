@@ -309,3 +309,25 @@ async def test_without_a_regional_tier_there_are_no_regional_metrics(
     assert scraped['edgeproxy_answered_by_total{source="origin"}'] == 1
     assert not [name for name in scraped if name.startswith("edgeproxy_regional")]
     assert (await edge.stats())["regional"] is None
+
+
+async def test_a_304_revalidation_at_one_pop_refreshes_the_regional_copy(
+    origin: RecordingOrigin,
+    start_edge: StartEdge,
+    redis_server: RedisServer,
+    clock: Any,
+):
+    # A 304 to CloudFront's revalidation makes the cached object fresh again (DG
+    # Expiration.html: "CloudFront ... if the origin returns 304 Not Modified ... updates
+    # the expiration"); the regional tier is the same cache seen from every PoP.
+    origin.responses["/etag"] = OriginResponse(headers={"Cache-Control": "max-age=10"}, etag='"v1"')
+    a, b = await two_pops(start_edge, origin, redis_server.url)
+    assert (await a.get("/etag")).headers["x-cache"] == MISS
+    clock.advance(11)  # stale at A and in the regional tier
+    refreshed = await a.get("/etag")
+    assert refreshed.headers["x-cache"] == "RefreshHit from cloudfront"
+    assert origin.requests_for("/etag")[-1].headers["If-None-Match"] == '"v1"'
+    at_b = await b.get("/etag")
+    assert at_b.headers["x-cache"] == HIT
+    assert (await b.exchanges())[-1]["source"] == "regional"
+    assert len(origin.requests_for("/etag")) == 2  # the 200, then the 304: none from B
