@@ -23,6 +23,8 @@ bench: $(STAMP)
 	./scripts/apt-install nginx varnish wrk util-linux
 	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	./scripts/apt-install redis-server
+	$(BIN)/python -m bench.regional
 
 # Soak: mixed load (hits, misses, invalidations, handler and origin errors) at half the edge's
 # measured peak, loopback only, about 10 minutes; prints unexpected statuses, p99 latency, the

@@ -3,9 +3,11 @@
 Counted once per exchange, where it is recorded (``Edge._record`` → ``EdgeMetrics.record``),
 from what the exchange carries: its X-Cache, behavior and status; each stage call's duration
 (``Exchange.timings``); each origin attempt's latency and error (``Exchange.origin_attempts``);
-the error class the viewer was answered with. The hot path adds to plain dicts and lists;
+the error class the viewer was answered with; which tier answered it (``Exchange.source``:
+the PoP's cache, the regional tier, the origin...). The hot path adds to plain dicts and lists;
 Prometheus' metric families are built only when someone scrapes. The cache's figures are read
-from its own counters (``CacheStats``) at that moment.
+from its own counters (``CacheStats``) at that moment, and so are the regional tier's
+(``RegionalStats``, cache/regional.py, as a dict: this module imports no redis client).
 
 A worker process counts its own exchanges; with ``--workers N`` the parent's ``/metrics``
 sums every worker's (admin/metrics.py), so one scrape sees the whole edge."""
@@ -71,12 +73,14 @@ class EdgeMetrics:
         self.handler_errors: Counter[str] = Counter()
         self.origin_seconds = Histogram()
         self.origin_errors: Counter[str] = Counter()
+        self.tiers: Counter[str] = Counter()  # Exchange.source: cache, regional, origin...
 
     def record(self, ex: Exchange) -> None:
         route = ex.route
         behavior = route.behavior.path_pattern if route is not None else NO_BEHAVIOR
         result = ex.x_cache.removesuffix(" from cloudfront")
         self.requests[result, behavior, f"{ex.status // 100}xx"] += 1
+        self.tiers[ex.source.value] += 1
         for stage, function, seconds in ex.timings:
             _histogram(self.stage_seconds, stage).observe(seconds)
             _histogram(self.function_seconds, (function, stage)).observe(seconds)
@@ -87,8 +91,11 @@ class EdgeMetrics:
         if ex.error_type is not None and issubclass(ex.error_type, HandlerError):
             self.handler_errors[ex.error_type.__name__] += 1
 
-    def families(self, cache: CacheStats) -> Iterator[Metric]:
-        """Every metric family, with the cache's figures as they are now."""
+    def families(
+        self, cache: CacheStats, regional: Mapping[str, int | bool] | None = None
+    ) -> Iterator[Metric]:
+        """Every metric family, with the caches' figures as they are now (``regional``: the
+        regional tier's counters, None without one)."""
         requests = CounterMetricFamily(
             "edgeproxy_requests",
             "Viewer requests answered, by X-Cache result, behavior path pattern and status class",
@@ -127,7 +134,16 @@ class EdgeMetrics:
             "kind",
             self.origin_errors,
         )
+        yield _counts(
+            "edgeproxy_answered_by",
+            "Viewer requests by what answered them: cache (this PoP's), regional (the regional "
+            "tier), origin, refreshed (a revalidated object), or a function or the edge itself",
+            "source",
+            self.tiers,
+        )
         yield from cache_families(cache)
+        if regional is not None:
+            yield from regional_families(regional)
 
 
 def cache_families(cache: CacheStats) -> Iterator[Metric]:
@@ -162,14 +178,41 @@ def cache_families(cache: CacheStats) -> Iterator[Metric]:
     )
 
 
+# The regional tier's counters (cache/regional.py ``RegionalStats``): name → help.
+REGIONAL_COUNTERS = {
+    "hits": "Regional tier lookups that found a fresh object",
+    "misses": "Regional tier lookups that found nothing (or Redis did not answer)",
+    "stores": "Objects this PoP stored in the regional tier",
+    "rejected": "Objects over regional_cache.max_object_bytes, kept in this PoP's cache only",
+    "errors": "Redis calls that failed or timed out",
+    "invalidations": "Objects removed from the regional tier by invalidations from this PoP",
+}
+
+
+def regional_families(regional: Mapping[str, int | bool]) -> Iterator[Metric]:
+    for name, doc in REGIONAL_COUNTERS.items():
+        yield CounterMetricFamily(
+            f"edgeproxy_regional_{name}", doc, value=float(regional.get(name, 0))
+        )
+    yield GaugeMetricFamily(
+        "edgeproxy_regional_available",
+        "1 while Redis answers (summed over --workers: the workers that reach it)",
+        value=float(bool(regional.get("available"))),
+    )
+
+
 def hit_ratio(hits: float, misses: float) -> float:
     return hits / (hits + misses) if hits + misses else 0.0
 
 
-def exposition(metrics: EdgeMetrics, cache: Callable[[], CacheStats]) -> bytes:
+def exposition(
+    metrics: EdgeMetrics,
+    cache: Callable[[], CacheStats],
+    regional: Callable[[], Mapping[str, int | bool] | None] = lambda: None,
+) -> bytes:
     """The text a scrape gets."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Scrape(lambda: metrics.families(cache())))
+    registry.register(_Scrape(lambda: metrics.families(cache(), regional())))
     return generate_latest(registry)
 
 

@@ -269,7 +269,7 @@ class Misses:
         dropped = _DROPPED_WITH_COOKIES if route.strip_set_cookie else EDGE_OWNED_HEADERS
         response.headers = viewer_vary(route.vary, without_headers(response.headers, dropped))
         if response.status == 304 and stale is not None and key is not None:
-            return self._refreshed(route, key, stale, response), Source.REFRESHED
+            return await self._refreshed(route, key, stale, response), Source.REFRESHED
         if key is not None and header_value(sent.headers, "range") is not None:
             response = self._ranged(ex, response)
         response = await self._compressed(route, viewer, response)
@@ -316,15 +316,20 @@ class Misses:
             return response
         return replace(response, headers=packed.headers, body=packed.body)
 
-    def _refreshed(
+    async def _refreshed(
         self, route: Route, key: CacheKey, stale: CachedObject, not_modified: EdgeResponse
     ) -> EdgeResponse:
+        """The stale object made fresh by a 304, in this PoP's cache and, being the same
+        object every PoP would fetch, in the regional tier too (a disk object stays here, as
+        ``_store`` keeps streamed objects)."""
         now = self.clock()
         update = without_headers(not_modified.headers, _NOT_STORED)
         names = frozenset(k.lower() for k, _ in update)
         merged = [*without_headers(stale.headers, names), *update]
         fresh = freshness(route.ttl_policy, stale.status, merged, now)
         refreshed = self.cache.refresh(key, update, fresh) if fresh else None
+        if refreshed is not None and self.regional is not None and refreshed.disk is None:
+            await self.regional.put(key, refreshed)
         return (refreshed or stale).response()
 
     async def _store(

@@ -119,3 +119,54 @@ def test_dockerfile_exposes_the_listeners_and_serves_the_config() -> None:
     assert 'ENTRYPOINT ["edgeproxy"]' in lines
     assert 'CMD ["serve", "--config", "/config/distribution.yaml", "--host", "0.0.0.0"]' in lines
     assert "RUN pip install ." in lines
+
+
+# The regional topology (profile "regional"): Redis and two PoPs of one distribution.
+POPS = ("pop-a", "pop-b")
+
+
+def serve_args(service: dict[str, Any]) -> Any:
+    """The service's command parsed by edgeproxy's own command line."""
+    from edgeproxy import cli
+
+    return cli._parser().parse_args(service["command"])
+
+
+def test_the_regional_topology_is_a_profile_of_its_own(services: dict[str, Any]) -> None:
+    for name in ("redis", *POPS):
+        assert services[name]["profiles"] == ["regional"], name
+    assert "profiles" not in services["edge"]  # `docker compose up` is the demo as before
+    assert services["redis"]["command"][0] == "redis-server"
+
+
+def test_each_pop_has_its_own_name_and_port_and_shares_redis(
+    services: dict[str, Any], edge_config: dict[str, Any]
+) -> None:
+    args = [serve_args(services[name]) for name in POPS]
+    assert all(a.run.__name__ == "_serve" for a in args)
+    assert len({a.pop for a in args}) == 2
+    assert {a.regional_cache for a in args} == {"redis://redis:6379/0"}  # the redis service
+    assert {urlsplit(a.origin).hostname for a in args} == {"origin"}
+    published = [container_ports(services[name]) for name in POPS]
+    port = edge_config["listeners"]["http_port"]
+    assert all(set(p) == {port} for p in published), published
+    assert len({p[port] for p in published}) == 2  # different host ports
+    assert all({"origin", "redis"} <= set(services[name]["depends_on"]) for name in POPS)
+    certs = [v for name in POPS for v in services[name]["volumes"] if v.endswith("/.edgeproxy")]
+    assert len(set(certs)) == 2  # no two PoPs write one certificate folder
+
+
+def test_each_pop_command_loads_the_demo_config_as_that_pop() -> None:
+    """The flags are applied to the mounted config (/config is ./config) as serve does."""
+    from edgeproxy import cli
+    from edgeproxy.config.loading import load_config
+
+    for name in POPS:
+        args = serve_args(load("docker-compose.yml")["services"][name])
+        assert args.config == [Path("/config/distribution.yaml")]
+        config = load_config(ROOT / "config/distribution.yaml", overrides=cli._overrides(args))
+        edge = config.config.edge
+        assert edge.pop == args.pop
+        assert edge.regional_cache is not None
+        assert edge.regional_cache.redis == "redis://redis:6379/0"
+        assert edge.listeners.host == "0.0.0.0"

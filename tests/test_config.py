@@ -114,10 +114,14 @@ def test_terraform_json_form_loads(tmp_path: Path) -> None:
     assert dist.origin_group[0].member[1].origin_id == "backup"
     assert dist.target_origin("app-group") is dist.origin_by_id("app")  # the primary
     assert dist.custom_error_response[0].error_caching_min_ttl == 30
-    # One warning names every ignored key; empty blocks ([]) are not worth a mention.
-    assert len(loaded.warnings) == 1
-    for key in ("distribution.price_class", "distribution.origin[0].origin_shield"):
-        assert key in loaded.warnings[0]
+    shield = dist.origin[0].origin_shield
+    assert shield is not None and shield.origin_shield_region == "us-east-1"
+    # One warning names every ignored key; empty blocks ([]) are not worth a mention. The
+    # shield is read: without a regional tier to be it, it has a warning of its own.
+    assert len(loaded.warnings) == 2
+    assert "distribution.price_class" in loaded.warnings[0]
+    assert "origin_shield" not in loaded.warnings[0]
+    assert loaded.warnings[1].startswith("distribution.origin[0].origin_shield: no regional")
     assert "s3_origin_config" not in loaded.warnings[0]
     assert "logging_config" not in loaded.warnings[0]
 

@@ -18,9 +18,12 @@ import httpx
 import pytest
 import redis
 from conftest import OriginResponse, RecordingOrigin, StartEdge, Viewer, distribution, handler
+from prometheus_client.parser import text_string_to_metric_families
 from redis_server import RedisServer
 
+from edgeproxy.config.distribution import OriginShield
 from edgeproxy.config.loading import load_config
+from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.errors import ConfigError
 
 ORIGIN_FACING = [
@@ -202,3 +205,129 @@ def test_a_bad_redis_url_refuses_to_start_naming_the_key(write_config: Any):
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(document))
     assert "edge.regional_cache.redis" in str(caught.value)
+
+
+# Origin Shield: "When it's enabled, CloudFront routes all requests through Origin Shield";
+# the Region is required then (API Reference, OriginShield:
+# https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_OriginShield.html).
+SHIELD = {"enabled": True, "origin_shield_region": "us-east-2"}
+
+
+def shielded(document: dict[str, Any], shield: dict[str, Any] = SHIELD) -> dict[str, Any]:
+    document["distribution"]["origin"][0]["origin_shield"] = shield
+    return document
+
+
+async def test_an_origin_shield_is_the_regional_tier_in_front_of_its_origin(
+    origin: RecordingOrigin, start_edge: StartEdge, redis_server: RedisServer
+):
+    a = await start_edge(shielded(pop(origin, redis_server.url, "IAD89-C1")))
+    b = await start_edge(shielded(pop(origin, redis_server.url, "FRA56-P2")))
+    assert (await a.get("/shielded")).headers["x-cache"] == MISS
+    assert (await b.get("/shielded")).headers["x-cache"] == HIT
+    assert (await b.exchanges())[-1]["source"] == "regional"
+    assert len(origin.requests_for("/shielded")) == 1
+
+
+def test_an_origin_shield_without_a_regional_tier_is_accepted_with_a_warning(
+    write_config: Any,
+):
+    path = write_config(shielded(distribution(8080)))
+    loaded = load_config(path)
+    assert loaded.config.distribution.origin[0].origin_shield == OriginShield(
+        enabled=True, origin_shield_region="us-east-2"
+    )
+    (warning,) = [w for w in loaded.warnings if "origin_shield" in w]
+    assert warning.startswith("distribution.origin[0].origin_shield: no regional tier")
+    assert "ignored" not in warning
+    with_redis = load_config(path, overrides=ConfigOverrides(regional_cache="redis://h:1/0"))
+    assert not [w for w in with_redis.warnings if "origin_shield" in w]
+    disabled = load_config(write_config(shielded(distribution(8080), {"enabled": False})))
+    assert not [w for w in disabled.warnings if "origin_shield" in w]
+
+
+@pytest.mark.parametrize(
+    ("shield", "where"),
+    [
+        ({"enabled": True}, "origin_shield.origin_shield_region"),
+        ({"enabled": True, "origin_shield_region": "Ohio"}, "origin_shield.origin_shield_region"),
+    ],
+)
+def test_an_enabled_origin_shield_needs_a_region_code(
+    write_config: Any, shield: dict[str, Any], where: str
+):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(shielded(distribution(8080), shield)))
+    assert f"distribution.origin[0].{where}" in str(caught.value)
+
+
+def samples(text: str) -> dict[str, float]:
+    """``name{label="v"}`` → value, for every sample of a Prometheus scrape."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return found
+
+
+async def scrape(viewer: Viewer) -> dict[str, float]:
+    return samples((await viewer.client.get(f"{viewer.running.admin_url}/metrics")).text)
+
+
+async def test_metrics_say_which_tier_answered_and_count_the_regional_tier(
+    origin: RecordingOrigin, start_edge: StartEdge, redis_server: RedisServer
+):
+    a, b = await two_pops(start_edge, origin, redis_server.url)
+    await a.get("/counted")  # A: origin, stored in both tiers
+    await b.get("/counted")  # B: the regional tier
+    await b.get("/counted")  # B: its own cache
+    at_a, at_b = await scrape(a), await scrape(b)
+    assert at_a['edgeproxy_answered_by_total{source="origin"}'] == 1
+    assert at_a["edgeproxy_regional_stores_total"] == 1
+    assert at_a["edgeproxy_regional_hits_total"] == 0
+    assert at_b['edgeproxy_answered_by_total{source="regional"}'] == 1
+    assert at_b['edgeproxy_answered_by_total{source="cache"}'] == 1
+    assert at_b["edgeproxy_regional_hits_total"] == 1
+    assert at_b["edgeproxy_regional_errors_total"] == 0
+    assert at_b["edgeproxy_regional_available"] == 1
+
+    redis_server.stop()
+    assert (await b.get("/while-down")).status_code == 200
+    down = await scrape(b)
+    assert down["edgeproxy_regional_errors_total"] >= 1
+    assert down["edgeproxy_regional_available"] == 0
+    assert down['edgeproxy_answered_by_total{source="origin"}'] == 1
+
+
+async def test_without_a_regional_tier_there_are_no_regional_metrics(
+    origin: RecordingOrigin, start_edge: StartEdge
+):
+    edge = await start_edge(distribution(origin.port))
+    await edge.get("/alone")
+    scraped = await scrape(edge)
+    assert scraped['edgeproxy_answered_by_total{source="origin"}'] == 1
+    assert not [name for name in scraped if name.startswith("edgeproxy_regional")]
+    assert (await edge.stats())["regional"] is None
+
+
+async def test_a_304_revalidation_at_one_pop_refreshes_the_regional_copy(
+    origin: RecordingOrigin,
+    start_edge: StartEdge,
+    redis_server: RedisServer,
+    clock: Any,
+):
+    # A 304 to CloudFront's revalidation makes the cached object fresh again (DG
+    # Expiration.html: "CloudFront ... if the origin returns 304 Not Modified ... updates
+    # the expiration"); the regional tier is the same cache seen from every PoP.
+    origin.responses["/etag"] = OriginResponse(headers={"Cache-Control": "max-age=10"}, etag='"v1"')
+    a, b = await two_pops(start_edge, origin, redis_server.url)
+    assert (await a.get("/etag")).headers["x-cache"] == MISS
+    clock.advance(11)  # stale at A and in the regional tier
+    refreshed = await a.get("/etag")
+    assert refreshed.headers["x-cache"] == "RefreshHit from cloudfront"
+    assert origin.requests_for("/etag")[-1].headers["If-None-Match"] == '"v1"'
+    at_b = await b.get("/etag")
+    assert at_b.headers["x-cache"] == HIT
+    assert (await b.exchanges())[-1]["source"] == "regional"
+    assert len(origin.requests_for("/etag")) == 2  # the 200, then the 304: none from B

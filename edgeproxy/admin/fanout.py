@@ -96,9 +96,28 @@ async def stats(request: web.Request) -> web.Response:
     per_worker = [
         {"pid": w.pid, **payload} for w, (_, payload) in zip(workers, answers, strict=True)
     ]
+    payloads = [payload for _, payload in answers]
     return web.json_response(
-        {"cache": dict(cache), "responses": dict(responses), "workers": per_worker}
+        {
+            "pop": payloads[0].get("pop"),  # the workers of one PoP share its name
+            "cache": dict(cache),
+            "regional": _summed_regional(payloads),
+            "responses": dict(responses),
+            "workers": per_worker,
+        }
     )
+
+
+def _summed_regional(payloads: list[Any]) -> dict[str, int | bool] | None:
+    """The workers' regional counters summed; ``available`` while every worker reaches
+    Redis. None without a regional tier."""
+    regional = [p["regional"] for p in payloads if p.get("regional") is not None]
+    if not regional:
+        return None
+    summed: Counter[str] = Counter()
+    for counters in regional:
+        summed.update({k: int(v) for k, v in counters.items() if k != "available"})
+    return {**summed, "available": all(bool(c.get("available")) for c in regional)}
 
 
 async def exchanges(request: web.Request) -> web.Response:

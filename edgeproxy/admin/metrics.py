@@ -30,7 +30,12 @@ def add_metrics_route(app: web.Application, edge: Edge) -> None:
 
 async def metrics(request: web.Request) -> web.Response:
     edge = request.app[EDGE]
-    body = exposition(edge.metrics, lambda: edge.cache.stats)
+    regional = edge.regional
+    body = exposition(
+        edge.metrics,
+        lambda: edge.cache.stats,
+        lambda: regional.stats.as_dict() if regional is not None else None,
+    )
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from edgeproxy.config.behaviors import CacheBehavior
 from edgeproxy.config.types import (
@@ -97,6 +97,28 @@ class S3OriginConfig(FrozenModel):
     origin_access_identity: str = ""
 
 
+class OriginShield(FrozenModel):
+    """Terraform's ``origin_shield { enabled, origin_shield_region }`` [API OriginShield]:
+    "When it's enabled, CloudFront routes all requests through Origin Shield"; the Region is
+    required then, a region code matching ``[a-z]{2}-[a-z]+-\\d``. Locally the regional tier
+    (``edge.regional_cache``) is the one shared tier in front of every origin, so it is the
+    shield too; without one, a warning at start (config/loading.py)."""
+
+    enabled: bool
+    origin_shield_region: (
+        Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[a-z]+-\d$")] | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _region_when_enabled(self) -> OriginShield:
+        if self.enabled and self.origin_shield_region is None:
+            raise invalid(
+                "required when enabled (the AWS Region, e.g. us-east-2)",
+                at=("origin_shield_region",),
+            )
+        return self
+
+
 class Origin(FrozenModel):
     """An origin: custom (``custom_origin_config``) or S3-style (anything else)."""
 
@@ -111,6 +133,7 @@ class Origin(FrozenModel):
     origin_access_control_id: str | None = None
     connection_attempts: Annotated[int, between(1, 3)] = 3
     connection_timeout: Annotated[int, between(1, 10)] = 10
+    origin_shield: OriginShield | None = None
 
     @model_validator(mode="after")
     def _custom_or_s3(self) -> Origin:

@@ -63,6 +63,7 @@ def load_config(
     warnings += _warnings(config, findings.ignored)
     if overrides is not None:
         config = apply_overrides(config, overrides)
+    warnings += _shield_warnings(config)  # after --regional-cache
     return LoadedConfig(config=config, warnings=warnings)
 
 
@@ -73,7 +74,8 @@ def load_document(document: Any, base_dir: Path) -> LoadedConfig:
     findings = tfschema.Findings()
     prepared = _prepare_document(document, findings)
     config = _validate(prepared, base_dir.resolve(), findings.problems)
-    return LoadedConfig(config=config, warnings=_warnings(config, findings.ignored))
+    warnings = _warnings(config, findings.ignored) + _shield_warnings(config)
+    return LoadedConfig(config=config, warnings=warnings)
 
 
 def read_sources(path: Path | Sequence[Path], options: SourceOptions) -> SourceDocument:
@@ -159,6 +161,20 @@ def _warnings(config: Config, ignored: list[str]) -> list[str]:
                 "address or localhost; CloudFront would refuse it, edgeproxy allows it"
             )
     return warnings
+
+
+def _shield_warnings(config: Config) -> list[str]:
+    """Origin Shield is a shared tier in front of the origin; locally the regional tier is
+    that tier (docs/caching.md), so without one an enabled shield changes nothing."""
+    if config.edge.regional_cache is not None:
+        return []
+    return [
+        f"distribution.origin[{index}].origin_shield: no regional tier to act as Origin "
+        "Shield (edge.regional_cache or --regional-cache); each PoP and worker fetches "
+        "from this origin itself"
+        for index, origin in enumerate(config.distribution.origin)
+        if origin.origin_shield is not None and origin.origin_shield.enabled
+    ]
 
 
 # --- pydantic errors -> (key path, message) --------------------------------------------------
