@@ -14,12 +14,15 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from edgeproxy.config.config_model import Config
 from edgeproxy.config.loading import LoadedConfig, load_config
 from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.config.sources import SourceOptions
 from edgeproxy.errors import ConfigError, HandlerLoadError
 from edgeproxy.functions import invoke
 from edgeproxy.functions.cloudfront import testing
+from edgeproxy.functions.hooks import Hook
+from edgeproxy.stages import Stage
 
 DEFAULT_CONFIG = Path("config/distribution.yaml")
 
@@ -107,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo_origin)
 
     invoke.register(sub)  # invoke, events generate
+    _invoke_config_args(sub.choices["invoke"])
     testing.register(sub)  # test-function (CloudFront Functions)
 
     inv = sub.add_parser("invalidate", help="invalidate cached paths ('/img/*', '/a.html')")
@@ -224,6 +228,47 @@ def _validate(args: argparse.Namespace) -> int:
     Routes(loaded.config)  # loads every handler: a missing or broken file fails here
     print(f"{', '.join(map(str, _configs(args)))}: OK")
     return 0
+
+
+def _invoke_config_args(parser: argparse.ArgumentParser) -> None:
+    """``invoke --config FILE --path P``: the call as the edge would make it for P."""
+    _config_args(parser)
+    parser.add_argument(
+        "--scheme",
+        choices=("http", "https"),
+        default="https",
+        help="with --config: the listener the viewer used (default https)",
+    )
+    parser.set_defaults(run=_invoke_at_edge)
+
+
+def _invoke_at_edge(args: argparse.Namespace) -> int:
+    if args.config is None:  # the handler alone, with a sample event
+        return invoke.invoke_alone(args)
+    config = _load(args).config
+    return invoke.command(args, lambda stage, given: _edge_prepared(config, stage, given))
+
+
+def _edge_prepared(
+    config: Config, stage: Stage, args: argparse.Namespace
+) -> tuple[Hook, invoke.Invocation]:
+    from edgeproxy.edge_invoke import NoFunction, behavior_key, edge_call
+
+    if args.event is not None:
+        raise ConfigError([("--event", "the event file already is the request: drop --config")])
+    if args.include_body:
+        decides = "with --config the association's include_body decides"
+        raise ConfigError([("--include-body", decides)])
+    try:
+        call = edge_call(config, stage, args, args.scheme)
+    except NoFunction as err:
+        raise ConfigError([(f"--path {args.uri}", str(err))]) from None
+    if invoke.has_body(args) and not call.invocation.include_body:
+        where = f"{behavior_key(config, call.route)}.lambda_function_association"
+        raise ConfigError(
+            [("--body", f"{where} ({stage}) has no include_body: the function gets no body")]
+        )
+    return call.hook, call.invocation
 
 
 def _demo_origin(args: argparse.Namespace) -> int:
