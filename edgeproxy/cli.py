@@ -18,7 +18,7 @@ from edgeproxy.config.config_model import Config
 from edgeproxy.config.loading import LoadedConfig, load_config
 from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.config.sources import SourceOptions
-from edgeproxy.errors import ConfigError, HandlerLoadError
+from edgeproxy.errors import ConfigError, HandlerLoadError, ListenerError
 from edgeproxy.functions import invoke
 from edgeproxy.functions.cloudfront import testing
 from edgeproxy.functions.hooks import Hook
@@ -59,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HandlerLoadError as err:
         print(f"edgeproxy: handler cannot be loaded: {err}", file=sys.stderr)
         return 2
+    except ListenerError as err:  # one line: which listener, where, what moves it
+        print(f"edgeproxy: {err}", file=sys.stderr)
+        return 2
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C or SIGTERM: a clean stop
         return 0
 
@@ -83,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTPS port (default: edge.listeners.https_port; 0: the config decides)",
     )
     serve.add_argument("--origin", metavar="URL", help="send the demo origin's traffic to URL")
+    _side_port_args(serve)
     serve.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
     )
@@ -125,6 +129,18 @@ def _parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # also after the command: `serve --log-level DEBUG`
         command.add_argument("--log-level", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+def _side_port_args(serve: argparse.ArgumentParser) -> None:
+    """``serve --admin-port`` and ``--origin-port``, beside the viewer port flags."""
+    serve.add_argument(
+        "--admin-port", type=int, help="admin API port (default: edge.admin.port; 0: any free)"
+    )
+    serve.add_argument(
+        "--origin-port",
+        type=int,
+        help="the demo origin's port (default: edge.demo_origin.port; 0: any free)",
+    )
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
@@ -172,6 +188,8 @@ def _overrides(args: argparse.Namespace) -> ConfigOverrides:
         origin_url=getattr(args, "origin", None),
         pop=getattr(args, "pop", None),
         regional_cache=getattr(args, "regional_cache", None),
+        admin_port=getattr(args, "admin_port", None),
+        origin_port=getattr(args, "origin_port", None),
     )
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
 import sys
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import distribution
 
@@ -81,3 +86,110 @@ def test_log_level_is_accepted_after_the_command(tmp_path: Path):
     done = run_cli("validate", "--config", str(config), "--log-level", "WARNING")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(": OK")
+
+
+# -- a listener that cannot bind: which one, where, and what moves it -------------------------
+
+
+@pytest.fixture
+def occupied() -> Iterator[int]:
+    """A loopback port some other program listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def served(tmp_path: Path, document: dict, *flags: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("serve", "--config", str(write(tmp_path, document)), *flags)
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], *parts: str) -> None:
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("edgeproxy:")]
+    assert len(lines) == 1, result.stderr
+    for part in parts:
+        assert part in lines[0], lines[0]
+
+
+def test_a_viewer_port_in_use_names_the_listener_and_what_moves_it(
+    tmp_path: Path, occupied: int
+) -> None:
+    document = distribution(8000)
+    document["edge"]["listeners"]["http_port"] = occupied
+    result = served(tmp_path, document)
+    assert_one_line(
+        result, "HTTP listener", f"127.0.0.1:{occupied}", "--port", "edge.listeners.http_port"
+    )
+
+
+def test_an_admin_port_in_use_names_the_admin_api_and_what_moves_it(
+    tmp_path: Path, occupied: int
+) -> None:
+    document = distribution(8000)
+    document["edge"]["admin"]["port"] = occupied
+    result = served(tmp_path, document)
+    assert_one_line(result, "admin API", f"127.0.0.1:{occupied}", "--admin-port", "edge.admin.port")
+
+
+def test_a_demo_origin_port_in_use_names_it_and_what_moves_it(
+    tmp_path: Path, occupied: int
+) -> None:
+    (tmp_path / "site").mkdir()
+    document = distribution(8000)
+    document["edge"]["demo_origin"] = {"origin_id": "test", "root": "site", "port": occupied}
+    result = served(tmp_path, document)
+    assert_one_line(
+        result, "demo origin", f"127.0.0.1:{occupied}", "--origin-port", "edge.demo_origin.port"
+    )
+
+
+def test_a_viewer_port_in_use_under_workers_is_said_the_same_way(
+    tmp_path: Path, occupied: int
+) -> None:
+    document = distribution(8000)
+    document["edge"]["listeners"]["http_port"] = occupied
+    result = served(tmp_path, document, "--workers", "2")
+    assert_one_line(result, "HTTP listener", f"127.0.0.1:{occupied}", "--port")
+
+
+# -- --admin-port and --origin-port move the admin API and the demo origin ---------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_admin_port_and_origin_port_flags_move_those_listeners(tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("demo page")
+    document = distribution(8000)
+    document["edge"]["demo_origin"] = {"origin_id": "test", "root": "site", "port": 1}
+    document["edge"]["admin"]["port"] = 1  # the config says 1 for both: the flags must win
+    admin, origin = free_port(), free_port()
+    command = [
+        sys.executable, "-m", "edgeproxy", "serve", "--config", str(write(tmp_path, document)),
+        "--admin-port", str(admin), "--origin-port", str(origin),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert process.stdout is not None
+        banner = [process.stdout.readline().decode() for _ in range(3)]
+        assert f"edgeproxy: demo origin on http://127.0.0.1:{origin}\n" in banner
+        assert f"edgeproxy: admin API on http://127.0.0.1:{admin}\n" in banner
+        with urllib.request.urlopen(f"http://127.0.0.1:{origin}/index.html", timeout=5) as page:
+            assert page.read() == b"demo page"
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/exchanges", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+
+
+def test_origin_port_without_a_demo_origin_is_refused(tmp_path: Path) -> None:
+    result = served(tmp_path, distribution(8000), "--origin-port", "9000")
+    assert result.returncode == 2
+    assert "--origin-port: the config has no edge.demo_origin" in result.stderr
