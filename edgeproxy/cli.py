@@ -240,10 +240,14 @@ def _cert(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from edgeproxy.routes import Routes
+    from edgeproxy.checks import every_problem
 
-    loaded = _load(args)
-    Routes(loaded.config)  # loads every handler: a missing or broken file fails here
+    loaded, problems = every_problem(_configs(args), _options(args), _overrides(args))
+    if problems:
+        raise ConfigError(problems)  # main prints them all, with their key paths
+    assert loaded is not None  # no problem: it loaded
+    for warning in loaded.warnings:
+        logging.getLogger("edgeproxy.config").warning("%s", warning)
     print(f"{', '.join(map(str, _configs(args)))}: OK")
     return 0
 

@@ -193,3 +193,38 @@ def test_origin_port_without_a_demo_origin_is_refused(tmp_path: Path) -> None:
     result = served(tmp_path, distribution(8000), "--origin-port", "9000")
     assert result.returncode == 2
     assert "--origin-port: the config has no edge.demo_origin" in result.stderr
+
+
+# -- validate: every problem in one run, handlers included --------------------------------------
+
+
+def test_validate_reports_bad_keys_and_broken_handlers_in_one_run(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("def handler(event, context)\n    return event\n")
+    (tmp_path / "also_broken.py").write_text("def handler(event, context):\n    return (\n")
+    document = distribution(
+        8000,
+        min_ttl=-5,
+        lambda_function_association=[
+            {"event_type": "viewer-request", "handler": "broken.py:handler"}
+        ],
+    )
+    document["distribution"]["default_cache_behavior"]["cache_everything"] = True
+    api = {
+        **distribution(8000)["distribution"]["default_cache_behavior"],
+        "path_pattern": "/api/*",
+        "lambda_function_association": [
+            {"event_type": "origin-request", "handler": "also_broken.py:handler"}
+        ],
+    }
+    document["distribution"]["ordered_cache_behavior"] = [api]
+    result = run_cli("validate", "--config", str(write(tmp_path, document)))
+    assert result.returncode == 2
+    assert "(4 problem(s))" in result.stderr
+    behavior = "distribution.default_cache_behavior"
+    assert f"  {behavior}.min_ttl: " in result.stderr
+    assert f"  {behavior}.cache_everything: unknown key" in result.stderr
+    handler_line = f"  {behavior}.lambda_function_association[0].handler: "
+    assert handler_line in result.stderr and "broken.py" in result.stderr
+    assert "SyntaxError" in result.stderr or "invalid syntax" in result.stderr
+    ordered = "  distribution.ordered_cache_behavior[0].lambda_function_association[0].handler: "
+    assert ordered in result.stderr and "also_broken.py" in result.stderr
