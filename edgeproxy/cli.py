@@ -119,13 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 
     inv = sub.add_parser("invalidate", help="invalidate cached paths ('/img/*', '/a.html')")
     inv.add_argument("paths", nargs="+")
-    inv.add_argument("--admin", default="http://127.0.0.1:9901", help="admin API URL")
-    inv.add_argument(
-        "--token",
-        default=os.environ.get("EDGEPROXY_ADMIN_TOKEN"),
-        help="edge.admin.token, when set (default: $EDGEPROXY_ADMIN_TOKEN)",
-    )
-    inv.set_defaults(run=_invalidate)
+    _invalidate_args(inv)
     for command in sub.choices.values():  # also after the command: `serve --log-level DEBUG`
         command.add_argument("--log-level", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -309,7 +303,41 @@ def _demo_origin(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_ADMIN = "http://127.0.0.1:9901"
+
+
+def _invalidate_args(inv: argparse.ArgumentParser) -> None:
+    """``invalidate``: the admin API's address and token from ``--config``, or given."""
+    inv.add_argument(
+        "--admin",
+        help=f"admin API URL (default: edge.admin of --config, else {DEFAULT_ADMIN})",
+    )
+    inv.add_argument(
+        "--token",
+        help="edge.admin.token, when set (default: --config's, else $EDGEPROXY_ADMIN_TOKEN)",
+    )
+    _config_args(inv)
+    inv.set_defaults(run=_invalidate)
+
+
+def _admin_of(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The admin URL and token: given, else the config's (edge.admin), else the defaults."""
+    token = args.token or os.environ.get("EDGEPROXY_ADMIN_TOKEN")
+    if args.config is None:
+        return args.admin or DEFAULT_ADMIN, token
+    from edgeproxy.runtime import url_host
+
+    admin = _load(args).config.edge.admin
+    if args.admin is None and not admin.port:  # None: no admin API; 0: a port chosen at start
+        why = "is not set: the admin API is off" if admin.port is None else "is 0 (any free)"
+        raise ConfigError([("edge.admin.port", f"{why}; give --admin URL")])
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(admin.host, admin.host)  # any → here
+    url = args.admin or f"http://{url_host(host)}:{admin.port}"
+    return url, args.token or admin.token or token
+
+
 def _invalidate(args: argparse.Namespace) -> int:
+    args.admin, args.token = _admin_of(args)
     body = json.dumps({"paths": args.paths}).encode()
     headers = {"Content-Type": "application/json"}
     if args.token:

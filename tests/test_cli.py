@@ -228,3 +228,36 @@ def test_validate_reports_bad_keys_and_broken_handlers_in_one_run(tmp_path: Path
     assert "SyntaxError" in result.stderr or "invalid syntax" in result.stderr
     ordered = "  distribution.ordered_cache_behavior[0].lambda_function_association[0].handler: "
     assert ordered in result.stderr and "also_broken.py" in result.stderr
+
+
+# -- invalidate --config: the admin API's address and token from the config ---------------------
+
+
+def test_invalidate_finds_the_admin_api_and_its_token_in_the_config(tmp_path: Path) -> None:
+    document = distribution(8000)
+    document["edge"]["admin"] = {"port": free_port(), "token": "s3cret-token"}
+    config = str(write(tmp_path, document))
+    command = [sys.executable, "-m", "edgeproxy", "serve", "--config", config]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert process.stdout is not None
+        banner = [process.stdout.readline().decode() for _ in range(2)]
+        assert any("admin API on" in line for line in banner), banner
+        done = run_cli("invalidate", "--config", config, "/img/*")
+        assert done.returncode == 0, done.stderr
+        assert "/img/*" in done.stdout
+        # without the config, the token is missing: the admin API refuses (401)
+        admin = f"http://127.0.0.1:{document['edge']['admin']['port']}"
+        refused = run_cli("invalidate", "--admin", admin, "/img/*")
+        assert refused.returncode == 1 and "401" in refused.stderr
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+
+
+def test_invalidate_with_a_config_without_admin_port_says_so(tmp_path: Path) -> None:
+    document = distribution(8000)
+    del document["edge"]["admin"]
+    done = run_cli("invalidate", "--config", str(write(tmp_path, document)), "/a")
+    assert done.returncode == 2
+    assert "edge.admin.port: is not set" in done.stderr and "--admin" in done.stderr
