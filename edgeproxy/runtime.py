@@ -33,7 +33,7 @@ from edgeproxy.pipeline import Edge, EdgeIdentity
 from edgeproxy.reload import ConfigReloader, ConfigSource
 from edgeproxy.routes import Routes
 from edgeproxy.server.listeners import Listener, ViewerServer
-from edgeproxy.viewer.certs import cert_folder, listener_context
+from edgeproxy.viewer.certs import cert_folder, listener_context, shown_path
 from edgeproxy.viewer.cloudfront_headers import names_device_headers, warm_device_parser
 from edgeproxy.viewer.geo import GeoLocator
 from edgeproxy.viewer.request_checks import ServedHosts
@@ -285,7 +285,7 @@ def stop_on_signals() -> None:
 def _announce(running: RunningEdge) -> None:
     print(f"edgeproxy: edge on {running.url('/')}", flush=True)
     if "https" in running.ports:
-        ca = cert_folder(running.config) / "ca.pem"
+        ca = shown_path(cert_folder(running.config) / "ca.pem")
         print(f"edgeproxy: edge on {running.url('/', 'https')} (CA: {ca})", flush=True)
     if "origin" in running.ports:
         print(f"edgeproxy: demo origin on http://127.0.0.1:{running.ports['origin']}", flush=True)

@@ -28,7 +28,7 @@ from edgeproxy.errors import ListenerError
 from edgeproxy.log_setup import LINE_FORMAT, configure_logs
 from edgeproxy.origin.demo import demo_origin_app
 from edgeproxy.runtime import runner, start_app, stop_on_signals, url_host
-from edgeproxy.viewer.certs import cert_folder
+from edgeproxy.viewer.certs import cert_folder, shown_path
 
 log = logging.getLogger("edgeproxy.workers")
 
@@ -67,7 +67,7 @@ async def serve_workers(
         host = url_host(config.edge.listeners.host)
         print(f"edgeproxy: {count} workers on http://{host}:{overrides.http_port}/", flush=True)
         if overrides.https_port is not None:
-            ca = cert_folder(config) / "ca.pem"
+            ca = shown_path(cert_folder(config) / "ca.pem")
             print(
                 f"edgeproxy: {count} workers on https://{host}:{overrides.https_port}/ (CA: {ca})",
                 flush=True,
