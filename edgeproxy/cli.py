@@ -14,12 +14,15 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from edgeproxy.config.config_model import Config
 from edgeproxy.config.loading import LoadedConfig, load_config
 from edgeproxy.config.overrides import ConfigOverrides
 from edgeproxy.config.sources import SourceOptions
-from edgeproxy.errors import ConfigError, HandlerLoadError
+from edgeproxy.errors import ConfigError, HandlerLoadError, ListenerError
 from edgeproxy.functions import invoke
 from edgeproxy.functions.cloudfront import testing
+from edgeproxy.functions.hooks import Hook
+from edgeproxy.stages import Stage
 
 DEFAULT_CONFIG = Path("config/distribution.yaml")
 
@@ -56,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HandlerLoadError as err:
         print(f"edgeproxy: handler cannot be loaded: {err}", file=sys.stderr)
         return 2
+    except ListenerError as err:  # one line: which listener, where, what moves it
+        print(f"edgeproxy: {err}", file=sys.stderr)
+        return 2
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C or SIGTERM: a clean stop
         return 0
 
@@ -80,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTPS port (default: edge.listeners.https_port; 0: the config decides)",
     )
     serve.add_argument("--origin", metavar="URL", help="send the demo origin's traffic to URL")
+    _side_port_args(serve)
     serve.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the port (default 1)"
     )
@@ -107,20 +114,27 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo_origin)
 
     invoke.register(sub)  # invoke, events generate
+    _invoke_config_args(sub.choices["invoke"])
     testing.register(sub)  # test-function (CloudFront Functions)
 
     inv = sub.add_parser("invalidate", help="invalidate cached paths ('/img/*', '/a.html')")
     inv.add_argument("paths", nargs="+")
-    inv.add_argument("--admin", default="http://127.0.0.1:9901", help="admin API URL")
-    inv.add_argument(
-        "--token",
-        default=os.environ.get("EDGEPROXY_ADMIN_TOKEN"),
-        help="edge.admin.token, when set (default: $EDGEPROXY_ADMIN_TOKEN)",
-    )
-    inv.set_defaults(run=_invalidate)
+    _invalidate_args(inv)
     for command in sub.choices.values():  # also after the command: `serve --log-level DEBUG`
         command.add_argument("--log-level", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+def _side_port_args(serve: argparse.ArgumentParser) -> None:
+    """``serve --admin-port`` and ``--origin-port``, beside the viewer port flags."""
+    serve.add_argument(
+        "--admin-port", type=int, help="admin API port (default: edge.admin.port; 0: any free)"
+    )
+    serve.add_argument(
+        "--origin-port",
+        type=int,
+        help="the demo origin's port (default: edge.demo_origin.port; 0: any free)",
+    )
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
@@ -168,6 +182,8 @@ def _overrides(args: argparse.Namespace) -> ConfigOverrides:
         origin_url=getattr(args, "origin", None),
         pop=getattr(args, "pop", None),
         regional_cache=getattr(args, "regional_cache", None),
+        admin_port=getattr(args, "admin_port", None),
+        origin_port=getattr(args, "origin_port", None),
     )
 
 
@@ -218,12 +234,57 @@ def _cert(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from edgeproxy.routes import Routes
+    from edgeproxy.checks import every_problem
 
-    loaded = _load(args)
-    Routes(loaded.config)  # loads every handler: a missing or broken file fails here
+    loaded, problems = every_problem(_configs(args), _options(args), _overrides(args))
+    if problems:
+        raise ConfigError(problems)  # main prints them all, with their key paths
+    assert loaded is not None  # no problem: it loaded
+    for warning in loaded.warnings:
+        logging.getLogger("edgeproxy.config").warning("%s", warning)
     print(f"{', '.join(map(str, _configs(args)))}: OK")
     return 0
+
+
+def _invoke_config_args(parser: argparse.ArgumentParser) -> None:
+    """``invoke --config FILE --path P``: the call as the edge would make it for P."""
+    _config_args(parser)
+    parser.add_argument(
+        "--scheme",
+        choices=("http", "https"),
+        default="https",
+        help="with --config: the listener the viewer used (default https)",
+    )
+    parser.set_defaults(run=_invoke_at_edge)
+
+
+def _invoke_at_edge(args: argparse.Namespace) -> int:
+    if args.config is None:  # the handler alone, with a sample event
+        return invoke.invoke_alone(args)
+    config = _load(args).config
+    return invoke.command(args, lambda stage, given: _edge_prepared(config, stage, given))
+
+
+def _edge_prepared(
+    config: Config, stage: Stage, args: argparse.Namespace
+) -> tuple[Hook, invoke.Invocation]:
+    from edgeproxy.edge_invoke import NoFunction, behavior_key, edge_call
+
+    if args.event is not None:
+        raise ConfigError([("--event", "the event file already is the request: drop --config")])
+    if args.include_body:
+        decides = "with --config the association's include_body decides"
+        raise ConfigError([("--include-body", decides)])
+    try:
+        call = edge_call(config, stage, args, args.scheme)
+    except NoFunction as err:
+        raise ConfigError([(f"--path {args.uri}", str(err))]) from None
+    if invoke.has_body(args) and not call.invocation.include_body:
+        where = f"{behavior_key(config, call.route)}.lambda_function_association"
+        raise ConfigError(
+            [("--body", f"{where} ({stage}) has no include_body: the function gets no body")]
+        )
+    return call.hook, call.invocation
 
 
 def _demo_origin(args: argparse.Namespace) -> int:
@@ -242,7 +303,41 @@ def _demo_origin(args: argparse.Namespace) -> int:
     return 0
 
 
+DEFAULT_ADMIN = "http://127.0.0.1:9901"
+
+
+def _invalidate_args(inv: argparse.ArgumentParser) -> None:
+    """``invalidate``: the admin API's address and token from ``--config``, or given."""
+    inv.add_argument(
+        "--admin",
+        help=f"admin API URL (default: edge.admin of --config, else {DEFAULT_ADMIN})",
+    )
+    inv.add_argument(
+        "--token",
+        help="edge.admin.token, when set (default: --config's, else $EDGEPROXY_ADMIN_TOKEN)",
+    )
+    _config_args(inv)
+    inv.set_defaults(run=_invalidate)
+
+
+def _admin_of(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The admin URL and token: given, else the config's (edge.admin), else the defaults."""
+    token = args.token or os.environ.get("EDGEPROXY_ADMIN_TOKEN")
+    if args.config is None:
+        return args.admin or DEFAULT_ADMIN, token
+    from edgeproxy.runtime import url_host
+
+    admin = _load(args).config.edge.admin
+    if args.admin is None and not admin.port:  # None: no admin API; 0: a port chosen at start
+        why = "is not set: the admin API is off" if admin.port is None else "is 0 (any free)"
+        raise ConfigError([("edge.admin.port", f"{why}; give --admin URL")])
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(admin.host, admin.host)  # any → here
+    url = args.admin or f"http://{url_host(host)}:{admin.port}"
+    return url, args.token or admin.token or token
+
+
 def _invalidate(args: argparse.Namespace) -> int:
+    args.admin, args.token = _admin_of(args)
     body = json.dumps({"paths": args.paths}).encode()
     headers = {"Content-Type": "application/json"}
     if args.token:

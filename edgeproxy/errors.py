@@ -33,6 +33,7 @@ so rendering needs no ``isinstance`` ladder.
 
     ConfigError                    startup only: every problem of a config, with key paths
     HandlerLoadError               startup only: a handler file missing or not importable
+    ListenerError                  startup only: a listener cannot bind its address
 
 Foreign exceptions (aiohttp, user code) are converted once, where they are caught, with
 ``raise ... from exc``.
@@ -299,6 +300,10 @@ class ConfigError(Exception):
     def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(f"{path}: {msg}" for path, msg in self.problems))
+
+
+class ListenerError(Exception):
+    """A listener cannot bind: the message names it, its address and what moves it."""
 
 
 class HandlerLoadError(Exception):

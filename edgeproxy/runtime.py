@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from edgeproxy.cache.store import CacheStore
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.custom_error_pages import ErrorPages
 from edgeproxy.config.overrides import ConfigOverrides, apply_overrides
+from edgeproxy.errors import ListenerError
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.hooks import HookRunner
 from edgeproxy.origin.client import OriginClient
@@ -31,7 +33,7 @@ from edgeproxy.pipeline import Edge, EdgeIdentity
 from edgeproxy.reload import ConfigReloader, ConfigSource
 from edgeproxy.routes import Routes
 from edgeproxy.server.listeners import Listener, ViewerServer
-from edgeproxy.viewer.certs import cert_folder, listener_context
+from edgeproxy.viewer.certs import cert_folder, listener_context, shown_path
 from edgeproxy.viewer.cloudfront_headers import names_device_headers, warm_device_parser
 from edgeproxy.viewer.geo import GeoLocator
 from edgeproxy.viewer.request_checks import ServedHosts
@@ -166,7 +168,7 @@ async def running_edge(
         if config.edge.demo_origin is not None:
             demo = config.edge.demo_origin
             demo_app = demo_origin_app(config.base_dir / demo.root)
-            origin_port = await start_app(runners, demo_app, demo.host, demo.port)
+            origin_port = await start_app(runners, demo_app, demo.host, demo.port, "origin")
             demo_overrides = ConfigOverrides(
                 origin_url=f"http://{url_host(demo.host)}:{origin_port}"
             )
@@ -178,14 +180,15 @@ async def running_edge(
             running.ports["origin"] = origin_port
         server = ViewerServer(edge)
         for listener in _listeners(config, http_port):  # HTTPS first, then HTTP
-            await server.start([replace(listener, reuse_port=reuse_port)])
+            with binding(listener.scheme, listener.host, listener.port):
+                await server.start([replace(listener, reuse_port=reuse_port)])
             if listener.scheme == "https":  # redirects name the port actually bound
                 edge.identity = replace(edge.identity, https_port=server.bound["https"])
         running.ports.update(server.bound)
         admin = config.edge.admin
         if admin.port is not None:
             running.ports["admin"] = await start_app(
-                runners, admin_app(edge, admin.token), admin.host, admin.port
+                runners, admin_app(edge, admin.token), admin.host, admin.port, "admin"
             )
         if reload is not None:
             running.reloader = ConfigReloader(
@@ -219,14 +222,41 @@ def _listeners(config: Config, http_port: int) -> list[Listener]:
 
 
 async def start_app(
-    runners: list[web.AppRunner], app: web.Application, host: str, port: int
+    runners: list[web.AppRunner], app: web.Application, host: str, port: int, listener: str
 ) -> int:
+    """Serve ``app`` on host:port; ``listener`` is its row of ``LISTENERS``."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     runners.append(runner)
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    with binding(listener, host, port):
+        await site.start()
     return int(runner.addresses[-1][1])
+
+
+# Each listener, and the flag or config key that moves it: what a port that cannot be bound
+# is reported with (ListenerError; the CLI prints it as one line and exits 2).
+LISTENERS: dict[str, tuple[str, str]] = {
+    "http": ("the viewer HTTP listener", "--port or edge.listeners.http_port"),
+    "https": ("the viewer HTTPS listener", "--https-port or edge.listeners.https_port"),
+    "admin": ("the admin API", "--admin-port or edge.admin.port"),
+    "origin": ("the demo origin", "--origin-port or edge.demo_origin.port"),
+}
+
+
+@contextmanager
+def binding(listener: str, host: str, port: int) -> Iterator[None]:
+    """An OSError while binding becomes a ListenerError that says which, where and how to
+    move it."""
+    try:
+        yield
+    except OSError as exc:
+        what, moved_by = LISTENERS[listener]
+        why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        address = f"{url_host(host)}:{port}"
+        raise ListenerError(
+            f"{what} cannot listen on {address} ({why}): move it with {moved_by}"
+        ) from None
 
 
 async def serve_forever(
@@ -255,7 +285,7 @@ def stop_on_signals() -> None:
 def _announce(running: RunningEdge) -> None:
     print(f"edgeproxy: edge on {running.url('/')}", flush=True)
     if "https" in running.ports:
-        ca = cert_folder(running.config) / "ca.pem"
+        ca = shown_path(cert_folder(running.config) / "ca.pem")
         print(f"edgeproxy: edge on {running.url('/', 'https')} (CA: {ca})", flush=True)
     if "origin" in running.ports:
         print(f"edgeproxy: demo origin on http://127.0.0.1:{running.ports['origin']}", flush=True)

@@ -24,10 +24,11 @@ from edgeproxy.admin.fanout import WorkerAdmin, fanout_app
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.loading import load_config
 from edgeproxy.config.overrides import ConfigOverrides
+from edgeproxy.errors import ListenerError
 from edgeproxy.log_setup import LINE_FORMAT, configure_logs
 from edgeproxy.origin.demo import demo_origin_app
 from edgeproxy.runtime import runner, start_app, stop_on_signals, url_host
-from edgeproxy.viewer.certs import cert_folder
+from edgeproxy.viewer.certs import cert_folder, shown_path
 
 log = logging.getLogger("edgeproxy.workers")
 
@@ -60,13 +61,13 @@ async def serve_workers(
         workers = [WorkerAdmin(i.pid, i.admin_port, admin.token) for i in infos]
         if admin.port is not None:
             port = await start_app(
-                runners, fanout_app(workers, admin.token), admin.host, admin.port
+                runners, fanout_app(workers, admin.token), admin.host, admin.port, "admin"
             )
             print(f"edgeproxy: admin API on http://{url_host(admin.host)}:{port}", flush=True)
         host = url_host(config.edge.listeners.host)
         print(f"edgeproxy: {count} workers on http://{host}:{overrides.http_port}/", flush=True)
         if overrides.https_port is not None:
-            ca = cert_folder(config) / "ca.pem"
+            ca = shown_path(cert_folder(config) / "ca.pem")
             print(
                 f"edgeproxy: {count} workers on https://{host}:{overrides.https_port}/ (CA: {ca})",
                 flush=True,
@@ -92,7 +93,7 @@ async def _shared_overrides(
     demo = config.edge.demo_origin
     if demo is not None and origin_url is None:
         app = demo_origin_app(config.base_dir / demo.root)
-        port = await start_app(runners, app, demo.host, demo.port)
+        port = await start_app(runners, app, demo.host, demo.port, "origin")
         origin_url = f"http://{url_host(demo.host)}:{port}"
         print(f"edgeproxy: demo origin on {origin_url}", flush=True)
     return dataclasses.replace(
@@ -132,6 +133,8 @@ def _ready(pipe: Connection) -> WorkerInfo:
     if not pipe.poll(_READY_TIMEOUT_S):
         raise RuntimeError("a worker did not start in time")
     info = pipe.recv()
+    if isinstance(info, ListenerError):  # the shared viewer port is taken: said as serve says
+        raise info
     if not isinstance(info, WorkerInfo):
         raise RuntimeError(f"a worker failed to start: {info}")
     return info
@@ -164,7 +167,10 @@ def worker_main(
         ready.send(f"{type(exc).__name__}: {exc}")
         return
     with runner() as loop_runner:
-        loop_runner.run(_worker(config, ready))
+        try:
+            loop_runner.run(_worker(config, ready))
+        except ListenerError as exc:  # the parent reports it, once, and refuses to start
+            ready.send(exc)
 
 
 def _private_admin(config: Config) -> Config:

@@ -18,8 +18,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("messages", "errors", "stages", "limits", "paths", "wildcards"),
     ("functions", "config", "cache", "viewer", "origin"),
     ("behaviors", "routes", "exchange", "access_log", "metrics", "collapsing", "misses"),
+    ("edge_invoke",),  # one function called as the edge would: routes + functions
     ("error_responses", "pipeline"),
-    ("server", "admin", "reload", "runtime", "log_setup", "supervisor", "cli"),
+    ("server", "admin", "reload", "runtime", "log_setup", "supervisor", "checks", "cli"),
     ("testing",),  # the pytest plugin and its helpers: a user of everything below
     ("__main__", "__init__"),
 ]

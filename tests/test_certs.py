@@ -353,3 +353,18 @@ def test_a_name_outside_the_cas_constraints_gets_a_new_ca_and_a_warning(
     assert read(files)["ca.pem"] != before["ca.pem"]
     assert "shop.example.net" in permitted(load(files.ca_cert))
     assert "shop.example.net" in caplog.text
+
+
+def test_cert_command_shows_paths_under_the_working_folder_relative_to_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    # Run from the project: no absolute path of this machine in what it prints (issue 16).
+    path = write_config(tmp_path, listeners={"host": "127.0.0.1", "https_port": 9443})
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["cert", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    ca = Path("site", ".edgeproxy", "certs", "ca.pem")
+    assert f"CA certificate:   {ca}, " in out
+    assert f"                  {ca.with_name('leaf.pem')}, valid until" in out
+    assert f"curl --cacert {ca} https://localhost:9443/" in out
+    assert str(tmp_path) not in out

@@ -681,7 +681,10 @@ def test_origin_override_without_demo_targets_the_default_origin(tmp_path: Path)
         (ConfigOverrides(origin_url="ftp://x"), "--origin"),
         (ConfigOverrides(origin_url="localhost:3000"), "--origin"),
         (ConfigOverrides(origin_url="http://x:99999"), "--origin"),
-        (ConfigOverrides(http_port=70000), "--http-port"),
+        (ConfigOverrides(http_port=70000), "--port"),  # serve's flag is --port
+        (ConfigOverrides(admin_port=-1), "--admin-port"),
+        (ConfigOverrides(origin_port=65536), "--origin-port"),
+        (ConfigOverrides(origin_port=9000, origin_url="http://127.0.0.1:3000"), "--origin-port"),
     ],
 )
 def test_bad_overrides_name_their_flag(overrides: ConfigOverrides, flag: str) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HANDLERS
+import yaml
+from conftest import HANDLERS, distribution, handler
 
 from edgeproxy.cli import main
 
@@ -321,3 +322,117 @@ def test_event_file_of_another_stage_is_refused(
     )
     assert code == 2 and out == ""
     assert "origin-request" in err and "viewer-request" in err
+
+
+# -- invoke --config FILE --path P: the call the edge would make for that path -----------------
+
+IPHONE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
+
+
+def edge_config(tmp_path: Path) -> Path:
+    """/api/* forwards CloudFront-Is-Mobile-Viewer and runs reports_cloudfront_headers.py at
+    origin-request with a 0.2 s timeout; /form/* reads bodies; the default runs nothing."""
+    document = distribution(8000)
+    reports = {
+        "event_type": "origin-request",
+        "handler": handler("reports_cloudfront_headers.py:handler"),
+        "timeout": 0.2,
+    }
+    api = {
+        **document["distribution"]["default_cache_behavior"],
+        "path_pattern": "/api/*",
+        "forwarded_values": {
+            "query_string": False,
+            "headers": ["CloudFront-Is-Mobile-Viewer", "CloudFront-Viewer-Country"],
+            "cookies": {"forward": "none"},
+        },
+        "lambda_function_association": [reports],
+    }
+    form = {
+        **document["distribution"]["default_cache_behavior"],
+        "path_pattern": "/form/*",
+        "lambda_function_association": [
+            {
+                "event_type": "viewer-request",
+                "handler": handler("rewrites_form_body.py:handler"),
+                "include_body": True,
+            }
+        ],
+    }
+    document["distribution"]["ordered_cache_behavior"] = [api, form]
+    document["edge"]["geo"] = {"default": {"country": "FR"}}
+    path = tmp_path / "distribution.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_config_derives_the_cloudfront_headers_and_the_behaviors_function(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The behavior the path selects forwards CloudFront-Is-Mobile-Viewer (from the
+    # User-Agent) and -Viewer-Country (from the address); the origin-request function sees
+    # them, as through the edge (DG adding-cloudfront-headers, lambda-cloudfront-trigger-events).
+    config = str(edge_config(tmp_path))
+    argv = ["--event-type", "origin-request", "--config", config, "--path", "/api/x"]
+    code, out, err = run(capsys, "invoke", *argv, "--header", f"User-Agent: {IPHONE_UA}")
+    assert (code, err) == (0, "")
+    saw = json.loads(out)["headers"]["x-saw"][0]["value"]
+    assert saw == "cloudfront-is-mobile-viewer=true;cloudfront-viewer-country=FR"
+    # the default behavior forwards none: the same function, named, sees none
+    named = spec("reports_cloudfront_headers.py")
+    code, out, _ = run(capsys, "invoke", named, *argv[:-1], "/other")
+    assert code == 0 and json.loads(out)["headers"]["x-saw"][0]["value"] == "-"
+
+
+def test_config_gives_the_associations_timeout(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The association's timeout (0.2 s) bounds a named function put in its place.
+    config = str(edge_config(tmp_path))
+    code, _, err = run(
+        capsys,
+        "invoke",
+        spec("sleeps.py"),
+        "--event-type",
+        "origin-request",
+        "--config",
+        config,
+        "--path",
+        "/api/slow",
+        "--header",
+        "X-Sleep: 3",
+    )
+    assert code == 1 and "Task timed out after 0.20 seconds" in err
+
+
+def test_config_gives_the_associations_include_body(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # include_body is the association's (DG lambda-include-body-access): /form/* has it,
+    # the default behavior does not, and --body there is an error that says where.
+    config = str(edge_config(tmp_path))
+    base = ["invoke", "--event-type", "viewer-request", "--config", config, "--method", "POST"]
+    code, out, err = run(capsys, *base, "--path", "/form/a", "--body", "name=ann&role=user")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["body"]["data"] == "name=ann&role=admin"
+    named = spec("rewrites_form_body.py")
+    code, out, err = run(capsys, *base, named, "--path", "/b", "--body", "x")
+    assert code == 2 and out == ""
+    assert "distribution.default_cache_behavior.lambda_function_association" in err
+    assert "include_body" in err
+
+
+def test_config_without_a_function_at_the_stage_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = str(edge_config(tmp_path))
+    code, out, err = run(
+        capsys, "invoke", "--event-type", "viewer-request", "--config", config, "--path", "/x"
+    )
+    assert code == 2 and out == ""
+    assert "no function at viewer-request" in err and "--path /x" in err
+    code, _, err = run(capsys, "invoke", "--event-type", "viewer-request")
+    assert code == 2 and "--config" in err

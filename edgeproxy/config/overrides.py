@@ -1,5 +1,6 @@
-"""Command-line settings (``--host``, ``--http-port``, ``--https-port``, ``--origin``) applied to
-a loaded, frozen config; a bad value is a ConfigError that names its flag."""
+"""Command-line settings (``--host``, ``--port``, ``--https-port``, ``--admin-port``,
+``--origin-port``, ``--origin``, ``--pop``, ``--regional-cache``) applied to a loaded, frozen
+config; a bad value is a ConfigError that names its flag."""
 
 from __future__ import annotations
 
@@ -26,11 +27,14 @@ class ConfigOverrides:
     origin_url: str | None = None  # --origin URL: serve this origin instead of the demo one
     pop: str | None = None  # --pop NAME: this process is that PoP (X-Amz-Cf-Pop)
     regional_cache: str | None = None  # --regional-cache URL: the Redis every PoP shares
+    admin_port: int | None = None  # --admin-port: edge.admin.port
+    origin_port: int | None = None  # --origin-port: edge.demo_origin.port
 
 
 def apply_overrides(config: Config, overrides: ConfigOverrides) -> Config:
     """The config with command-line settings applied; ConfigError names the bad flag."""
     config = _override_listeners(config, overrides)
+    config = _override_side_ports(config, overrides)
     if overrides.origin_url is not None:
         config = _override_origin(config, overrides.origin_url)
     return _override_pop(config, overrides)
@@ -64,18 +68,41 @@ def _override_listeners(config: Config, overrides: ConfigOverrides) -> Config:
     changes: dict[str, Any] = {}
     if overrides.host is not None:
         changes["host"] = overrides.host
-    for flag, name in (("--http-port", "http_port"), ("--https-port", "https_port")):
+    for flag, name in (("--port", "http_port"), ("--https-port", "https_port")):
         port = getattr(overrides, name)  # the two port fields, named in the tuple above
         if port is not None:
-            if not 0 <= port <= 65535:
-                raise ConfigError([(flag, "must be between 0 and 65535")])
-            changes[name] = port
+            changes[name] = _port(flag, port)
     if not changes:
         return config
     listeners = config.edge.listeners.model_copy(update=changes)
     return config.model_copy(
         update={"edge": config.edge.model_copy(update={"listeners": listeners})}
     )
+
+
+def _override_side_ports(config: Config, overrides: ConfigOverrides) -> Config:
+    """``--admin-port`` (edge.admin.port) and ``--origin-port`` (edge.demo_origin.port)."""
+    edge = config.edge
+    changes: dict[str, Any] = {}
+    if overrides.admin_port is not None:
+        port = _port("--admin-port", overrides.admin_port)
+        changes["admin"] = edge.admin.model_copy(update={"port": port})
+    if overrides.origin_port is not None:
+        port = _port("--origin-port", overrides.origin_port)
+        if overrides.origin_url is not None:
+            raise ConfigError([("--origin-port", "the demo origin is replaced by --origin")])
+        if edge.demo_origin is None:
+            raise ConfigError([("--origin-port", "the config has no edge.demo_origin to move")])
+        changes["demo_origin"] = edge.demo_origin.model_copy(update={"port": port})
+    if not changes:
+        return config
+    return config.model_copy(update={"edge": edge.model_copy(update=changes)})
+
+
+def _port(flag: str, port: int) -> int:
+    if not 0 <= port <= 65535:
+        raise ConfigError([(flag, "must be between 0 and 65535")])
+    return port
 
 
 def _override_origin(config: Config, origin_url: str) -> Config:

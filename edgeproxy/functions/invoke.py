@@ -22,6 +22,7 @@ import base64
 import contextlib
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,7 +234,13 @@ def _stage(value: str) -> Stage:
 
 
 def _event_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--uri", default="/", help="request path (default /)")
+    parser.add_argument(
+        "--uri",
+        "--path",
+        dest="uri",
+        default="/",
+        help="the viewer's request path (default /); with --config it selects the behavior",
+    )
     parser.add_argument("--method", default="GET")
     parser.add_argument("--querystring", default="", help="raw query string, without '?'")
     parser.add_argument(
@@ -261,8 +268,9 @@ def register(sub: Any) -> None:
     invoke = sub.add_parser("invoke", help="run one handler against one event")
     invoke.add_argument(
         "handler",
+        nargs="?",
         help="path/file.py:function, package.module:function, or Lambda's index.handler "
-        "with --code",
+        "with --code; with --config, default: the function the path's behavior associates",
     )
     invoke.add_argument(
         "--code", metavar="DIR", help="the function's folder, for Lambda's form index.handler"
@@ -272,10 +280,14 @@ def register(sub: Any) -> None:
     )
     invoke.add_argument("--event-type", type=_stage, required=True, metavar="STAGE")
     invoke.add_argument("--event", type=Path, help="a whole event JSON file instead")
-    invoke.add_argument("--timeout", type=float, help="seconds (default: the stage's limit)")
+    invoke.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds (default: the association's timeout with --config, else the stage's limit)",
+    )
     invoke.add_argument("--isolation", choices=ISOLATIONS, default="thread")
     _event_args(invoke)
-    invoke.set_defaults(run=_invoke)
+    invoke.set_defaults(run=invoke_alone)
 
     events = sub.add_parser("events", help="sample Lambda@Edge events")
     actions = events.add_subparsers(required=True, metavar="ACTION")
@@ -309,26 +321,25 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _invoke(args: argparse.Namespace) -> int:
+# Builds the hook and the invocation for a stage from the arguments, or raises
+# EventFileError / ConfigError (the CLI's --config builds them as the edge would).
+Prepare = Callable[[Stage, argparse.Namespace], tuple[Hook, Invocation]]
+
+
+def invoke_alone(args: argparse.Namespace) -> int:
+    """``edgeproxy invoke`` without a config: the named handler and a sample event."""
+    return command(args, _prepared)
+
+
+def command(args: argparse.Namespace, prepare: Prepare) -> int:
+    """``edgeproxy invoke``: check the arguments, build the call with ``prepare``, run it,
+    print the result (stdout: its JSON alone) or why it failed."""
     stage: Stage = args.event_type
-    if (args.body is not None or args.body_file is not None) and not args.include_body:
-        print(
-            "edgeproxy: --body/--body-file need --include-body: without it the handler gets no "
-            "request.body (the association's include_body is false)",
-            file=sys.stderr,
-        )
-        return 2
     try:
-        invocation = (
-            file_invocation(stage, args.event, args.include_body)
-            if args.event is not None
-            else generated_invocation(stage, args)
-        )
+        hook, invocation = prepare(stage, args)
     except EventFileError as err:
         print(f"edgeproxy: {err}", file=sys.stderr)
         return 2
-    try:
-        hook = _hook(args, stage, invocation.include_body)
     except ConfigError as err:
         for where, message in err.problems:
             print(f"edgeproxy: {where}: {message}", file=sys.stderr)
@@ -344,7 +355,34 @@ def _invoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _hook(args: argparse.Namespace, stage: Stage, include_body: bool) -> Hook:
+def has_body(args: argparse.Namespace) -> bool:
+    return args.body is not None or args.body_file is not None
+
+
+def _prepared(stage: Stage, args: argparse.Namespace) -> tuple[Hook, Invocation]:
+    """The call from the arguments alone: an event file, or the sample event."""
+    if args.handler is None:
+        raise ConfigError([("handler", "name one (file.py:function), or give --config")])
+    if has_body(args) and not args.include_body:
+        raise ConfigError(
+            [
+                (
+                    "--body/--body-file",
+                    "need --include-body: without it the handler gets no request.body (the "
+                    "association's include_body is false)",
+                )
+            ]
+        )
+    invocation = (
+        file_invocation(stage, args.event, args.include_body)
+        if args.event is not None
+        else generated_invocation(stage, args)
+    )
+    return cli_hook(args, stage, invocation.include_body), invocation
+
+
+def cli_hook(args: argparse.Namespace, stage: Stage, include_body: bool) -> Hook:
+    """The named handler (``args.handler``) loaded as the edge loads it."""
     isolation: Isolation = args.isolation
     timeout = timeout_for(stage, args.timeout)
     source = source_of(args.handler, args.code, args.runtime, Path.cwd(), "--")

@@ -5,51 +5,36 @@ event, runner, timeout and validation against CloudFront's rules).
 With ``config``, the event is the one the edge would build for ``request.uri``: the cache
 behavior that path selects, the distribution's names, and the ``CloudFront-*`` headers that
 behavior forwards, derived from the viewer's address and User-Agent by the edge's own
-functions (``viewer/cloudfront_headers.py``); at the origin stages the request is what the
-origin would get (``origin/forwarding.py``). Without ``handler`` it calls the function the
-config associates with that behavior and stage.
+functions; at the origin stages the request is what the origin would get. Without
+``handler`` it calls the function the config associates with that behavior and stage; the
+association's ``include_body`` and ``timeout`` apply either way. All of that is
+``edge_invoke.py``'s, which ``edgeproxy invoke --config`` reads too.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeproxy.config.config_model import Config
+from edgeproxy.edge_invoke import edge_call
 from edgeproxy.errors import HandlerError
-from edgeproxy.functions.events import EventMeta, request_event, response_event
 from edgeproxy.functions.handler_strings import is_lambda_form
 from edgeproxy.functions.hooks import Hook
 from edgeproxy.functions.invoke import (
-    REQUEST_ID,
-    VIA,
     Invocation,
     Outcome,
+    cli_hook,
     generated_invocation,
     register,
     run,
-    sample_request,
-    sample_response,
 )
-from edgeproxy.functions.invoke import _hook as cli_hook
 from edgeproxy.functions.loader import is_file_target, parse_spec
-from edgeproxy.messages import EdgeRequest, Headers
-from edgeproxy.origin.forwarding import origin_request
-from edgeproxy.routes import Route, Routes
-from edgeproxy.stages import Stage, may_include_body, takes_request
+from edgeproxy.stages import Stage, takes_request
 from edgeproxy.testing.edge import ConfigSource, loaded_config
 from edgeproxy.testing.loop import LoopThread
-from edgeproxy.viewer.cloudfront_headers import (
-    ViewerFacts,
-    sent_cf_headers,
-    split_viewer_cf_headers,
-    toward_origin,
-    viewer_cf_headers,
-)
-from edgeproxy.viewer.geo import GeoLocator
 
 HeaderInput = Mapping[str, str] | Sequence[tuple[str, str]]
 
@@ -159,11 +144,9 @@ def invoke(
             raise ValueError("invoke() needs a handler, or a config whose behavior names one")
         invocation = generated_invocation(stage, args)
         hook = cli_hook(args, stage, invocation.include_body)
-    else:
-        loaded = loaded_config(config, base)
-        route = Routes(loaded).select(viewer.uri)
-        hook = _route_hook(route, stage) if handler is None else cli_hook(args, stage, False)
-        invocation = _edge_invocation(loaded, route, stage, args, viewer, hook)
+    else:  # as `edgeproxy invoke --config`: edge_invoke.py is the one place
+        call = edge_call(loaded_config(config, base), stage, args, viewer.scheme)
+        hook, invocation = call.hook, call.invocation
     outcome = _called(hook, invocation)
     return Invoked(stage, invocation.event, outcome.result, outcome.error)
 
@@ -175,19 +158,6 @@ def _called(hook: Hook, invocation: Invocation) -> Outcome:
         return loop.run(lambda: run(hook, invocation))
     finally:
         loop.close()
-
-
-def _route_hook(route: Route, stage: Stage) -> Hook:
-    hook = route.hooks.get(stage)
-    if hook is not None:
-        return hook
-    if stage in route.functions:
-        raise ValueError(
-            f"{route.behavior.path_pattern or 'the default behavior'} runs a CloudFront "
-            f"Function at {stage}: test it through the edge (run_edge) or "
-            "`edgeproxy test-function`"
-        )
-    raise ValueError(f"no function at {stage} for {route.behavior.path_pattern or '*'}")
 
 
 # --- the arguments of `edgeproxy invoke`, from a test's values ---------------------------------
@@ -206,8 +176,7 @@ def _arguments(
     parser = argparse.ArgumentParser(add_help=False)
     register(parser.add_subparsers())
     args = parser.parse_args(["invoke", "-", "--event-type", stage.value])
-    spec, code = _absolute(str(handler or "-"), base)
-    args.handler, args.code = spec, code
+    args.handler, args.code = _absolute(str(handler), base) if handler else (None, None)
     args.isolation = isolation or "process"  # the edge's default (edge.handlers.isolation)
     args.timeout = timeout
     args.uri, args.method, args.querystring = viewer.uri, viewer.method, viewer.querystring
@@ -233,55 +202,3 @@ def _absolute(spec: str, base: Path) -> tuple[str, str | None]:
 def _pairs(headers: HeaderInput) -> list[tuple[str, str]]:
     items = headers.items() if isinstance(headers, Mapping) else headers
     return [(str(k), str(v)) for k, v in items]
-
-
-# --- the event the edge would build ---------------------------------------------------------
-
-
-def _edge_invocation(
-    config: Config,
-    route: Route,
-    stage: Stage,
-    args: argparse.Namespace,
-    viewer: Request,
-    hook: Hook,
-) -> Invocation:
-    meta = EventMeta(config.edge.distribution_domain_name, config.edge.distribution_id)
-    if not any(name.lower() == "host" for name, _ in args.header):
-        args.header.insert(0, ("Host", meta.distribution_domain_name))
-    received = replace(sample_request(Stage.VIEWER_REQUEST, args), scheme=viewer.scheme)
-    request = _stage_request(config, route, stage, received)
-    include = hook.include_body and may_include_body(stage)
-    if takes_request(stage):
-        event = request_event(stage, request, meta, REQUEST_ID, include)
-        return Invocation(stage, event, request, None, include)
-    answer = sample_response(args)
-    event = response_event(stage, request, answer, meta, REQUEST_ID)
-    return Invocation(stage, event, request, answer, False)
-
-
-def _stage_request(
-    config: Config, route: Route, stage: Stage, received: EdgeRequest
-) -> EdgeRequest:
-    """The request ``stage`` sees, by the steps pipeline.py takes (its step numbers): the
-    viewer's at viewer-request; the CloudFront-* headers after it; what the origin gets at
-    the origin stages."""
-    sent = sent_cf_headers(received.headers)
-    trusted: dict[str, str] = {}
-    viewer = received
-    if config.edge.geo.trust_viewer_headers:
-        headers, trusted = split_viewer_cf_headers(received.headers)
-        viewer = replace(received, headers=headers)
-    if stage == Stage.VIEWER_REQUEST:  # Lambda@Edge sees no CloudFront-* header of ours
-        return viewer
-    viewer = replace(viewer, headers=toward_origin(viewer.headers, sent, route.cf_header_names))
-    if stage == Stage.VIEWER_RESPONSE:
-        return viewer
-    geo = GeoLocator.from_settings(
-        config.edge.geo, config.distribution.restrictions.geo_restriction
-    )
-    facts = ViewerFacts(viewer, geo.locate(viewer.client_ip), trusted)
-    cf: Headers = viewer_cf_headers(route.cf_header_names, facts) if route.cf_header_names else []
-    origin = route.origins[viewer.scheme].targets[0]  # the behavior's origin (a group's primary)
-    keyed = replace(viewer, headers=[*viewer.headers, *cf], origin=origin)
-    return origin_request(keyed, route.key_policy, VIA)

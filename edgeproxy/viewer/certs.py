@@ -364,8 +364,20 @@ _TRUST_STEPS = (
 )
 
 
+def shown_path(path: Path, here: Path | None = None) -> Path:
+    """``path`` relative to ``here`` (default: the working folder) when it is under it, so
+    what is printed names no absolute path of this machine; else as it is."""
+    here = (here or Path.cwd()).resolve()
+    try:
+        return path.resolve().relative_to(here)
+    except ValueError:
+        return path
+
+
 def describe(files: CertificateFiles, url: str) -> str:
-    """What ``edgeproxy cert`` prints: where the CA is, what the leaf is for, how to trust."""
+    """What ``edgeproxy cert`` prints: where the CA is, what the leaf is for, how to trust;
+    paths under the working folder relative to it."""
+    ca_file, leaf_file = shown_path(files.ca_cert), shown_path(files.leaf_cert)
     names = ", ".join(certificate_names(files.leaf_cert))
     until = not_valid_after(files.leaf_cert).date().isoformat()
     ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
@@ -373,14 +385,14 @@ def describe(files: CertificateFiles, url: str) -> str:
     constraints = ca.extensions.get_extension_for_class(x509.NameConstraints).value
     scope = ", ".join(str(t.value) for t in constraints.permitted_subtrees or ())
     lines = [
-        f"CA certificate:   {files.ca_cert}, {ca.subject.rfc4514_string()}",
+        f"CA certificate:   {ca_file}, {ca.subject.rfc4514_string()}",
         f"                  valid until {ca_until}, may sign only for {scope}",
         f"HTTPS certificate for {names}",
-        f"                  {files.leaf_cert}, valid until {until} (renewed by edgeproxy)",
+        f"                  {leaf_file}, valid until {until} (renewed by edgeproxy)",
         "",
         "Trust the CA once; edgeproxy keeps it and its key (0600) in that folder:",
     ]
     width = max(len(who) for who, _ in _TRUST_STEPS)
     for who, step in _TRUST_STEPS:
-        lines.append(f"  {who:<{width}}  {step.format(ca=files.ca_cert, url=url)}")
+        lines.append(f"  {who:<{width}}  {step.format(ca=ca_file, url=url)}")
     return "\n".join(lines)
