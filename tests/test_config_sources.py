@@ -229,3 +229,105 @@ async def test_a_cloudformation_template_serves_as_it_says(
     assert other.headers["x-cache"] == "Miss from cloudfront"  # X-Request-Tag is in the key
     again = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
     assert again.headers["x-cache"] == "Hit from cloudfront"
+
+
+# --- terraform show -json ------------------------------------------------------------------
+
+SHOW_JSON = TERRAFORM / "terraform-show.json"  # `terraform show -json` run in that folder
+
+
+async def test_terraform_show_json_serves_as_the_folder_does(
+    tmp_path: Path, origin: RecordingOrigin, start_files: StartFiles
+):
+    """State as `terraform show -json` prints it (values.root_module.resources[], provider
+    placeholders "", 0, [] and null for every unset argument): the same behaviors, policies
+    and functions as the folder it came from, code found through archive_file."""
+    viewer = await start_files([SHOW_JSON, edge_overlay(tmp_path, origin, TF_NAMES)])
+
+    api = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert api.status_code == 200
+    seen = origin.requests_for("/staging/api/users")[-1]
+    assert seen.query_string == "page=2&auth=checked"
+    assert seen.headers["X-Request-Tag"] == "t1"
+    assert api.headers["x-cache"] == "Miss from cloudfront"
+    assert await viewer.last_stages() == ["viewer-request", "origin-response"]
+    again = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert again.headers["x-cache"] == "Hit from cloudfront"
+
+    page = await https_get(viewer, "/index.html")
+    assert page.headers["x-site-stage"] == "staging"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-cache"] == "Miss from cloudfront"
+    assert (await https_get(viewer, "/index.html")).headers["x-cache"] == "Hit from cloudfront"
+
+    http_port = viewer.running.ports["http"]
+    css = await viewer.client.get(f"http://localhost:{http_port}/css/site.css")
+    assert (css.status_code, css.headers["x-cache"]) == (200, "Miss from cloudfront")
+    assert (await viewer.client.get(f"http://localhost:{http_port}/index.html")).status_code == 301
+
+
+async def test_the_states_domain_name_id_and_aliases_are_the_edges(
+    tmp_path: Path, origin: RecordingOrigin, start_files: StartFiles
+):
+    """The state's domain_name and id are the event's config.distributionDomainName and
+    distributionId (DG lambda-event-structure.html#request-event-fields-request-config); the
+    cache key's host is the distribution's domain name whatever alias the viewer used, and a
+    Host that is neither is 403 (DG CNAMEs.html: CloudFront answers only its names)."""
+    viewer = await start_files([SHOW_JSON, edge_overlay(tmp_path, origin, TF_NAMES)])
+    api = await https_get(viewer, "/api/a", headers={"Host": "www.example.com"})
+    assert api.headers["x-origin-response"] == "E2QWRUHEXAMPLE"
+    assert api.headers["x-distribution-domain"] == "d2xq5example.cloudfront.net"
+
+    first = await https_get(viewer, "/img/a.png", headers={"Host": "www.example.com"})
+    assert first.headers["x-cache"] == "Miss from cloudfront"
+    by_domain = await https_get(
+        viewer, "/img/a.png", headers={"Host": "d2xq5example.cloudfront.net"}
+    )
+    assert by_domain.headers["x-cache"] == "Hit from cloudfront"
+    default_name = await https_get(
+        viewer, "/img/a.png", headers={"Host": "d111111abcdef8.cloudfront.net"}
+    )
+    assert default_name.status_code == 403
+
+
+def test_a_terraform_plan_reads_its_planned_values(tmp_path: Path):
+    """`terraform show -json plan.tfplan`: the same resources under planned_values."""
+    state = json.loads(SHOW_JSON.read_text())
+    plan = {
+        "format_version": "1.2",
+        "terraform_version": state["terraform_version"],
+        "planned_values": state["values"],
+        "resource_changes": [],
+    }
+    shutil.copytree(TERRAFORM, tmp_path / "tf")
+    path = tmp_path / "tf" / "plan.json"
+    path.write_text(json.dumps(plan))
+    assert sniff(path) == "terraform-json"
+    config = load_config([path]).config
+    assert [b.path_pattern for b in config.distribution.ordered_cache_behavior] == [
+        "/api/*",
+        "/img/*",
+        "/css/*",
+    ]
+    assert config.edge.distribution_id == "E2QWRUHEXAMPLE"
+
+
+def test_show_json_with_several_distributions_needs_distribution(tmp_path: Path):
+    state = json.loads(SHOW_JSON.read_text())
+    resources = state["values"]["root_module"]["resources"]
+    [site] = [r for r in resources if r["type"] == "aws_cloudfront_distribution"]
+    second = json.loads(json.dumps(site))
+    second["address"], second["name"] = "aws_cloudfront_distribution.docs", "docs"
+    second["values"]["id"] = "E3DOCSEXAMPLE"
+    resources.append(second)
+    shutil.copytree(TERRAFORM, tmp_path / "tf")
+    path = tmp_path / "tf" / "state.json"
+    path.write_text(json.dumps(state))
+    with pytest.raises(ConfigError) as caught:
+        load_config([path])
+    [(key, message)] = caught.value.problems
+    assert key == "--distribution"
+    assert "aws_cloudfront_distribution.site (E2QWRUHEXAMPLE)" in message
+    assert "aws_cloudfront_distribution.docs (E3DOCSEXAMPLE)" in message
+    picked = load_config([path], options=SourceOptions(distribution="E3DOCSEXAMPLE"))
+    assert picked.config.edge.distribution_id == "E3DOCSEXAMPLE"
