@@ -331,3 +331,88 @@ def test_show_json_with_several_distributions_needs_distribution(tmp_path: Path)
     assert "aws_cloudfront_distribution.docs (E3DOCSEXAMPLE)" in message
     picked = load_config([path], options=SourceOptions(distribution="E3DOCSEXAMPLE"))
     assert picked.config.edge.distribution_id == "E3DOCSEXAMPLE"
+
+
+# --- the distribution's own names from the API and CloudFormation ---------------------------
+
+FUNCTIONS_BY_NAME = {
+    "site-staging-viewer-auth": {
+        "handler": "index.handler",
+        "code": str(TERRAFORM / "functions" / "viewer_auth"),
+        "runtime": "python3.12",
+    },
+    "site-staging-origin-headers": {
+        "handler": "app.on_response",
+        "code": str(TERRAFORM / "functions" / "origin_headers"),
+        "runtime": "python3.12",
+    },
+}
+
+
+CLOUDFORMATION = SOURCES / "cloudformation.yaml"
+
+
+def functions_yaml(tmp_path: Path) -> Path:
+    path = tmp_path / "functions.yaml"
+    path.write_text(yaml.safe_dump({"edge": {"functions": FUNCTIONS_BY_NAME}}))
+    return path
+
+
+def get_distribution(tmp_path: Path) -> Path:
+    """`aws cloudfront get-distribution` output: the config inside Distribution, beside Id,
+    ARN, Status, DomainName (APIReference API_GetDistribution.html, API_Distribution.html)."""
+    config = json.loads((SOURCES / "get-distribution-config.json").read_text())
+    data = {
+        "ETag": config["ETag"],
+        "Distribution": {
+            "Id": "E1GETDISTEXAMPLE",
+            "ARN": "arn:aws:cloudfront::123456789012:distribution/E1GETDISTEXAMPLE",
+            "Status": "Deployed",
+            "LastModifiedTime": "2024-06-11T09:35:41.123000+00:00",
+            "InProgressInvalidationBatches": 0,
+            "DomainName": "d3getdist.cloudfront.net",
+            "ActiveTrustedSigners": {"Enabled": False, "Quantity": 0},
+            "ActiveTrustedKeyGroups": {"Enabled": False, "Quantity": 0},
+            "DistributionConfig": config["DistributionConfig"],
+            "AliasICPRecordals": [{"CNAME": "www.example.com", "ICPRecordalStatus": "APPROVED"}],
+        },
+    }
+    path = tmp_path / "get-distribution.json"
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+async def test_get_distribution_json_gives_the_edge_its_id_and_domain_name(
+    tmp_path: Path, origin: RecordingOrigin, start_files: StartFiles
+):
+    """Distribution.Id and DomainName are the events' distributionId and
+    distributionDomainName; the cache key's host is that name for every alias."""
+    overlay = edge_overlay(tmp_path, origin, TF_NAMES, functions=FUNCTIONS_BY_NAME)
+    viewer = await start_files([get_distribution(tmp_path), overlay])
+    api = await https_get(viewer, "/api/a", headers={"Host": "www.example.com"})
+    assert api.headers["x-origin-response"] == "E1GETDISTEXAMPLE"
+    assert api.headers["x-distribution-domain"] == "d3getdist.cloudfront.net"
+    assert await viewer.last_stages() == ["viewer-request", "origin-response"]
+    first = await https_get(viewer, "/img/a.png", headers={"Host": "www.example.com"})
+    assert first.headers["x-cache"] == "Miss from cloudfront"
+    again = await https_get(viewer, "/img/a.png", headers={"Host": "d3getdist.cloudfront.net"})
+    assert again.headers["x-cache"] == "Hit from cloudfront"
+
+
+def test_names_without_a_domain_in_the_source_keep_the_edges_defaults(tmp_path: Path):
+    """get-distribution-config and a template say nothing of the domain CloudFront assigns:
+    the edge's defaults stay (docs/configuration.md edge.distribution_domain_name)."""
+    functions = functions_yaml(tmp_path)
+    for paths in ([SOURCES / "get-distribution-config.json", functions], [CLOUDFORMATION]):
+        config = load_config(paths).config
+        assert config.edge.distribution_domain_name == "d111111abcdef8.cloudfront.net", paths
+        assert config.edge.distribution_id == "EDFDVBD6EXAMPLE", paths
+        assert config.distribution.aliases == ("www.example.com",), paths
+
+
+def test_an_edge_yaml_after_the_source_overrides_its_names(tmp_path: Path):
+    later = tmp_path / "edge.yaml"
+    later.write_text(yaml.safe_dump({"edge": {"distribution_id": "ELOCALNAME"}}))
+    config = load_config([get_distribution(tmp_path), functions_yaml(tmp_path), later]).config
+    assert config.edge.distribution_id == "ELOCALNAME"
+    assert config.edge.distribution_domain_name == "d3getdist.cloudfront.net"
