@@ -99,6 +99,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8081)
     demo.set_defaults(run=_demo_origin)
 
+    imp = sub.add_parser(
+        "import", help="write a Terraform / AWS API / CloudFormation source as our YAML"
+    )
+    imp.add_argument("source", type=Path, metavar="FILE", help="a source as --config takes")
+    imp.add_argument("--out", type=Path, help="the YAML file to write (default: print it)")
+    _source_args(imp)
+    imp.set_defaults(run=_import)
+
     invoke.register(sub)  # invoke, events generate
     testing.register(sub)  # test-function (CloudFront Functions)
 
@@ -123,6 +131,10 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
         "get-distribution(-config) JSON or a CloudFormation template; given again, a later "
         "file overlays an earlier one (e.g. edge.yaml)",
     )
+    _source_args(parser)
+
+
+def _source_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--var",
         action="append",
@@ -208,6 +220,23 @@ def _validate(args: argparse.Namespace) -> int:
     loaded = _load(args)
     Routes(loaded.config)  # loads every handler: a missing or broken file fails here
     print(f"{', '.join(map(str, _configs(args)))}: OK")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from edgeproxy.config.importing import import_source
+
+    out: Path | None = args.out
+    text, notes = import_source(
+        args.source, _options(args), out.parent if out is not None else Path.cwd()
+    )
+    for note in notes:
+        print(f"edgeproxy: not resolved: {note}", file=sys.stderr)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        print(f"edgeproxy: wrote {out}", file=sys.stderr)
     return 0
 
 

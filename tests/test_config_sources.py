@@ -416,3 +416,86 @@ def test_an_edge_yaml_after_the_source_overrides_its_names(tmp_path: Path):
     config = load_config([get_distribution(tmp_path), functions_yaml(tmp_path), later]).config
     assert config.edge.distribution_id == "ELOCALNAME"
     assert config.edge.distribution_domain_name == "d3getdist.cloudfront.net"
+
+
+# --- edgeproxy import ----------------------------------------------------------------------
+
+CFN_NAMES = ["example-site-assets.s3.us-east-1.amazonaws.com", "api.example.com"]
+IMPORTS = [
+    # (source, names to resolve, stages at /api/*, a behavior's comment in the written file)
+    (TERRAFORM, TF_NAMES, ["viewer-request", "origin-response"], "# from main.tf:174"),
+    (
+        SHOW_JSON,
+        TF_NAMES,
+        ["viewer-request", "origin-response"],
+        "# from terraform-show.json: values.root_module.resources[5].values"
+        ".ordered_cache_behavior[0]",
+    ),
+    (
+        SOURCES / "get-distribution-config.json",
+        TF_NAMES,
+        ["viewer-request", "origin-response"],
+        "# from get-distribution-config.json: DistributionConfig.CacheBehaviors[0]",
+    ),
+    (
+        CLOUDFORMATION,
+        CFN_NAMES,
+        ["viewer-request"],
+        "# from cloudformation.yaml: Resources.Distribution.Properties.DistributionConfig"
+        ".CacheBehaviors[0]",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "names", "stages", "comment"), IMPORTS)
+async def test_an_imported_source_serves_as_the_source_does(
+    source: Path,
+    names: list[str],
+    stages: list[str],
+    comment: str,
+    tmp_path: Path,
+    origin: RecordingOrigin,
+    start_files: StartFiles,
+):
+    from edgeproxy.cli import main
+
+    written = tmp_path / "site" / "distribution.yaml"
+    written.parent.mkdir()
+    assert main(["import", str(source), "--out", str(written)]) == 0
+    text = written.read_text()
+    assert comment in text
+    assert sniff(written) == "yaml"
+    overlay = edge_overlay(tmp_path, origin, names, functions=FUNCTIONS_BY_NAME)
+    from_source = load_config([source, overlay]).config
+    imported = load_config([written, overlay]).config
+    assert imported.distribution == from_source.distribution
+    assert imported.edge.distribution_id == from_source.edge.distribution_id
+
+    viewer = await start_files([written, overlay])
+    api = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert api.status_code == 200
+    assert origin.requests_for("/staging/api/users")[-1].query_string == "page=2&auth=checked"
+    assert await viewer.last_stages() == stages
+    assert api.headers["x-cache"] == "Miss from cloudfront"
+    again = await https_get(viewer, "/api/users?page=2", headers={"X-Request-Tag": "t1"})
+    assert again.headers["x-cache"] == "Hit from cloudfront"
+
+
+def test_import_code_folders_are_relative_to_the_written_file(tmp_path: Path):
+    from edgeproxy.cli import main
+
+    folder = tmp_path / "tf"
+    shutil.copytree(TERRAFORM, folder)
+    written = folder / "local" / "edge.yaml"
+    written.parent.mkdir()
+    assert main(["import", str(folder), "--out", str(written)]) == 0
+    document = yaml.safe_load(written.read_text())
+    [api] = [
+        b for b in document["distribution"]["ordered_cache_behavior"] if "api" in b["path_pattern"]
+    ]
+    codes = [a["code"] for a in api["lambda_function_association"]]
+    assert codes == ["../functions/viewer_auth", "../functions/origin_headers"]
+    assert (
+        "# Not resolved: main.tf:221: distribution.viewer_certificate[0].acm_certificate_arn"
+        in (written.read_text())
+    )
