@@ -186,7 +186,8 @@ def _serve(args: argparse.Namespace) -> int:
     loaded = _load(args)
     if args.workers > 1:
         return _serve_workers(args, loaded)
-    source = ConfigSource(_configs(args)[0], lambda: _load(args))  # saving the file reloads it
+    # Saving any of the files reloads them all.
+    source = ConfigSource(tuple(_configs(args)), lambda: _load(args))
     with _runner() as runner:
         runner.run(serve_forever(loaded.config, http_port=args.port or 8080, reload=source))
     return 0
@@ -197,10 +198,8 @@ def _serve_workers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from edgeproxy.supervisor import serve_workers
 
     Routes(loaded.config)  # a broken handler is reported here, before any worker starts
-    if len(_configs(args)) > 1 or args.var or args.var_file or args.distribution:
-        raise ConfigError([("--workers", "takes one --config file without --var/--distribution")])
     with _runner() as runner:
-        runner.run(serve_workers(_configs(args)[0], _overrides(args), args.workers))
+        runner.run(serve_workers(_configs(args), _overrides(args), args.workers, _options(args)))
     return 0
 
 

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import socket
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from edgeproxy.admin.fanout import WorkerAdmin, fanout_app
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.loading import load_config
 from edgeproxy.config.overrides import ConfigOverrides
+from edgeproxy.config.sources import SourceOptions
 from edgeproxy.origin.demo import demo_origin_app
 from edgeproxy.runtime import runner, start_app, stop_on_signals, url_host
 
@@ -42,15 +44,22 @@ class WorkerInfo:
     admin_port: int
 
 
-async def serve_workers(path: Path, overrides: ConfigOverrides, count: int) -> None:
-    """Run ``count`` workers until cancelled, then stop them by PID."""
-    config = load_config(path, overrides=overrides).config
+async def serve_workers(
+    paths: Sequence[Path],
+    overrides: ConfigOverrides,
+    count: int,
+    options: SourceOptions | None = None,
+) -> None:
+    """Run ``count`` workers until cancelled, then stop them by PID. Each worker loads
+    ``paths`` (a later file overlaying an earlier one) with ``options`` as this process did."""
+    options = options or SourceOptions()
+    config = load_config(paths, overrides=overrides, options=options).config
     runners: list[Any] = []
     processes: list[multiprocessing.process.BaseProcess] = []
     stop_on_signals()  # then the workers are stopped by PID in the finally below
     try:
         overrides = await _shared_overrides(config, overrides, runners)
-        infos = await _start_workers(path, overrides, count, processes)
+        infos = await _start_workers(list(paths), overrides, options, count, processes)
         admin = config.edge.admin
         workers = [WorkerAdmin(i.pid, i.admin_port, admin.token) for i in infos]
         if admin.port is not None:
@@ -97,8 +106,9 @@ def _free_port(host: str) -> int:
 
 
 async def _start_workers(
-    path: Path,
+    paths: list[Path],
     overrides: ConfigOverrides,
+    options: SourceOptions,
     count: int,
     processes: list[multiprocessing.process.BaseProcess],
 ) -> list[WorkerInfo]:
@@ -107,7 +117,7 @@ async def _start_workers(
     for _ in range(count):
         parent_end, child_end = context.Pipe(duplex=False)
         process = context.Process(
-            target=worker_main, args=(str(path), overrides, child_end), daemon=True
+            target=worker_main, args=(paths, overrides, options, child_end), daemon=True
         )
         process.start()
         processes.append(process)
@@ -139,11 +149,14 @@ def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
 # -- inside a worker -----------------------------------------------------------------------
 
 
-def worker_main(path: str, overrides: ConfigOverrides, ready: Connection) -> None:
+def worker_main(
+    paths: list[Path], overrides: ConfigOverrides, options: SourceOptions, ready: Connection
+) -> None:
     """A worker process: the edge on the shared ports, its admin on a private port."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
-        config = _private_admin(load_config(Path(path), overrides=overrides).config)
+        loaded = load_config(paths, overrides=overrides, options=options)
+        config = _private_admin(loaded.config)
     except Exception as exc:  # reported to the parent, which refuses to start
         ready.send(f"{type(exc).__name__}: {exc}")
         return

@@ -499,3 +499,111 @@ def test_import_code_folders_are_relative_to_the_written_file(tmp_path: Path):
         "# Not resolved: main.tf:221: distribution.viewer_certificate[0].acm_certificate_arn"
         in (written.read_text())
     )
+
+
+# --- --var-file and --distribution -----------------------------------------------------------
+
+
+async def test_var_files_are_read_in_order_and_var_wins(
+    tmp_path: Path, origin: RecordingOrigin, start_files: StartFiles
+):
+    """Terraform's order: terraform.tfvars, *.auto.tfvars, each -var-file, then -var
+    (developer.hashicorp.com/terraform/language/values/variables#variable-definition-precedence)."""
+    prod = tmp_path / "prod.tfvars"
+    prod.write_text('environment = "prod"\napi_domain = "api.prod.example"\n')
+    later = tmp_path / "later.tfvars"
+    later.write_text('static_paths = ["/media/*"]\n')
+    names = [*TF_NAMES, "api.prod.example", "api.cli.example"]
+    options = SourceOptions(variables={"api_domain": "api.cli.example"}, var_files=(prod, later))
+    viewer = await start_files([TERRAFORM, edge_overlay(tmp_path, origin, names)], options)
+
+    api = await https_get(viewer, "/api/a")
+    assert api.status_code == 200
+    seen = origin.requests_for("/prod/api/a")[-1]  # origin_path from prod.tfvars
+    assert seen.headers["Host"] == "api.cli.example"  # --var over --var-file
+    http_port = viewer.running.ports["http"]
+    media = await viewer.client.get(f"http://localhost:{http_port}/media/a.png")
+    assert media.status_code == 200  # the dynamic block over later.tfvars' list
+    img = await viewer.client.get(f"http://localhost:{http_port}/img/a.png")
+    assert img.status_code == 301  # the default's /img/* is gone
+
+
+def test_var_file_flag_and_a_broken_var_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from edgeproxy.cli import main
+
+    prod = tmp_path / "prod.tfvars"
+    prod.write_text('environment = "prod"\n')
+    out = tmp_path / "edge.yaml"
+    args = ["import", str(TERRAFORM), "--var-file", str(prod), "--out", str(out)]
+    assert main(args) == 0
+    origins = yaml.safe_load(out.read_text())["distribution"]["origin"]
+    assert [o.get("origin_path") for o in origins] == [None, "/prod"]
+
+    broken = tmp_path / "broken.tfvars"
+    broken.write_text("environment = \n")
+    assert main(["validate", "--config", str(TERRAFORM), "--var-file", str(broken)]) == 2
+    assert f"{broken}: cannot read variables" in capsys.readouterr().err
+
+
+DOCS_TF = """
+resource "aws_cloudfront_distribution" "docs" {
+  enabled = true
+  origin {
+    origin_id   = "docs"
+    domain_name = "docs.example.com"
+    custom_origin_config {
+      http_port              = 80
+      https_port             = 443
+      origin_protocol_policy = "http-only"
+      origin_ssl_protocols   = ["TLSv1.2"]
+    }
+  }
+  default_cache_behavior {
+    target_origin_id       = "docs"
+    viewer_protocol_policy = "allow-all"
+    allowed_methods        = ["GET", "HEAD"]
+    cached_methods         = ["GET", "HEAD"]
+    cache_policy_id        = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+  }
+  restrictions {
+    geo_restriction {
+      restriction_type = "none"
+    }
+  }
+  viewer_certificate {
+    cloudfront_default_certificate = true
+  }
+}
+"""
+
+
+async def test_distribution_picks_one_of_a_folders_distributions(
+    tmp_path: Path,
+    origin: RecordingOrigin,
+    start_files: StartFiles,
+    capsys: pytest.CaptureFixture[str],
+):
+    from edgeproxy.cli import main
+
+    folder = tmp_path / "tf"
+    shutil.copytree(TERRAFORM, folder)
+    (folder / "docs.tf").write_text(DOCS_TF)
+
+    assert main(["validate", "--config", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "--distribution: " in err
+    assert "docs (aws_cloudfront_distribution.docs)" in err
+    assert "site (aws_cloudfront_distribution.site)" in err
+    assert main(["validate", "--config", str(folder), "--distribution", "nowhere"]) == 2
+    assert "names none of the distributions" in capsys.readouterr().err
+
+    overlay = edge_overlay(tmp_path, origin, ["docs.example.com"])
+    viewer = await start_files([folder, overlay], SourceOptions(distribution="docs"))
+    http_port = viewer.running.ports["http"]
+    page = await viewer.client.get(f"http://localhost:{http_port}/guide.html")
+    assert (page.status_code, page.headers["x-cache"]) == (200, "Miss from cloudfront")
+    assert origin.requests_for("/guide.html")
+    by_address = load_config(
+        [folder], options=SourceOptions(distribution="aws_cloudfront_distribution.docs")
+    )
+    assert [o.origin_id for o in by_address.config.distribution.origin] == ["docs"]
