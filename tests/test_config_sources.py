@@ -607,3 +607,25 @@ async def test_distribution_picks_one_of_a_folders_distributions(
         [folder], options=SourceOptions(distribution="aws_cloudfront_distribution.docs")
     )
     assert [o.origin_id for o in by_address.config.distribution.origin] == ["docs"]
+
+
+def test_a_function_without_code_in_the_files_is_one_problem_at_its_line(tmp_path: Path):
+    """The function's code is in S3 (s3_bucket/s3_key): the files cannot locate it. One
+    problem, at the function's block, naming the association it feeds; no second one about
+    the association left without handler or lambda_arn."""
+    folder = tmp_path / "tf"
+    shutil.copytree(TERRAFORM, folder)
+    main = folder / "main.tf"
+    text = main.read_text().replace(
+        "  filename         = data.archive_file.viewer_auth.output_path\n",
+        '  s3_bucket        = "site-artifacts"\n  s3_key           = "viewer_auth.zip"\n',
+    )
+    main.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config([folder])
+    problems = [p for p in caught.value.problems if "lambda_function_association" in p[0] + p[1]]
+    assert len(problems) == 1, caught.value.problems
+    [(place, message)] = problems
+    assert place == "main.tf:117"
+    assert "aws_lambda_function.viewer_auth" in message
+    assert "ordered_cache_behavior[0].lambda_function_association[0]" in message

@@ -96,6 +96,7 @@ def overlay(base: SourceDocument, later: SourceDocument) -> SourceDocument:
         {**base.where, **later.where},
         base.notes + later.notes,
         base.problems + later.problems,
+        base.settled | later.settled,
     )
 
 

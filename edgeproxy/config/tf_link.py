@@ -97,6 +97,7 @@ def _link_function(
         code = function_code(found, catalog.archives, state_dir)
     except CodeNotFound as exc:
         source.problems.append((found.where, f"{found.address}: {exc} ({path_of(loc)})"))
+        source.settled.add(path_of(loc))  # the association's one problem is this one
         item.pop("lambda_arn")
         return
     item.pop("lambda_arn")
