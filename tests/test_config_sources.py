@@ -104,6 +104,7 @@ async def test_a_terraform_folder_serves_as_it_says(
     page = await https_get(viewer, "/index.html")
     assert page.headers["x-site-stage"] == "staging"
     assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-served-by"] == "cloudfront-function"  # aws_cloudfront_function
     assert "x-origin-response" not in page.headers
     assert (await https_get(viewer, "/index.html")).headers["x-cache"] == "Hit from cloudfront"
 
@@ -120,7 +121,7 @@ async def test_a_terraform_folder_serves_as_it_says(
 def test_terraform_notes_what_it_cannot_resolve_with_file_and_line(tmp_path: Path):
     loaded = load_config([TERRAFORM])
     [note] = [w for w in loaded.warnings if "acm_certificate_arn" in w]
-    assert note.startswith("main.tf:221: distribution.viewer_certificate[0].acm_certificate_arn")
+    assert note.startswith("main.tf:234: distribution.viewer_certificate[0].acm_certificate_arn")
     assert "data.aws_acm_certificate.site" in note
 
 
@@ -257,6 +258,7 @@ async def test_terraform_show_json_serves_as_the_folder_does(
     page = await https_get(viewer, "/index.html")
     assert page.headers["x-site-stage"] == "staging"
     assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-served-by"] == "cloudfront-function"  # the state's code
     assert page.headers["x-cache"] == "Miss from cloudfront"
     assert (await https_get(viewer, "/index.html")).headers["x-cache"] == "Hit from cloudfront"
 
@@ -423,7 +425,7 @@ def test_an_edge_yaml_after_the_source_overrides_its_names(tmp_path: Path):
 CFN_NAMES = ["example-site-assets.s3.us-east-1.amazonaws.com", "api.example.com"]
 IMPORTS = [
     # (source, names to resolve, stages at /api/*, a behavior's comment in the written file)
-    (TERRAFORM, TF_NAMES, ["viewer-request", "origin-response"], "# from main.tf:174"),
+    (TERRAFORM, TF_NAMES, ["viewer-request", "origin-response"], "# from main.tf:187"),
     (
         SHOW_JSON,
         TF_NAMES,
@@ -495,8 +497,10 @@ def test_import_code_folders_are_relative_to_the_written_file(tmp_path: Path):
     ]
     codes = [a["code"] for a in api["lambda_function_association"]]
     assert codes == ["../functions/viewer_auth", "../functions/origin_headers"]
+    [entry] = document["edge"]["functions"].values()  # the aws_cloudfront_function
+    assert entry == {"file": "../functions/cloudfront/served_by.js", "runtime": "cloudfront-js-2.0"}
     assert (
-        "# Not resolved: main.tf:221: distribution.viewer_certificate[0].acm_certificate_arn"
+        "# Not resolved: main.tf:234: distribution.viewer_certificate[0].acm_certificate_arn"
         in (written.read_text())
     )
 

@@ -34,10 +34,11 @@ def import_source(path: Path, options: SourceOptions, out_dir: Path) -> tuple[st
     source = read_source(path, options)
     if source.problems:
         raise ConfigError(source.problems)
-    for association in _associations(source.document.get("distribution")):
-        code = association.get("code")
-        if isinstance(code, str):
-            association["code"] = _relative(code, out_dir.resolve())
+    entries = [*_associations(source.document.get("distribution")), *_entries(source)]
+    for entry in entries:
+        for key in ("code", "file"):  # a Lambda function's folder, a CloudFront Function's file
+            if isinstance(entry.get(key), str):
+                entry[key] = _relative(entry[key], out_dir.resolve())
     notes = [f"{place}: {note}" for place, note in source.notes]
     return render(source, path, notes), notes
 
@@ -48,6 +49,14 @@ def _relative(code: str, out_dir: Path) -> str:
     if not Path(code).is_absolute() or os.path.commonpath([code, out_dir]) == os.sep:
         return code
     return os.path.relpath(code, out_dir)
+
+
+def _entries(source: SourceDocument) -> list[dict[str, Any]]:
+    edge = source.document.get("edge")
+    functions = edge.get("functions") if isinstance(edge, dict) else None
+    if not isinstance(functions, dict):
+        return []
+    return [entry for entry in functions.values() if isinstance(entry, dict)]
 
 
 def _associations(distribution: Any) -> Iterator[dict[str, Any]]:

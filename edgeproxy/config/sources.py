@@ -148,9 +148,11 @@ def _terraform(path: Path, options: SourceOptions, base_dir: Path) -> SourceDocu
             return None
         body, _, block_notes = config.body(value.block, (value.block.address,))
         source.notes.extend(block_notes)
-        return Known(
-            tf_type, value.block.address, value.block.node.at(), without_placeholders(body)
-        )
+        body = without_placeholders(body)
+        code_file = _file_argument(config, value.block.body.get("code"))
+        if code_file is not None:  # code = file("..."): the file itself, edits reload it
+            body["code_file"] = code_file
+        return Known(tf_type, value.block.address, value.block.node.at(), body)
 
     archives = [
         Known("archive_file", b.address, b.node.at(), config.body(b, ())[0])
@@ -160,6 +162,23 @@ def _terraform(path: Path, options: SourceOptions, base_dir: Path) -> SourceDocu
     catalog = Catalog(known, archives, lambda v: isinstance(v, terraform.Ref))
     link(source, catalog, base_dir / STATE_DIR)
     return source
+
+
+_FILE_CALL = re.compile(r"\$\{file\((.+)\)\}")
+
+
+def _file_argument(config: Any, raw: Any) -> str | None:
+    """The path of ``file(PATH)`` when an argument is exactly that call, else None."""
+    from edgeproxy.config.hcl_expr import Unresolved, expression
+
+    match = _FILE_CALL.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None:
+        return None
+    try:
+        path = expression(match.group(1), config)
+    except Unresolved:
+        return None
+    return str(config.folder / path) if isinstance(path, str) else None
 
 
 def _tfvars(folder: Path, options: SourceOptions) -> dict[str, Any]:
