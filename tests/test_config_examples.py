@@ -28,20 +28,14 @@ SOURCES = {
 
 
 def local_overlay(tmp_path: Path, origin: RecordingOrigin) -> Path:
-    """edge.yaml's names sent to the test's origin, free ports, the example's function code
-    by absolute path (a later file's folder is where relative paths are read from)."""
+    """edge.yaml's names sent to the test's origin, and free ports."""
     edge: dict[str, Any] = yaml.safe_load(EDGE.read_text())["edge"]
-    functions = {
-        name: {**entry, "code": str(EXAMPLES / entry["code"])}
-        for name, entry in edge["functions"].items()
-    }
     document = {
         "edge": {
             "listeners": {"http_port": 0, "https_port": 0},
             "admin": {"port": 0},
             "resolve": {name: f"127.0.0.1:{origin.port}" for name in edge["resolve"]},
             "tls": {"cert_dir": str(tmp_path / "certs")},
-            "functions": functions,
         }
     }
     path = tmp_path / "local.yaml"

@@ -633,3 +633,33 @@ def test_a_function_without_code_in_the_files_is_one_problem_at_its_line(tmp_pat
     assert place == "main.tf:117"
     assert "aws_lambda_function.viewer_auth" in message
     assert "ordered_cache_behavior[0].lambda_function_association[0]" in message
+
+
+async def test_each_yaml_files_relative_paths_are_read_from_its_own_folder(tmp_path: Path):
+    """`--config config/distribution.yaml --config local/edge.yaml`: the demo config's
+    handlers, CloudFront Functions, KeyValueStore and demo site stay where that file says,
+    though the later file is elsewhere; the later file's own paths are read from its folder."""
+    from test_demo import demo_copy
+
+    config = demo_copy(tmp_path)
+    local = tmp_path / "local"
+    (local / "certs-here").mkdir(parents=True)
+    later = local / "edge.yaml"
+    later.write_text(
+        yaml.safe_dump(
+            {
+                "distribution": {"aliases": ["local.example.com"]},
+                "edge": {"tls": {"cert_dir": "certs-here"}},
+            }
+        )
+    )
+    loaded = load_config([config, later]).config
+    assert loaded.edge.demo_origin is not None
+    assert loaded.base_dir / loaded.edge.demo_origin.root == config.parent / "demo-site"
+    assert loaded.path(loaded.edge.tls.cert_dir) == local / "certs-here"
+    async with (
+        running_edge(loaded, use_dns=False) as running,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+        page = await client.get(running.url("/"), headers={"Host": "local.example.com"})
+        assert page.status_code == 200

@@ -79,7 +79,7 @@ def test_workers_serve_every_config_file_given(tmp_path: Path):
     config = demo_copy(tmp_path)
     edge = yaml.safe_load(config.read_text())["edge"]
     port, admin = edge["listeners"]["http_port"], edge["admin"]["port"]
-    later = config.parent / "aliases.yaml"  # relative paths are read from the last file's folder
+    later = tmp_path / "aliases.yaml"
     later.write_text(yaml.safe_dump({"distribution": {"aliases": ["workers.example.com"]}}))
     command = [sys.executable, "-m", "edgeproxy.cli", "--log-level", "WARNING", "serve"]
     command += ["--config", str(config), "--config", str(later), "--workers", "2"]

@@ -13,7 +13,8 @@ CloudFormation / CDK       a template (JSON or YAML with short-form tags) with a
 Every reader leaves out the placeholders providers write for unset values
 (``source_doc.without_placeholders``) and links the distribution to the policies and
 functions of the same source (``config/tf_link.py``); the loader then validates the result
-with the same models as our YAML. A later file overlays an earlier one (``overlay``).
+with the same models as our YAML. A later file overlays an earlier one (``overlay``); each
+YAML file's relative paths are read from its own folder (``config/anchoring.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproxy.config import aws_names
+from edgeproxy.config.anchoring import anchored
 from edgeproxy.config.source_doc import SourceDocument, without_placeholders
 from edgeproxy.config.tf_link import Catalog, Known, link
 from edgeproxy.config.yaml_reader import read_yaml
@@ -89,9 +91,12 @@ def overlay(base: SourceDocument, later: SourceDocument) -> SourceDocument:
     """``later`` over ``base``: mappings merged key by key, anything else replaced."""
     if not isinstance(base.document, dict) or not isinstance(later.document, dict):
         return later
+    base_dir = later.base_dir if later.kind == "yaml" else base.base_dir
+    if base_dir != base.base_dir:  # the earlier file's relative paths stay its folder's
+        anchored(base.document, base.base_dir)
     return SourceDocument(
         _merge(base.document, later.document),
-        later.base_dir if later.kind == "yaml" else base.base_dir,
+        base_dir,
         base.kind,
         {**base.where, **later.where},
         base.notes + later.notes,
