@@ -62,3 +62,9 @@ async def test_each_example_serves_through_a_real_edge(
     assert seen.query_string == "page=1"
     assert len(seen.headers["X-Request-Id"]) == 36  # the Lambda@Edge function's uuid
     assert await viewer.last_stages() == ["viewer-request"]
+
+    # The CloudFront Function's URL rewrite on the default behavior (not in the template).
+    docs = await https_get(viewer, "/docs/")
+    assert docs.status_code == 200
+    rewritten = "/docs/index.html" if source != SOURCES["cloudformation"] else "/docs/"
+    assert origin.requests_for(rewritten)

@@ -1,5 +1,6 @@
 # A site distribution as a team keeps it in Terraform: an S3 bucket for the pages, an API
-# behind /api/*, policies, and a Lambda@Edge function built with archive_file.
+# behind /api/*, policies, a Lambda@Edge function built with archive_file and a CloudFront
+# Function.
 #   edgeproxy serve --config config/examples/terraform --config config/examples/edge.yaml
 
 provider "aws" {
@@ -79,6 +80,13 @@ resource "aws_lambda_function" "request_id" {
   publish          = true
 }
 
+resource "aws_cloudfront_function" "rewrite_index" {
+  name    = "${local.prefix}-rewrite-index"
+  runtime = "cloudfront-js-2.0"
+  publish = true
+  code    = file("${path.module}/functions/rewrite_index.js")
+}
+
 resource "aws_cloudfront_distribution" "site" {
   enabled             = true
   comment             = "${local.prefix} site"
@@ -109,6 +117,11 @@ resource "aws_cloudfront_distribution" "site" {
     cached_methods             = ["GET", "HEAD"]
     cache_policy_id            = data.aws_cloudfront_cache_policy.optimized.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.site.id
+
+    function_association {
+      event_type   = "viewer-request"
+      function_arn = aws_cloudfront_function.rewrite_index.arn
+    }
   }
 
   ordered_cache_behavior {
