@@ -113,6 +113,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8081)
     demo.set_defaults(run=_demo_origin)
 
+    imp = sub.add_parser(
+        "import", help="write a Terraform / AWS API / CloudFormation source as our YAML"
+    )
+    imp.add_argument("source", type=Path, metavar="FILE", help="a source as --config takes")
+    imp.add_argument("--out", type=Path, help="the YAML file to write (default: print it)")
+    _source_args(imp)
+    imp.set_defaults(run=_import)
+
     invoke.register(sub)  # invoke, events generate
     _invoke_config_args(sub.choices["invoke"])
     testing.register(sub)  # test-function (CloudFront Functions)
@@ -146,6 +154,10 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
         "get-distribution(-config) JSON or a CloudFormation template; given again, a later "
         "file overlays an earlier one (e.g. edge.yaml)",
     )
+    _source_args(parser)
+
+
+def _source_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--var",
         action="append",
@@ -203,7 +215,8 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logs(loaded.config)  # edge.logs; a worker's own: supervisor.worker_main
     if args.workers > 1:
         return _serve_workers(args, loaded)
-    source = ConfigSource(_configs(args)[0], lambda: _load(args))  # saving the file reloads it
+    # Saving any of the files reloads them all.
+    source = ConfigSource(tuple(_configs(args)), lambda: _load(args))
     with _runner() as runner:
         runner.run(serve_forever(loaded.config, http_port=args.port or 8080, reload=source))
     return 0
@@ -214,11 +227,11 @@ def _serve_workers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from edgeproxy.supervisor import serve_workers
 
     Routes(loaded.config)  # a broken handler is reported here, before any worker starts
-    if len(_configs(args)) > 1 or args.var or args.var_file or args.distribution:
-        raise ConfigError([("--workers", "takes one --config file without --var/--distribution")])
     with _runner() as runner:
         runner.run(
-            serve_workers(_configs(args)[0], _overrides(args), args.workers, args.log_level)
+            serve_workers(
+                _configs(args), _overrides(args), args.workers, _options(args), args.log_level
+            )
         )
     return 0
 
@@ -285,6 +298,23 @@ def _edge_prepared(
             [("--body", f"{where} ({stage}) has no include_body: the function gets no body")]
         )
     return call.hook, call.invocation
+
+
+def _import(args: argparse.Namespace) -> int:
+    from edgeproxy.config.importing import import_source
+
+    out: Path | None = args.out
+    text, notes = import_source(
+        args.source, _options(args), out.parent if out is not None else Path.cwd()
+    )
+    for note in notes:
+        print(f"edgeproxy: not resolved: {note}", file=sys.stderr)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        print(f"edgeproxy: wrote {out}", file=sys.stderr)
+    return 0
 
 
 def _demo_origin(args: argparse.Namespace) -> int:

@@ -1,11 +1,12 @@
 """Config hot reload: saving the config file changes what a running edge serves.
 
-``ConfigReloader`` polls the file (mtime, size and inode, once a second: one ``stat`` call, no
-watcher thread or library needed for a single file). When it changed, the file is loaded and
-checked exactly as at start (``ConfigSource.load``) and every handler it names is loaded; then,
-in one step with no ``await`` in between, the edge's routes (behaviors, origins, hooks,
-policies), custom error pages, default root object and the Host names served (aliases) are
-replaced. Requests already under way finish with what they started with.
+``ConfigReloader`` polls every ``--config`` file (mtime, size and inode, once a second: one
+``stat`` call per file, no watcher thread or library; a Terraform folder is its ``.tf`` and
+``.tfvars`` files and the folder itself, so adding a file counts). When one changed, the
+files are loaded and checked exactly as at start (``ConfigSource.load``) and every handler
+they name is loaded; then, in one step with no ``await`` in between, the edge's routes
+(behaviors, origins, hooks, policies), custom error pages, default root object and the Host
+names served (aliases) are replaced. Requests already under way finish with what they started with.
 
 A save that does not load (bad YAML, a rule CloudFront would refuse, a handler that does not
 import) is logged with every problem and its key path, and the running config stays; the next
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,26 +48,48 @@ _EDGE_APPLIED = frozenset({"handlers", "functions", "key_value_stores"})
 
 @dataclass(frozen=True, slots=True)
 class ConfigSource:
-    """Where a running edge's config comes from: the file to watch and how to load it (with
-    the same command-line overrides as at start)."""
+    """Where a running edge's config comes from: the files to watch (every ``--config``, a
+    later one overlaying an earlier one) and how to load them (with the same command-line
+    overrides and source options as at start)."""
 
-    path: Path
+    paths: tuple[Path, ...]
     load: Callable[[], LoadedConfig]
     interval_s: float = POLL_INTERVAL_S
 
+    @property
+    def name(self) -> str:
+        return ", ".join(map(str, self.paths))
+
 
 def config_source(
-    path: Path, overrides: ConfigOverrides | None = None, interval_s: float = POLL_INTERVAL_S
+    paths: Path | Sequence[Path],
+    overrides: ConfigOverrides | None = None,
+    interval_s: float = POLL_INTERVAL_S,
 ) -> ConfigSource:
-    """A source that loads ``path`` with ``overrides`` and logs the config's warnings."""
+    """A source that loads ``paths`` with ``overrides`` and logs the config's warnings."""
+    watched = (paths,) if isinstance(paths, Path) else tuple(paths)
 
     def load() -> LoadedConfig:
-        loaded = load_config(path, overrides=overrides)
+        loaded = load_config(watched, overrides=overrides)
         for warning in loaded.warnings:
             log.warning("%s", warning)
         return loaded
 
-    return ConfigSource(path, load, interval_s)
+    return ConfigSource(watched, load, interval_s)
+
+
+Stamps = tuple[tuple[Path, FileStamp], ...]
+
+
+def stamps(paths: Sequence[Path]) -> Stamps:
+    """The stamp of every file the config is read from: each path, and for a folder (a
+    Terraform configuration) each ``.tf``/``.tfvars`` file in it."""
+    files: list[Path] = []
+    for path in paths:
+        files.append(path)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix in (".tf", ".tfvars"))
+    return tuple((file, file_stamp(file)) for file in files)
 
 
 class ConfigReloader:
@@ -88,7 +111,7 @@ class ConfigReloader:
         self.reloads = 0  # successful swaps
         self.failures = 0  # saves that did not load
         self._adjust = adjust
-        self._stamp: FileStamp = file_stamp(source.path)
+        self._stamp: Stamps = stamps(source.paths)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -103,9 +126,9 @@ class ConfigReloader:
                 await task
 
     async def check(self) -> bool | None:
-        """Reload if the file changed since last looked at: True swapped, False kept the
+        """Reload if a file changed since last looked at: True swapped, False kept the
         running config, None nothing changed."""
-        stamp = file_stamp(self.source.path)
+        stamp = stamps(self.source.paths)
         if stamp == self._stamp:
             return None
         self._stamp = stamp
@@ -119,7 +142,7 @@ class ConfigReloader:
             routes = await asyncio.to_thread(Routes, config)
         except Exception as exc:  # whatever a save holds, the edge keeps serving
             self.failures += 1
-            _log_failure(self.source.path, exc)
+            _log_failure(self.source.name, exc)
             return False
         self._swap(config, routes)
         return True
@@ -138,7 +161,7 @@ class ConfigReloader:
         self.edge.hosts = ServedHosts.from_config(config)
         previous, self.config = self.config, config
         self.reloads += 1
-        log.info("reloaded %s: %d cache behaviors", self.source.path, len(routes.routes))
+        log.info("reloaded %s: %d cache behaviors", self.source.name, len(routes.routes))
         for name in needs_restart(previous, config):
             log.warning("%s changed: it takes effect after a restart", name)
 
@@ -156,7 +179,7 @@ def needs_restart(before: Config, after: Config) -> list[str]:
     return changed
 
 
-def _log_failure(path: Path, exc: Exception) -> None:
+def _log_failure(path: str, exc: Exception) -> None:
     keep = "the running config stays in use"
     if isinstance(exc, ConfigError):
         log.error("%s does not load (%d problem(s)); %s:", path, len(exc.problems), keep)

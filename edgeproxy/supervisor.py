@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import socket
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from edgeproxy.admin.fanout import WorkerAdmin, fanout_app
 from edgeproxy.config.config_model import Config
 from edgeproxy.config.loading import load_config
 from edgeproxy.config.overrides import ConfigOverrides
+from edgeproxy.config.sources import SourceOptions
 from edgeproxy.errors import ListenerError
 from edgeproxy.log_setup import LINE_FORMAT, configure_logs
 from edgeproxy.origin.demo import demo_origin_app
@@ -46,17 +48,24 @@ class WorkerInfo:
 
 
 async def serve_workers(
-    path: Path, overrides: ConfigOverrides, count: int, log_level: str = "INFO"
+    paths: Sequence[Path],
+    overrides: ConfigOverrides,
+    count: int,
+    options: SourceOptions | None = None,
+    log_level: str = "INFO",
 ) -> None:
-    """Run ``count`` workers until cancelled, then stop them by PID; each logs as this
-    process does (``log_level``, ``edge.logs``; the access log's header written once)."""
-    config = load_config(path, overrides=overrides).config
+    """Run ``count`` workers until cancelled, then stop them by PID. Each worker loads
+    ``paths`` (a later file overlaying an earlier one) with ``options`` as this process did,
+    and logs as this process does (``log_level``, ``edge.logs``; the access log's header
+    written once)."""
+    options = options or SourceOptions()
+    config = load_config(paths, overrides=overrides, options=options).config
     runners: list[Any] = []
     processes: list[multiprocessing.process.BaseProcess] = []
     stop_on_signals()  # then the workers are stopped by PID in the finally below
     try:
         overrides = await _shared_overrides(config, overrides, runners)
-        infos = await _start_workers(path, overrides, count, processes, log_level)
+        infos = await _start_workers(list(paths), overrides, options, count, processes, log_level)
         admin = config.edge.admin
         workers = [WorkerAdmin(i.pid, i.admin_port, admin.token) for i in infos]
         if admin.port is not None:
@@ -109,8 +118,9 @@ def _free_port(host: str) -> int:
 
 
 async def _start_workers(
-    path: Path,
+    paths: list[Path],
     overrides: ConfigOverrides,
+    options: SourceOptions,
     count: int,
     processes: list[multiprocessing.process.BaseProcess],
     log_level: str,
@@ -120,7 +130,9 @@ async def _start_workers(
     for _ in range(count):
         parent_end, child_end = context.Pipe(duplex=False)
         process = context.Process(
-            target=worker_main, args=(str(path), overrides, child_end, log_level), daemon=True
+            target=worker_main,
+            args=(paths, overrides, options, child_end, log_level),
+            daemon=True,
         )
         process.start()
         processes.append(process)
@@ -155,13 +167,18 @@ def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
 
 
 def worker_main(
-    path: str, overrides: ConfigOverrides, ready: Connection, log_level: str = "INFO"
+    paths: list[Path],
+    overrides: ConfigOverrides,
+    options: SourceOptions,
+    ready: Connection,
+    log_level: str = "INFO",
 ) -> None:
     """A worker process: the edge on the shared ports, its admin on a private port; it
     logs at the parent's level, where ``edge.logs`` says (its lines, not the header)."""
     logging.basicConfig(level=log_level, format=LINE_FORMAT)
     try:
-        config = _private_admin(load_config(Path(path), overrides=overrides).config)
+        loaded = load_config(paths, overrides=overrides, options=options)
+        config = _private_admin(loaded.config)
         configure_logs(config, header=False)
     except Exception as exc:  # reported to the parent, which refuses to start
         ready.send(f"{type(exc).__name__}: {exc}")

@@ -311,3 +311,44 @@ def _not(check: Callable[[], Any]) -> Callable[[], Any]:
         return not await check()
 
     return negated
+
+
+async def test_every_config_file_is_watched_a_terraform_folder_file_by_file(
+    origin: RecordingOrigin, tmp_path: Path
+) -> None:
+    """`serve --config infra/ --config edge.yaml`: saving edge.yaml (the second file) or a
+    .tf file inside the folder reloads, as saving the only file does."""
+    import shutil
+
+    from test_config_sources import TERRAFORM, TF_NAMES, edge_overlay
+
+    folder = tmp_path / "infra"
+    shutil.copytree(TERRAFORM, folder)
+    edge_yaml = edge_overlay(tmp_path, origin, TF_NAMES)
+    overlay = yaml.safe_load(edge_yaml.read_text())
+    paths = [folder, edge_yaml]
+    config = load_config(paths).config
+    source = config_source(paths, interval_s=0.02)
+    async with (
+        running_edge(config, use_dns=False, reload=source) as running,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+        url = f"http://127.0.0.1:{running.ports['http']}/img/a.png"
+
+        async def status(host: str) -> int:
+            return (await client.get(url, headers={"Host": host})).status_code
+
+        assert await status("img.example.com") == 403  # not an alias yet
+        overlay["distribution"] = {"aliases": ["www.example.com", "img.example.com"]}
+        save(edge_yaml, yaml.safe_dump(overlay), 1)
+        await eventually(lambda: _is(status("img.example.com"), 200), "edge.yaml reloaded")
+
+        main = folder / "main.tf"
+        text = main.read_text().replace('"allow-all"', '"redirect-to-https"')
+        save(main, text, 2)
+        await eventually(lambda: _is(status("www.example.com"), 301), "main.tf reloaded")
+        assert running.reloader is not None and running.reloader.reloads == 2
+
+
+async def _is(answer: Any, wanted: int) -> bool:
+    return bool(await answer == wanted)

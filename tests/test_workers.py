@@ -77,3 +77,31 @@ def test_sigterm_stops_the_parent_and_every_worker(tmp_path: Path):
 def _zombie(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status").read_text()
     return "State:\tZ" in status
+
+
+def test_workers_serve_every_config_file_given(tmp_path: Path):
+    """`--config A --config B --workers 2`: each worker serves A overlaid by B, as one
+    process would (here B adds an alias: a Host CloudFront answers only when it is one of the
+    distribution's names, DG CNAMEs.html)."""
+    config = demo_copy(tmp_path)
+    edge = yaml.safe_load(config.read_text())["edge"]
+    port, admin = edge["listeners"]["http_port"], edge["admin"]["port"]
+    later = tmp_path / "aliases.yaml"
+    later.write_text(yaml.safe_dump({"distribution": {"aliases": ["workers.example.com"]}}))
+    command = [sys.executable, "-m", "edgeproxy.cli", "--log-level", "WARNING", "serve"]
+    command += ["--config", str(config), "--config", str(later), "--workers", "2"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL)
+    try:
+        _get_when_up(f"http://127.0.0.1:{admin}/stats", process)
+        for _ in range(10):  # new connections: both workers answer some
+            aliased = httpx.get(
+                f"http://127.0.0.1:{port}/", headers={"Host": "workers.example.com"}
+            )
+            assert aliased.status_code == 200
+        stats = httpx.get(f"http://127.0.0.1:{admin}/stats").json()
+        assert len(stats["workers"]) == 2
+        unknown = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": "other.example.com"})
+        assert unknown.status_code == 403
+    finally:
+        os.kill(process.pid, signal.SIGINT)
+        process.wait(timeout=20)

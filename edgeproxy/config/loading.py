@@ -58,7 +58,8 @@ def load_config(
         config = _validate(document, source.base_dir, findings.problems)
     except ConfigError as exc:
         # Unresolved values explain many a "required": listed with the problems.
-        raise ConfigError(_unique(source.located(exc.problems) + source.notes)) from None
+        problems = source.located(source.unsettled(exc.problems))
+        raise ConfigError(_unique(problems + source.notes)) from None
     warnings = [f"{place}: {note} (not resolved)" for place, note in source.notes]
     warnings += _warnings(config, findings.ignored)
     if overrides is not None:

@@ -4,7 +4,9 @@ YAML's shape (Terraform's names), where each key came from, and what could not b
 ``where`` maps a key path (``distribution.ordered_cache_behavior[1]``) to its place in the
 source (``main.tf:42`` or a JSON path), so a problem the models find names the source line.
 ``notes`` are values the files could not give ((place, message)): warnings when the rest is
-enough to serve, listed with the problems when it is not.
+enough to serve, listed with the problems when it is not. ``settled`` holds the key paths a
+reader already reported a problem for: what the models then find below them is the same
+problem, not listed again.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class SourceDocument:
     where: dict[str, str] = field(default_factory=dict)
     notes: list[tuple[str, str]] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    settled: set[str] = field(default_factory=set)
 
     def place(self, path: str) -> str | None:
         """The source place of ``path`` or of its nearest enclosing key that has one."""
@@ -34,6 +37,15 @@ class SourceDocument:
             cut = max(path.rfind("."), path.rfind("["))
             path = path[:cut] if cut > 0 else ""
         return None
+
+    def unsettled(self, problems: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """``problems`` without those at or below a key path already reported."""
+        return [(path, message) for path, message in problems if not self._settled(path)]
+
+    def _settled(self, path: str) -> bool:
+        return any(
+            path == done or path.startswith((f"{done}.", f"{done}[")) for done in self.settled
+        )
 
     def located(self, problems: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """``problems`` with the source place in front of each key path that has one."""

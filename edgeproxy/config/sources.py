@@ -13,7 +13,8 @@ CloudFormation / CDK       a template (JSON or YAML with short-form tags) with a
 Every reader leaves out the placeholders providers write for unset values
 (``source_doc.without_placeholders``) and links the distribution to the policies and
 functions of the same source (``config/tf_link.py``); the loader then validates the result
-with the same models as our YAML. A later file overlays an earlier one (``overlay``).
+with the same models as our YAML. A later file overlays an earlier one (``overlay``); each
+YAML file's relative paths are read from its own folder (``config/anchoring.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproxy.config import aws_names
+from edgeproxy.config.anchoring import anchored
 from edgeproxy.config.source_doc import SourceDocument, without_placeholders
 from edgeproxy.config.tf_link import Catalog, Known, link
 from edgeproxy.config.yaml_reader import read_yaml
@@ -89,13 +91,17 @@ def overlay(base: SourceDocument, later: SourceDocument) -> SourceDocument:
     """``later`` over ``base``: mappings merged key by key, anything else replaced."""
     if not isinstance(base.document, dict) or not isinstance(later.document, dict):
         return later
+    base_dir = later.base_dir if later.kind == "yaml" else base.base_dir
+    if base_dir != base.base_dir:  # the earlier file's relative paths stay its folder's
+        anchored(base.document, base.base_dir)
     return SourceDocument(
         _merge(base.document, later.document),
-        later.base_dir if later.kind == "yaml" else base.base_dir,
+        base_dir,
         base.kind,
         {**base.where, **later.where},
         base.notes + later.notes,
         base.problems + later.problems,
+        base.settled | later.settled,
     )
 
 
@@ -147,9 +153,11 @@ def _terraform(path: Path, options: SourceOptions, base_dir: Path) -> SourceDocu
             return None
         body, _, block_notes = config.body(value.block, (value.block.address,))
         source.notes.extend(block_notes)
-        return Known(
-            tf_type, value.block.address, value.block.node.at(), without_placeholders(body)
-        )
+        body = without_placeholders(body)
+        code_file = _file_argument(config, value.block.body.get("code"))
+        if code_file is not None:  # code = file("..."): the file itself, edits reload it
+            body["code_file"] = code_file
+        return Known(tf_type, value.block.address, value.block.node.at(), body)
 
     archives = [
         Known("archive_file", b.address, b.node.at(), config.body(b, ())[0])
@@ -159,6 +167,23 @@ def _terraform(path: Path, options: SourceOptions, base_dir: Path) -> SourceDocu
     catalog = Catalog(known, archives, lambda v: isinstance(v, terraform.Ref))
     link(source, catalog, base_dir / STATE_DIR)
     return source
+
+
+_FILE_CALL = re.compile(r"\$\{file\((.+)\)\}")
+
+
+def _file_argument(config: Any, raw: Any) -> str | None:
+    """The path of ``file(PATH)`` when an argument is exactly that call, else None."""
+    from edgeproxy.config.hcl_expr import Unresolved, expression
+
+    match = _FILE_CALL.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None:
+        return None
+    try:
+        path = expression(match.group(1), config)
+    except Unresolved:
+        return None
+    return str(config.folder / path) if isinstance(path, str) else None
 
 
 def _tfvars(folder: Path, options: SourceOptions) -> dict[str, Any]:

@@ -27,6 +27,10 @@ POLICY_TYPES = (
     ("response_headers_policy", "aws_cloudfront_response_headers_policy"),
 )
 LAMBDA = "aws_lambda_function"
+CF_FUNCTION = "aws_cloudfront_function"
+# The account of a CloudFront Function's ARN when the files cannot say it (HCL: AWS assigns
+# it); the ARN only keys its edge.functions entry here.
+LOCAL_ACCOUNT = "123456789012"
 _COMPUTED_POLICY_KEYS = frozenset({"id", "arn", "etag"})
 
 
@@ -60,6 +64,10 @@ def link(source: SourceDocument, catalog: Catalog, state_dir: Path) -> None:
             if isinstance(item, dict):
                 at = (*loc, "lambda_function_association", index)
                 _link_function(source, item, at, catalog, state_dir)
+        for index, item in enumerate(behavior.get("function_association") or []):
+            if isinstance(item, dict):
+                at = (*loc, "function_association", index)
+                _link_cloudfront_function(source, item, at, catalog, state_dir)
     source.document["distribution"] = _unresolved(source, distribution, ("distribution",), catalog)
 
 
@@ -97,6 +105,7 @@ def _link_function(
         code = function_code(found, catalog.archives, state_dir)
     except CodeNotFound as exc:
         source.problems.append((found.where, f"{found.address}: {exc} ({path_of(loc)})"))
+        source.settled.add(path_of(loc))  # the association's one problem is this one
         item.pop("lambda_arn")
         return
     item.pop("lambda_arn")
@@ -105,6 +114,55 @@ def _link_function(
     runtime = found.values.get("runtime")
     if isinstance(runtime, str) and runtime:
         item["runtime"] = runtime
+
+
+def _link_cloudfront_function(
+    source: SourceDocument,
+    item: dict[str, Any],
+    loc: tuple[int | str, ...],
+    catalog: Catalog,
+    state_dir: Path,
+) -> None:
+    """A ``function_association`` whose ``aws_cloudfront_function`` is in the source: its
+    ARN (the source's, else one made of its name) and an ``edge.functions`` entry with its
+    code file (``file(...)`` as written, else the code written under ``.edgeproxy``)."""
+    found = catalog.find(item.get("function_arn"), CF_FUNCTION)
+    if found is None:
+        return
+    values = found.values
+    name, code = values.get("name"), values.get("code")
+    if not isinstance(name, str) or not isinstance(code, str) or not code:
+        source.problems.append(
+            (
+                found.where,
+                f"{found.address}: its name or code is not in these files ({path_of(loc)})",
+            )
+        )
+        source.settled.add(path_of(loc))
+        item.pop("function_arn")
+        return
+    arn = item.get("function_arn")
+    if not (isinstance(arn, str) and arn.startswith("arn:")):
+        arn = f"arn:aws:cloudfront::{LOCAL_ACCOUNT}:function/{name}"
+    item["function_arn"] = arn
+    code_file = values.get("code_file")
+    if not isinstance(code_file, str):
+        code_file = str(_written(state_dir.parent / "functions" / f"{name}.js", code))
+    entry = {"file": code_file}
+    if isinstance(values.get("runtime"), str):
+        entry["runtime"] = values["runtime"]
+    edge = source.document.setdefault("edge", {})
+    edge.setdefault("functions", {})[arn] = entry
+    source.where[path_of(("edge", "functions", arn))] = found.where
+
+
+def _written(path: Path, text: str) -> Path:
+    """``text`` in ``path``, written only when it differs (an unchanged file keeps its
+    mtime, so the function is not reloaded for nothing)."""
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _unresolved(

@@ -134,6 +134,14 @@ resource "aws_lambda_function" "origin_headers" {
   publish          = true
 }
 
+resource "aws_cloudfront_function" "served_by" {
+  name    = "${local.name_prefix}-served-by"
+  runtime = "cloudfront-js-2.0"
+  comment = "Marks responses of the default behavior"
+  publish = true
+  code    = file("${path.module}/functions/cloudfront/served_by.js")
+}
+
 resource "aws_cloudfront_distribution" "site" {
   enabled             = true
   comment             = "${local.name_prefix} site"
@@ -169,6 +177,11 @@ resource "aws_cloudfront_distribution" "site" {
     cache_policy_id            = data.aws_cloudfront_cache_policy.optimized.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.security.id
     compress                   = true
+
+    function_association {
+      event_type   = "viewer-response"
+      function_arn = aws_cloudfront_function.served_by.arn
+    }
   }
 
   ordered_cache_behavior {
