@@ -5,13 +5,16 @@
 Each mode runs ``HookRunner.run_request`` for a viewer-request handler that returns its
 request unchanged (the cheapest real handler): building the event, the call in its isolation,
 validation and converting the result back — everything a stage adds to a request, nothing
-else. Calls are sequential on one uvloop loop, as one viewer's requests would be; the table
-gives the median of ``--repeats`` runs of ``--calls`` calls each, after a warm-up (for
-``process``, the worker is started in the warm-up: cold starts are not in the figure), and the
-best run, which is what the code costs when nothing else competes for the CPU. The
-``none`` row is the same work without calling anything (event built, the request itself
-validated and converted), to separate the stage's own cost from the isolation's. Logging is
-at WARNING, as in ``make bench`` (a REPORT line at INFO adds its own cost).
+else. The ``cloudfront function`` row runs a viewer-request CloudFront Function that returns
+its request unchanged the same way (``run_viewer_request``, in the runtime process every
+CloudFront Function of an edge shares). Calls are sequential on one uvloop loop, as one
+viewer's requests would be; the table gives the median of ``--repeats`` runs of ``--calls``
+calls each, after a warm-up (for ``process``, the worker is started in the warm-up: cold
+starts are not in the figure), and the best run, which is what the code costs when nothing
+else competes for the CPU. The ``none`` row is the same work without calling anything (event
+built, the request itself validated and converted), to separate the stage's own cost from
+the isolation's. Logging is at WARNING, as in ``make bench`` (a REPORT line at INFO adds its
+own cost).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from typing import Any
 import uvloop
 
 from edgeproxy.functions import events
+from edgeproxy.functions.cloudfront.runner import run_viewer_request
+from edgeproxy.functions.cloudfront.stores import load_function as load_cloudfront_function
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.hooks import Hook, HookRunner, load_function, source_of
 from edgeproxy.functions.loader import INIT_TIMEOUT_S
@@ -55,6 +60,11 @@ RID = "ErBax5417C_eI5vdOk6h384wAGWb4VPsg1r-9O_qe2EoeGER8BwR-g=="
 NODE_HANDLER = """
 exports.handler = async (event) => event.Records[0].cf.request;
 """
+
+# A viewer-request CloudFront Function that returns its request unchanged, run as the edge
+# runs one: ``run_viewer_request`` in the edge's one CloudFront Functions runtime process.
+CLOUDFRONT_FUNCTION = "function handler(event) { return event.request; }\n"
+CLOUDFRONT_ARN = "arn:aws:cloudfront::123456789012:function/noop"
 
 # mode → (file:function, isolation); process and node run as a config names a function file:
 # in the function's own runtime processes (the container model).
@@ -107,6 +117,13 @@ async def measure(folder: Path, calls: int, repeats: int) -> Figures:
         handler = load_function(source, isolation, folder, {}, INIT_TIMEOUT_S)  # type: ignore[arg-type]
         hook = Hook(Stage.VIEWER_REQUEST, handler, 5.0, False, isolation)  # type: ignore[arg-type]
         calls_by_mode[mode] = partial(runner.run_request, hook, request, META, RID)
+    (folder / "noop_cf.js").write_text(CLOUDFRONT_FUNCTION)
+    function = load_cloudfront_function(
+        CLOUDFRONT_ARN, folder / "noop_cf.js", "cloudfront-js-2.0", {}, None
+    )
+    calls_by_mode["cloudfront function"] = partial(
+        run_viewer_request, runner.functions, function, request, META, RID
+    )
     runs: dict[str, list[float]] = {mode: [] for mode in calls_by_mode}
     try:
         for call in calls_by_mode.values():  # warm-up (starts the process worker)

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
+from functools import partial
 from urllib.parse import quote
 
 from edgeproxy.exchange import Exchange
-from edgeproxy.messages import EdgeRequest, EdgeResponse, SwitchedConnection, header_value
+from edgeproxy.messages import (
+    EdgeRequest,
+    EdgeResponse,
+    Headers,
+    SwitchedConnection,
+    header_value,
+)
 
 # cs-protocol of the access log for a WebSocket, by the viewer's scheme (CloudFront's
 # standard log: http, https, ws or wss).
@@ -78,7 +86,12 @@ class AccessRecord:
         self.when = when
 
     def __str__(self) -> str:
-        return "\t".join(_field(v) for v in self.values)
+        # Most lines need no encoding: joined as they are, one scan proves it (no unsafe
+        # character, and no tab inside a value: the tabs are the separators). Else field by field.
+        line = "\t".join([v or "-" for v in self.values])
+        if _UNSAFE_IN_LINE.search(line) is None and line.count("\t") == len(self.values) - 1:
+            return line
+        return "\t".join([_field(v) for v in self.values])
 
     def as_json(self) -> str:
         """Like a CloudFront real-time log record: ``timestamp`` (epoch seconds, ms), then
@@ -86,6 +99,20 @@ class AccessRecord:
         fields: dict[str, object] = {"timestamp": round(self.when, 3)}
         fields.update(zip(FIELDS[2:], self.values[2:], strict=True))
         return json.dumps(fields, separators=(",", ":"))
+
+
+AccessWriter = Callable[[AccessRecord], None]
+
+# Where the lines go when ``edgeproxy serve`` configured the access log (log_setup.py): a
+# buffer written out in batches, without ``logging``'s per-record work. Unset (tests, an
+# edge in someone's process), lines go to the ``edgeproxy.access`` logger.
+_writer: AccessWriter | None = None
+
+
+def set_access_writer(writer: AccessWriter | None) -> None:
+    """Send access records to ``writer`` instead of the logger (None: the logger again)."""
+    global _writer
+    _writer = writer
 
 
 def log_access(
@@ -96,14 +123,16 @@ def log_access(
     pop: str,
     clock: Callable[[], float],
 ) -> None:
-    """Log the exchange's line now, or a WebSocket's once its tunnel closes."""
+    """Log the exchange's line now, or a WebSocket's once its tunnel closes. The caller
+    checked that ``logger`` is enabled for INFO (``--log-level`` and ``off`` silence it)."""
+    write = _writer or partial(logger.info, "%s")
     tunnel = response.tunnel
     if tunnel is None:
-        logger.info("%s", access_record(ex, request, response, pop, clock()))
+        write(access_record(ex, request, response, pop, clock()))
         return
 
     def closed() -> None:
-        logger.info("%s", access_record(ex, request, response, pop, clock(), tunnel))
+        write(access_record(ex, request, response, pop, clock(), tunnel))
 
     tunnel.on_close.append(closed)
 
@@ -129,7 +158,7 @@ def access_record(
     tunnel: SwitchedConnection | None = None,
 ) -> AccessRecord:
     """The exchange's fields; ``tunnel``: a WebSocket's, written when it closed at ``now``."""
-    headers = request.headers
+    seen = _viewer_headers(request.headers)
     tls = request.tls.split(":")
     size, received, when, protocol = len(response.body), request.body_size, ex.started, ""
     if tunnel is not None:
@@ -138,27 +167,27 @@ def access_record(
     result = RESULT_TYPES.get(ex.x_cache, "Error")
     taken = f"{max(0.0, now - ex.started):.3f}"
     ranged = _range(header_value(response.headers, "content-range"))
+    host = seen.get("host")
     values = (
-        time.strftime("%Y-%m-%d", time.gmtime(when)),
-        time.strftime("%H:%M:%S", time.gmtime(when)),
+        *_date_time(when),
         pop,
         str(size),
         request.client_ip,
         request.method,
-        header_value(headers, "host"),
+        host,
         request.uri,
         str(ex.status),
-        header_value(headers, "referer"),
-        header_value(headers, "user-agent"),
+        seen.get("referer"),
+        seen.get("user-agent"),
         request.querystring,
-        header_value(headers, "cookie"),
+        seen.get("cookie"),
         result,
         ex.request_id,
-        header_value(headers, "host"),
+        host,
         protocol or request.scheme,
         str(received),
         taken,
-        header_value(headers, "x-forwarded-for"),
+        seen.get("x-forwarded-for"),
         tls[0] if len(tls) == 3 else None,
         tls[1] if len(tls) == 3 else None,
         result,  # x-edge-response-result-type: no viewer hung up on us that we record
@@ -177,6 +206,36 @@ def access_record(
     return AccessRecord(values, when)
 
 
+# The viewer's headers a line holds (the first of each name, as ``header_value`` reads).
+_LOGGED_HEADERS = frozenset({"host", "referer", "user-agent", "cookie", "x-forwarded-for"})
+
+
+def _viewer_headers(headers: Headers) -> dict[str, str]:
+    """The logged headers' first values, in one pass over the request's headers."""
+    seen: dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _LOGGED_HEADERS and lower not in seen:
+            seen[lower] = value
+    return seen
+
+
+_last_second: tuple[int, tuple[str, str]] = (-1, ("", ""))
+
+
+def _date_time(when: float) -> tuple[str, str]:
+    """The date and time fields (UTC) of ``when``: formatted once a second, not per line."""
+    global _last_second
+    second = int(when)
+    if _last_second[0] != second:
+        stamp = time.gmtime(second)
+        _last_second = (
+            second,
+            (time.strftime("%Y-%m-%d", stamp), time.strftime("%H:%M:%S", stamp)),
+        )
+    return _last_second[1]
+
+
 def _detailed(result: str, ex: Exchange) -> str:
     if result != "Error" or ex.error_type is None:
         return result
@@ -193,6 +252,15 @@ def _range(content_range: str | None) -> tuple[str | None, str | None]:
     return first, last
 
 
+# CloudFront URL-encodes spaces and other unsafe characters in its log fields: these are safe.
+_SAFE = "/:;,=&?*!$'()@+-._~%"
+# A value with none but these characters is its own encoding: most are, and the check is a
+# fraction of what ``quote`` costs.
+_NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9" + re.escape(_SAFE) + "]")
+_UNSAFE_IN_LINE = re.compile(r"[^\tA-Za-z0-9" + re.escape(_SAFE) + "]")  # a line's tabs too
+
+
 def _field(value: str | None) -> str:
-    # CloudFront URL-encodes spaces and other unsafe characters in its log fields.
-    return quote(value, safe="/:;,=&?*!$'()@+-._~%") if value else "-"
+    if not value:
+        return "-"
+    return quote(value, safe=_SAFE) if _NEEDS_QUOTING.search(value) else value

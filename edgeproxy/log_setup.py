@@ -8,17 +8,25 @@
   file of their own when ``edge.logs.functions`` names one.
 
 Everything else goes to stderr with ``--log-level``'s threshold, which the access log
-follows too (``--log-level WARNING`` silences it, as before)."""
+follows too (``--log-level WARNING`` silences it, as before).
+
+The access log does not go through ``logging``'s handlers: a line per request through them
+cost as much as the hit itself. Its lines are formatted into a buffer (``AccessLines``)
+written out every ``FLUSH_S``, when the buffer fills, and when the log is configured again
+or the process exits."""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import os
+import select
 import sys
 from pathlib import Path
 from typing import TextIO
 
-from edgeproxy.access_log import AccessRecord, header_lines
+from edgeproxy.access_log import AccessRecord, header_lines, set_access_writer
 from edgeproxy.config.config_model import Config
 from edgeproxy.functions.output import runtime_stderr, set_runtime_stderr
 
@@ -29,15 +37,92 @@ LINE_FORMAT = "%(asctime)s %(name)s %(message)s"
 # Handlers this module installed, removed when it configures again (tests, reloads).
 _installed: list[tuple[logging.Logger, logging.Handler]] = []
 
+FLUSH_S = 0.1  # how long an access line may wait in the buffer
+FLUSH_LINES = 256  # a full buffer is written at once (a burst stays bounded in memory)
+# Lines are written in whole-line pieces of at most PIPE_BUF bytes: a pipe takes such a write
+# in one piece, so workers sharing stderr never interleave within a line.
+PIECE_BYTES = select.PIPE_BUF
 
-class JsonAccessFormatter(logging.Formatter):
-    """An access record as one JSON object (``AccessRecord.as_json``)."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        args = record.args
-        if isinstance(args, tuple) and args and isinstance(args[0], AccessRecord):
-            return args[0].as_json()
-        return super().format(record)
+class AccessLines:
+    """The access log's lines, buffered: formatted as the record arrives (``str``, or
+    ``as_json`` for ``format: json``), written to ``stream`` in batches."""
+
+    def __init__(self, stream: TextIO, form: str, *, owned: bool) -> None:
+        self.stream = stream
+        self.owned = owned  # a file this opened (closed with it), not stderr
+        self.json = form == "json"
+        self.lines: list[str] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(self, record: AccessRecord) -> None:
+        self.lines.append(record.as_json() if self.json else str(record))
+        if len(self.lines) >= FLUSH_LINES:
+            self.flush()
+        elif self.timer is None or self.loop is not _running_loop():
+            self._schedule()
+
+    def _schedule(self) -> None:
+        loop = _running_loop()
+        if loop is None:  # no loop to flush it later: now
+            self.flush()
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        self.loop, self.timer = loop, loop.call_later(FLUSH_S, self.flush)
+
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        lines, self.lines = self.lines, []
+        try:
+            for piece in _pieces(lines):
+                self.stream.write(piece)
+                self.stream.flush()
+        except (OSError, ValueError) as err:  # a full disk, a closed pipe: the edge serves on
+            logging.getLogger("edgeproxy.error").warning("access log lines lost: %s", err)
+
+    def close(self) -> None:
+        self.flush()
+        if self.owned:
+            self.stream.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _pieces(lines: list[str]) -> list[str]:
+    """The lines joined into whole-line pieces of at most ``PIECE_BYTES`` (a longer line is
+    a piece of its own). Access lines are ASCII: URL-encoded or JSON-escaped."""
+    pieces: list[str] = []
+    piece: list[str] = []
+    size = 0
+    for line in lines:
+        if piece and size + len(line) + 1 > PIECE_BYTES:
+            pieces.append("".join(piece))
+            piece, size = [], 0
+        piece.append(line + "\n")
+        size += len(line) + 1
+    if piece:
+        pieces.append("".join(piece))
+    return pieces
+
+
+_access_lines: AccessLines | None = None
+
+
+def _flush_at_exit() -> None:
+    if _access_lines is not None:
+        _access_lines.flush()
+
+
+atexit.register(_flush_at_exit)
 
 
 def configure_logs(config: Config, *, header: bool = True) -> None:
@@ -55,23 +140,22 @@ def _access(config: Config, destination: str, form: str, header: bool) -> None:
         ACCESS.setLevel(logging.CRITICAL + 1)  # the pipeline then builds no line at all
         ACCESS.propagate = False
         return
-    ACCESS.setLevel(logging.NOTSET)
+    global _access_lines
+    ACCESS.setLevel(logging.NOTSET)  # its level still decides whether a line is made
     ACCESS.propagate = False
     if destination == "stderr":
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
-        fresh = True
+        stream: TextIO = sys.stderr
+        fresh, owned = True, False
     else:
         path = config.path(destination)
         path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not path.exists() or path.stat().st_size == 0
-        handler = logging.FileHandler(path, encoding="utf-8")
-    if form == "json":
-        handler.setFormatter(JsonAccessFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        if header and fresh:  # a file that has lines has its header already
-            _write(handler, header_lines())
-    _install(ACCESS, handler)
+        stream, owned = path.open("a", encoding="utf-8"), True
+    if form != "json" and header and fresh:  # a file that has lines has its header already
+        stream.write(header_lines())
+        stream.flush()
+    _access_lines = AccessLines(stream, form, owned=owned)
+    set_access_writer(_access_lines)
 
 
 def _functions(path: Path) -> None:
@@ -88,19 +172,17 @@ def _functions(path: Path) -> None:
     set_runtime_stderr(fd)
 
 
-def _write(handler: logging.Handler, text: str) -> None:
-    stream: TextIO | None = getattr(handler, "stream", None)
-    if stream is not None:
-        stream.write(text)
-        stream.flush()
-
-
 def _install(logger: logging.Logger, handler: logging.Handler) -> None:
     logger.addHandler(handler)
     _installed.append((logger, handler))
 
 
 def _uninstall() -> None:
+    global _access_lines
+    if _access_lines is not None:
+        set_access_writer(None)
+        _access_lines.close()
+        _access_lines = None
     for logger, handler in _installed:
         logger.removeHandler(handler)
         logger.propagate = True
