@@ -331,8 +331,9 @@ class Container:
     argv: tuple[str, ...] = ()  # the runtime's command (Node.js); empty: the Python worker
 
 
-# A call running this long is treated as computing (or looping): see Worker.yield_cpu.
-LONG_CALL_S = 0.05
+# A call running this long is treated as computing (or looping): see Worker.yield_cpu. Ordinary
+# handlers answer in a few milliseconds; one demoted still runs whenever a CPU is free.
+LONG_CALL_S = 0.02
 
 # Runtime processes yield the CPU to the edge: a function spinning in a loop slows other
 # calls of functions, never the edge's serving of hits and origin fetches.
