@@ -16,7 +16,7 @@ test: $(STAMP) browser system
 	$(BIN)/pytest -q
 	$(BIN)/pytest -q examples/tests  # the demo's staging suite, through the pytest plugin
 
-# Side-by-side benchmark (edgeproxy, nginx proxy_cache, Varnish) on loopback; takes 20-30
+# Side-by-side benchmark (edgeproxy, nginx proxy_cache, Varnish) on loopback; takes 21-25
 # minutes, prints the table and rewrites the generated part of docs/performance.md.
 # BENCH_ARGS passes options through, e.g. BENCH_ARGS='--repeats 5' (python -m bench --help).
 bench: $(STAMP)

@@ -2,7 +2,9 @@
 server CPUs, in their own process group, in a private work directory, as the current user.
 
 * edgeproxy: ``.venv/bin/edgeproxy serve --config bench/config/bench.yaml`` (``--workers N``
-  when the CLI has it), log level WARNING so no access line is written per request.
+  for the scale-out variant), log level WARNING so no access line is written per request;
+  the default-config variant is started as a user starts it (log level INFO, the access log
+  on), its stderr in a file of the run's temporary directory.
 * nginx: bench/nginx.conf rendered into the work directory, ``daemon off``, 1 worker.
 * Varnish: bench/default.vcl rendered, ``varnishd -F -j none``, malloc storage, one thread pool.
 """
@@ -15,6 +17,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,11 @@ from .procs import HOST, Proc, free_port, start, wait_for_port
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
+# The checkout's venv, as `make bench` makes it; else the venv of the interpreter running the
+# harness (a worktree sharing another checkout's venv, with PYTHONPATH naming the worktree).
+VENV_BIN = REPO / ".venv" / "bin"
+if not (VENV_BIN / "edgeproxy").exists():
+    VENV_BIN = Path(sys.executable).parent
 CACHE_BYTES = 2 * 1024**3  # every contender may hold 2 GiB: nothing is evicted during a run
 VARNISH_THREADS = (300, 1000)  # min, max of the one pool: room for 200 concurrent viewers
 
@@ -46,9 +54,14 @@ def render(template: str, values: dict[str, str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Contender:
-    key: str  # column name in the table
+    key: str  # column name in the table, or the variant's name in the samples
     kind: str  # edgeproxy | nginx | varnish
     workers: int = 1
+    # A variant serves only the load cases that name it (LoadCase.variants); it has no
+    # column of its own, takes no part in the collapsing burst or the memory phase.
+    variant: bool = False
+    access_log: bool = False  # started as `edgeproxy serve` defaults it: INFO, one line each
+    cpus: str | None = None  # its own server CPUs instead of BenchEnv.server_cpus
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +71,7 @@ class BenchEnv:
     workdir: Path
     origin_port: int
     server_cpus: str
-    edgeproxy: Path = REPO / ".venv" / "bin" / "edgeproxy"
+    edgeproxy: Path = VENV_BIN / "edgeproxy"
     nginx: str = "nginx"
     varnishd: str = "varnishd"
 
@@ -99,6 +112,10 @@ def launch(contender: Contender, env: BenchEnv) -> Running:
     return running
 
 
+def server_cpus(contender: Contender, env: BenchEnv) -> str:
+    return contender.cpus or env.server_cpus
+
+
 def edgeproxy_supports_workers(edgeproxy: Path) -> bool:
     """Whether ``edgeproxy serve`` takes ``--workers`` (read from its --help)."""
     completed = subprocess.run(
@@ -108,7 +125,10 @@ def edgeproxy_supports_workers(edgeproxy: Path) -> bool:
 
 
 def edgeproxy_command(contender: Contender, env: BenchEnv, port: int) -> list[str]:
-    cmd = [str(env.edgeproxy), "--log-level", "WARNING", "serve"]
+    cmd = [str(env.edgeproxy)]
+    if not contender.access_log:
+        cmd += ["--log-level", "WARNING"]
+    cmd.append("serve")
     cmd += ["--config", str(BENCH_DIR / "config" / "bench.yaml"), "--port", str(port)]
     cmd += ["--origin", f"http://{HOST}:{env.origin_port}"]
     if contender.workers != 1:
@@ -118,7 +138,10 @@ def edgeproxy_command(contender: Contender, env: BenchEnv, port: int) -> list[st
 
 def _start_edgeproxy(contender: Contender, env: BenchEnv, workdir: Path, port: int) -> Running:
     cmd = edgeproxy_command(contender, env, port)
-    proc = start(contender.key, cmd, workdir / "edgeproxy.log", env.server_cpus, cwd=REPO)
+    # stdout and stderr (the access log of the default-config variant) go to this file, in
+    # the run's temporary directory (on tmpfs when there is one)
+    proc = start(contender.key, cmd, workdir / "edgeproxy.log", server_cpus(contender, env),
+                 cwd=REPO)
     return Running(contender, port, proc)
 
 
@@ -142,7 +165,7 @@ def _start_nginx(contender: Contender, env: BenchEnv, workdir: Path, port: int) 
     conf.write_text(render((BENCH_DIR / "nginx.conf").read_text(), values))
     cmd = [env.nginx, "-p", str(workdir), "-e", str(workdir / "nginx-error.log")]
     cmd += ["-c", str(conf), "-g", "daemon off;"]
-    proc = start(contender.key, cmd, workdir / "nginx.out", env.server_cpus)
+    proc = start(contender.key, cmd, workdir / "nginx.out", server_cpus(contender, env))
     return Running(contender, port, proc, cache_dir=cache_dir)
 
 
@@ -160,7 +183,7 @@ def _start_varnish(contender: Contender, env: BenchEnv, workdir: Path, port: int
     values = {"origin_port": str(env.origin_port)}
     vcl.write_text(render((BENCH_DIR / "default.vcl").read_text(), values))
     cmd = varnish_command(env, workdir, vcl, port)
-    proc = start(contender.key, cmd, workdir / "varnishd.log", env.server_cpus)
+    proc = start(contender.key, cmd, workdir / "varnishd.log", server_cpus(contender, env))
     return Running(contender, port, proc)
 
 

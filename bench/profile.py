@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,11 @@ from pathlib import Path
 from .wrk import WrkRun
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
-# The root frame py-spy adds with --subprocesses: process 12:"<command line>". A command line
-# may hold ";" (multiprocessing's spawn_main does), so it is cut off before splitting frames.
-_PROCESS = re.compile(r'^process \d+:".*?"(?:;|$)')
+# The root frames py-spy adds with --subprocesses: process 12:"<command line>", one per process
+# from the sampled one down to the sample's (a worker under the supervisor has two). They hold
+# this machine's PIDs and paths, and a command line may hold ";" (multiprocessing's
+# spawn_main does), so all of them are cut off before the stack is split into frames.
+_PROCESS = re.compile(r'^(?:process \d+:".*?"(?:;|$))+')
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +96,10 @@ def py_spy() -> str | None:
     return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
-def record_under_load(pid: int, load: WrkRun, cpus: str | None) -> Profile:
-    """Sample ``pid`` (and its children) with py-spy while ``load`` runs; both bounded."""
+def record_under_load(pid: int, load: WrkRun, cpus: str | None, seconds: int) -> Profile:
+    """Sample ``pid`` (and its children) with py-spy for ``seconds`` while ``load`` runs; both
+    bounded. ``load`` should last about 2 s longer: py-spy starts once wrk's connections are
+    up, and attaching to an edge with runtime processes takes a moment."""
     spy = py_spy()
     if spy is None:
         raise FileNotFoundError("py-spy is not installed (pip install -e '.[bench]')")
@@ -102,12 +107,13 @@ def record_under_load(pid: int, load: WrkRun, cpus: str | None) -> Profile:
         out = Path(tmp) / "raw.txt"
         cmd = [] if cpus is None else ["taskset", "-c", cpus]
         cmd += [spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking"]
-        cmd += ["--rate", "250", "--duration", str(max(1, load.duration_s - 1))]
+        cmd += ["--rate", "250", "--duration", str(max(1, seconds))]
         cmd += ["--format", "raw", "--output", str(out)]
         wrk = subprocess.Popen(load.command(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         try:
-            subprocess.run(cmd, capture_output=True, timeout=load.duration_s + 30, check=False)
+            time.sleep(0.5)
+            subprocess.run(cmd, capture_output=True, timeout=seconds + 30, check=False)
         finally:
             try:
                 wrk.wait(timeout=load.duration_s + 30)

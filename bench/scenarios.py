@@ -2,8 +2,9 @@
 
 Paths follow the bench origin's grammar ``/<group>/<size>/<delay_ms>/<name>`` (bench/origin.py);
 ``group`` also picks the edge's cache behavior (``/noop-inline/*`` …, bench/config/bench.yaml).
-Every case runs for every contender of its kinds, repeats interleaved (repeat 1 of every
-contender, then repeat 2 …) so a slow drift of the machine spreads over all of them.
+Every case runs for every contender of its kinds and for the edge variants it names (the
+default config with the access log on, the scale-out workers), repeats interleaved (repeat 1
+of every contender, then repeat 2 …) so a slow drift of the machine spreads over all of them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from . import client, profile
 from .contenders import BenchEnv, Contender, Running, launch
-from .results import ORIGIN, Results
+from .results import ORIGIN, Results, workers_key
 from .wrk import WrkError, WrkResult, WrkRun, run_wrk
 
 UNIQUE_SCRIPT = Path(__file__).resolve().parent / "lua" / "unique.lua"
@@ -39,15 +40,28 @@ class LoadCase:
     unique: bool = False  # every request a new URL (a miss)
     kinds: frozenset[str] = ALL_KINDS
     direct: bool = False  # also measured against the origin itself
+    variants: frozenset[str] = frozenset()  # edge variants (Contender.variant) that run it too
+    client_cpus: str | None = None  # wrk's CPUs for this case instead of Plan.client_cpus
+
+    def runs_on(self, contender: Contender) -> bool:
+        if contender.variant:
+            return contender.key in self.variants
+        return contender.kind in self.kinds
 
     def path(self, token: str = "") -> str:
         name = f"{token}-" if self.unique else "hit"
         return f"/{self.group}/{self.size}/{self.delay_ms}/{name}"
 
 
-def load_cases(isolations: Sequence[str]) -> list[LoadCase]:
+def load_cases(isolations: Sequence[str], variants: Sequence[Contender] = ()) -> list[LoadCase]:
+    """The wrk cases: plain hits and misses for every contender; the function cases per
+    isolation on the edge; the default-config variant beside the 1 KB hits; and the scale-out
+    pair (1 worker on the edge's CPU, N workers on their own CPUs), wrk on the variant's CPUs
+    for both runs of the pair."""
+    logged = frozenset(v.key for v in variants if v.access_log)
+    scaled = [v for v in variants if v.workers > 1]
     cases = [
-        LoadCase("hit1k", "plain", KIB),
+        LoadCase("hit1k", "plain", KIB, variants=logged),
         LoadCase("hit16k", "plain", 16 * KIB),
         LoadCase("hit1m", "plain", MIB),
         LoadCase("missfast", "miss", KIB, unique=True),
@@ -55,7 +69,15 @@ def load_cases(isolations: Sequence[str]) -> list[LoadCase]:
     ]
     cases += [LoadCase(f"noop-{iso}", f"noop-{iso}", KIB, kinds=EDGE_ONLY) for iso in isolations]
     cases += [LoadCase(f"sec-{iso}", f"sec-{iso}", KIB, kinds=EDGE_ONLY) for iso in isolations]
+    if scaled:
+        cases.append(LoadCase("scale", "plain", KIB, kinds=EDGE_ONLY,
+                              variants=frozenset(v.key for v in scaled),
+                              client_cpus=scaled[0].cpus))
     return cases
+
+
+def scale_variant(workers: int, cpus: str) -> Contender:
+    return Contender(workers_key(workers), "edgeproxy", workers, variant=True, cpus=cpus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +91,23 @@ class Plan:
     collapse_delay_ms: int = 500  # the origin holds the first request this long
     fill_objects: int = 10_000
     fill_size: int = 16 * KIB
+    profile_s: int = 6  # each py-spy profile of a missed target's path
+
+    def estimate_s(self, cases: Sequence[LoadCase], contenders: Sequence[Contender],
+                   phases: Sequence[str], profiles: int) -> float:
+        """Seconds the run should take: every wrk run, warm-up and phase, plus start-up."""
+        seconds = 0.0
+        for case in cases:
+            runs = sum(1 for c in contenders if case.runs_on(c)) + (1 if case.direct else 0)
+            seconds += runs * (self.warmup_s + self.repeats * self.duration_s + 0.5)
+        main = [c for c in contenders if not c.variant]
+        if "collapse" in phases:
+            seconds += self.repeats * len(main) * (self.collapse_delay_ms / 1000 + 0.5)
+        if "profile" in phases:
+            seconds += profiles * (self.profile_s + 3)
+        if "memory" in phases:  # a start, 2 s of settling, the fill (about 2,500 objects/s)
+            seconds += self.repeats * len(main) * (4 + self.fill_objects / 2500)
+        return seconds + 5 * len(contenders)  # start-up and stop of the long-lived servers
 
 
 def say(message: str) -> None:
@@ -76,6 +115,9 @@ def say(message: str) -> None:
 
 
 def record(results: Results, case: LoadCase, who: str, result: WrkResult) -> None:
+    if result.requests == 0:  # nothing answered in the run: no figure, and say so
+        results.notes.append(f"{case.key}: no request of {who} completed in a run")
+        return
     results.add(f"{case.key}.rps", who, result.requests_per_s)
     results.add(f"{case.key}.p50", who, result.p50_ms)
     results.add(f"{case.key}.p99", who, result.p99_ms)
@@ -89,7 +131,7 @@ def run_load_cases(
     results: Results,
 ) -> None:
     for case in cases:
-        targets = [(r.contender.key, r.port) for r in running if r.contender.kind in case.kinds]
+        targets = [(r.contender.key, r.port) for r in running if case.runs_on(r.contender)]
         if case.direct:
             targets.append((ORIGIN, origin_port))
         for who, port in targets:
@@ -110,11 +152,12 @@ def run_load_cases(
 
 def _wrk_run(plan: Plan, case: LoadCase, port: int, duration_s: int) -> WrkRun:
     url = f"http://127.0.0.1:{port}"
+    cpus = case.client_cpus or plan.client_cpus
     if not case.unique:
-        return WrkRun(url + case.path(), duration_s, plan.connections, cpus=plan.client_cpus)
+        return WrkRun(url + case.path(), duration_s, plan.connections, cpus=cpus)
     prefix = case.path(secrets.token_hex(6))
     return WrkRun(url + "/", duration_s, plan.connections, script=UNIQUE_SCRIPT,
-                  script_args=(prefix,), cpus=plan.client_cpus)
+                  script_args=(prefix,), cpus=cpus)
 
 
 def _prepare(plan: Plan, case: LoadCase, who: str, port: int, results: Results) -> None:
@@ -133,16 +176,22 @@ def _prepare(plan: Plan, case: LoadCase, who: str, port: int, results: Results) 
             results.notes.append(f"{case.key}: {who}: {problem}")
 
 
-def run_profiles(plan: Plan, running: Sequence[Running], results: Results) -> None:
-    """py-spy on each edgeproxy while wrk drives 1 KB hits (one extra, unrecorded run)."""
-    case = LoadCase("hit1k", "plain", KIB)
-    for server in running:
-        if server.contender.kind != "edgeproxy":
+def run_profiles(
+    plan: Plan, paths: Sequence[tuple[str, str]], cases: Sequence[LoadCase],
+    running: Sequence[Running], results: Results,
+) -> None:
+    """py-spy on the edge server of each (case, server) path while wrk drives that case: one
+    extra, unrecorded run of ``plan.profile_s`` seconds each."""
+    by_key = {case.key: case for case in cases}
+    servers = {server.contender.key: server for server in running}
+    for case_key, who in paths:
+        case, server = by_key.get(case_key), servers.get(who)
+        if case is None or server is None:
             continue
-        load = _wrk_run(plan, case, server.port, plan.duration_s)
-        found = profile.record_under_load(server.proc.pid, load, plan.client_cpus)
-        results.profiles[server.contender.key] = profile.profile_lines(found)
-        say(f"[profile] {server.contender.key}: {found.samples} samples")
+        load = _wrk_run(plan, case, server.port, plan.profile_s + 2)
+        found = profile.record_under_load(server.proc.pid, load, load.cpus, plan.profile_s)
+        results.profiles[(case_key, who)] = profile.profile_lines(found)
+        say(f"[profile] {case_key} on {who}: {found.samples} samples")
 
 
 def _hit_problem(port: int, path: str) -> str:
@@ -161,8 +210,9 @@ def run_collapse(
     plan: Plan, running: Sequence[Running], origin_port: int, results: Results
 ) -> None:
     """``collapse_viewers`` simultaneous misses for one key; the origin counts its requests."""
+    main = [server for server in running if not server.contender.variant]
     for repeat in range(plan.repeats):
-        for server in running:
+        for server in main:
             path = f"/collapse/{KIB}/{plan.collapse_delay_ms}/{secrets.token_hex(6)}"
             answers = asyncio.run(client.simultaneous(server.port, path, plan.collapse_viewers))
             count = asyncio.run(client.get(origin_port, f"/__count{path}"))
@@ -180,8 +230,9 @@ def run_memory(
     """Per repeat and contender, a fresh server: memory idle, then after caching
     ``fill_objects`` distinct objects of ``fill_size`` bytes."""
     stored = plan.fill_objects * plan.fill_size
+    main = [contender for contender in contenders if not contender.variant]
     for repeat in range(plan.repeats):
-        for contender in contenders:
+        for contender in main:
             server = launch(contender, env)
             try:
                 time.sleep(1.0)

@@ -12,7 +12,7 @@ import pytest
 from bench import client, contenders, profile, report, scenarios
 from bench import run as bench_run
 from bench.origin import OriginProtocol, OriginState, parse_path
-from bench.results import ORIGIN, Results
+from bench.results import ISOLATIONS, ORIGIN, Results
 from bench.wrk import WrkError, WrkRun, parse_wrk
 
 WRK_REPORT = """\
@@ -127,10 +127,30 @@ def test_edgeproxy_command_names_the_bench_config_and_workers_only_when_asked(tm
     assert two[-2:] == ["--workers", "2"]
 
 
-def test_contenders_from_an_explicit_worker_list():
-    keys = [c.key for c in bench_run._contenders("1,2")]
-    assert keys == ["edgeproxy", "edgeproxy-w2", "nginx", "varnish"]
+def test_edgeproxy_default_config_variant_starts_as_a_user_starts_it(tmp_path: Path):
+    env = contenders.BenchEnv(tmp_path, 9000, "0")
+    variant = contenders.Contender("edgeproxy-log", "edgeproxy", variant=True, access_log=True)
+    cmd = contenders.edgeproxy_command(variant, env, 8001)
+    assert "--log-level" not in cmd and cmd[1] == "serve"  # serve's default: INFO, access log
+
+
+def test_contenders_are_three_columns_and_the_edge_variants():
+    found = {c.key: c for c in bench_run._contenders("2", "0-1")}
+    assert list(found) == ["edgeproxy", "nginx", "varnish", "edgeproxy-log", "edgeproxy-w2"]
+    assert found["edgeproxy-log"].variant and found["edgeproxy-log"].access_log
+    wide = found["edgeproxy-w2"]
+    assert wide.variant and wide.workers == 2 and wide.cpus == "0-1"
+    env = contenders.BenchEnv(Path("/tmp"), 9000, "0")
+    assert contenders.server_cpus(wide, env) == "0-1"
+    assert contenders.server_cpus(found["edgeproxy"], env) == "0"
+    assert "edgeproxy-w2" not in {c.key for c in bench_run._contenders("1")}
     assert bench_run._cpu_set("0,2-3") == {0, 2, 3}
+
+
+def test_unknown_isolations_are_refused_and_the_default_measures_them_all():
+    assert bench_run.parse_args([]).isolations.split(",") == list(ISOLATIONS)
+    with pytest.raises(SystemExit):
+        bench_run.parse_args(["--isolations", "inline,lambda"])
 
 
 # --- the bench origin ------------------------------------------------------------------------
@@ -188,6 +208,41 @@ def test_load_cases_cover_the_issue_and_handler_cases_run_on_the_edge_only():
     assert cases["miss20"].path("t0k") == "/miss/1024/20/t0k-" and cases["miss20"].direct
     assert cases["noop-thread"].kinds == {"edgeproxy"}
     assert cases["sec-inline"].path() == "/sec-inline/1024/0/hit"
+    assert "scale" not in cases  # no scale-out variant, no pair
+
+
+def test_variants_run_only_the_cases_that_name_them_and_the_pair_shares_wrk_cpus():
+    everyone = bench_run._contenders("2", "0-1")
+    found = {c.key: c for c in everyone}
+    variants = [c for c in everyone if c.variant]
+    cases = {case.key: case for case in scenarios.load_cases(list(ISOLATIONS), variants)}
+    runs_on = {key: {c.key for c in everyone if case.runs_on(c)} for key, case in cases.items()}
+    assert runs_on["hit1k"] == {"edgeproxy", "nginx", "varnish", "edgeproxy-log"}
+    assert runs_on["missfast"] == {"edgeproxy", "nginx", "varnish"}
+    assert runs_on["noop-python"] == runs_on["sec-node"] == {"edgeproxy"}
+    assert runs_on["scale"] == {"edgeproxy", "edgeproxy-w2"}
+    assert cases["scale"].client_cpus == found["edgeproxy-w2"].cpus == "0-1"
+    assert cases["hit1k"].client_cpus is None  # the plan's client CPUs
+    assert {f"noop-{iso}" for iso in ISOLATIONS} <= set(cases)
+    assert {f"sec-{iso}" for iso in ISOLATIONS} <= set(cases)
+
+
+def test_every_function_case_has_its_behavior_in_the_bench_config():
+    config = (contenders.BENCH_DIR / "config" / "bench.yaml").read_text()
+    for case in scenarios.load_cases(list(ISOLATIONS)):
+        if case.group.startswith(("noop-", "sec-")):
+            assert f"path_pattern: /{case.group}/*" in config
+
+
+def test_the_estimate_counts_every_wrk_run_and_phase():
+    everyone = bench_run._contenders("2", "0-1")
+    cases = scenarios.load_cases(["inline"], [c for c in everyone if c.variant])
+    plan = scenarios.Plan(duration_s=10, warmup_s=2, repeats=3, fill_objects=10_000)
+    # hit1k 4, hit16k 3, hit1m 3, missfast 3, miss20 3 + origin, noop 1, sec 1, scale 2
+    runs = 21
+    alone = plan.estimate_s(cases, everyone, [], 0)
+    assert alone == pytest.approx(runs * (2 + 30 + 0.5) + 5 * len(everyone))
+    assert plan.estimate_s(cases, everyone, ["profile"], 2) == pytest.approx(alone + 2 * 9)
 
 
 # --- results, table, targets, document -------------------------------------------------------
@@ -196,12 +251,19 @@ def test_load_cases_cover_the_issue_and_handler_cases_run_on_the_edge_only():
 def sample_results() -> Results:
     results = Results()
     for who, rps, p99 in (("edgeproxy", 20_000, 4.0), ("nginx", 60_000, 1.0),
-                          ("varnish", 40_000, 2.0)):
+                          ("varnish", 40_000, 2.0), ("edgeproxy-log", 17_000, 5.0)):
         for factor in (0.9, 1.0, 1.2):  # medians are the middle value
             results.add("hit1k.rps", who, rps * factor)
         results.add("hit1k.p99", who, p99)
     results.add("noop-inline.rps", "edgeproxy", 15_000)
     results.add("noop-thread.rps", "edgeproxy", 9_000)
+    results.add("noop-python.rps", "edgeproxy", 9_000)
+    results.add("sec-inline.rps", "edgeproxy", 13_000)
+    results.add("sec-python.rps", "edgeproxy", 8_500)
+    results.add("missfast.p99", "edgeproxy", 30.0)
+    results.add("missfast.p99", "varnish", 10.0)
+    results.add("scale.rps", "edgeproxy", 10_000)
+    results.add("scale.rps", "edgeproxy-w2", 18_000)
     results.add("collapse.origin_requests", "edgeproxy", 1)
     results.add("mem.overhead", "edgeproxy", 30.0)
     for edge, direct in ((20.9, 20.5), (21.1, 20.4), (21.0, 20.6)):
@@ -210,16 +272,30 @@ def sample_results() -> Results:
     return results
 
 
+SCALE = report.ScaleOut(2, "0-1", "0")
+
+
 def test_table_shows_each_edge_figure_with_its_ratio_to_nginx_and_varnish():
     results = sample_results()
-    lines = report.table(results, report.rows_for(["inline"]), ["edgeproxy"])
+    lines = report.table(results, report.rows_for(["inline"], SCALE), ["edgeproxy"])
     assert lines[0] == "| metric | edgeproxy | × nginx | × Varnish | nginx | Varnish |"
     hit = next(line for line in lines if line.startswith("| 1 KB hit: requests/s"))
     assert hit == "| 1 KB hit: requests/s | 20,000 | 0.33 | 0.50 | 60,000 | 40,000 |"
-    noop = next(line for line in lines if "no-op" in line and "(inline): requests/s" in line)
+    noop = next(line for line in lines if "no-op" in line and "Python module spec)" in line)
     assert noop.endswith("| 15,000 | 0.25 | 0.38 | 60,000* | 40,000* |")
     missing = next(line for line in lines if line.startswith("| 16 KB hit: requests/s"))
     assert missing.endswith("| – | – | – | – | – |")
+
+
+def test_variant_rows_show_the_variants_figures_in_the_edge_column():
+    results = sample_results()
+    lines = report.table(results, report.rows_for(["inline"], SCALE), ["edgeproxy"])
+    logged = next(line for line in lines if "default config (access log on): requests/s" in line)
+    assert logged.startswith("| 1 KB hit, default config (access log on): requests/s | 17,000 |")
+    wide = next(line for line in lines if "--workers 2 on CPUs 0-1" in line)
+    assert "| 18,000 | – | – | – | – |" in wide
+    single = next(line for line in lines if "1 worker on CPU 0" in line)
+    assert "| 10,000 |" in single
 
 
 def test_overhead_is_the_paired_difference_to_the_direct_origin():
@@ -229,18 +305,54 @@ def test_overhead_is_the_paired_difference_to_the_direct_origin():
     assert results.median("miss20.overhead", "edgeproxy") == pytest.approx(0.4)
 
 
-def test_targets_report_met_and_missed_with_their_figures():
+def test_targets_report_each_figure_its_reference_the_ratio_and_met_or_not():
     results = sample_results()
     report.add_overheads(results, ["edgeproxy"])
-    lines = report.target_lines(results, ["edgeproxy"])
-    text = "\n".join(lines)
-    assert "| 1 KB hits ≥ 1.0 × Varnish requests/s | not met (0.50 × Varnish) |" in text
-    assert "| 1 KB hits p99 ≤ 2 × nginx's | not met (4.00 × nginx) |" in text
-    assert "(fastest isolation) | **met** (0.75 × no handlers) |" in text
-    assert "| miss overhead over the direct origin < 1 ms at p50 | **met** (0.40 ms) |" in text
-    assert "| 200 concurrent misses → 1 origin request | **met** (1 request(s)) |" in text
-    assert "| cache overhead < 25 % above the bytes stored | not met (30.0 %) |" in text
-    assert "misses through a fast origin ≥ 1.0 × Varnish requests/s | not measured |" in text
+    targets = report.targets_for(["inline", "python"], SCALE)
+    text = "\n".join(report.target_lines(results, targets))
+    expected = [
+        "| default config: 1 KB hits with the access log on ≥ 0.9 × with it off "
+        "| 17,000 req/s | 20,000 (log off) | 0.85 × | not met |",
+        "≥ 0.5 × plain 1 KB hits | 9,000 req/s | 20,000 (plain hits) | 0.45 × | not met |",
+        "| no-op functions, inline ≥ 0.7 × plain 1 KB hits | 15,000 req/s | 20,000 (plain hits) "
+        "| 0.75 × | **met** |",
+        "| security headers (inline) within 10 % of the no-op (inline): ≥ 0.9 × "
+        "| 13,000 req/s | 15,000 (no-op) | 0.87 × | not met |",
+        "| security headers (python) within 10 % of the no-op (python): ≥ 0.9 × "
+        "| 8,500 req/s | 9,000 (no-op) | 0.94 × | **met** |",
+        "| plain 1 KB hits ≥ 1.0 × Varnish requests/s | 20,000 req/s | 40,000 (Varnish) "
+        "| 0.50 × | not met |",
+        "| plain 1 KB hits: p99 ≤ 2 × nginx's | 4.00 ms | 1.00 (nginx) | 4.00 × | not met |",
+        "| misses through a fast origin ≥ 1.0 × Varnish requests/s | – | – | – | not measured |",
+        "| misses through a fast origin: p99 ≤ 2 × Varnish's | 30.00 ms | 10.00 (Varnish) "
+        "| 3.00 × | not met |",
+        "(20 ms origin) < 1 ms at p50 | 0.40 ms | – | – | **met** |",
+        "≥ 1.7 × 1 worker on CPU 0 (1 KB hits) | 18,000 req/s | 10,000 (1 worker) | 1.80 × "
+        "| **met** |",
+        "| issue 7: 200 concurrent misses → 1 origin request | 1 request(s) | – | – | **met** |",
+        "| issue 7: cache overhead < 25 % above the bytes stored | 30.0 % | – | – | not met |",
+    ]
+    for line in expected:
+        assert line in text
+
+
+def test_a_target_exactly_at_its_bound_is_met_unless_the_bound_is_strict():
+    at_least = report.Target("t", report.Figure("m", "e", ""), 0.9)
+    at_most = report.Target("t", report.Figure("m", "e", ""), 2.0, at_most=True)
+    below = report.Target("t", report.Figure("m", "e", ""), 1.0, at_most=True, strict=True)
+    assert at_least.holds(0.9) and not at_least.holds(0.89)
+    assert at_most.holds(2.0) and not at_most.holds(2.01)
+    assert below.holds(0.99) and not below.holds(1.0)
+
+
+def test_missed_targets_name_the_paths_to_profile_once_each():
+    results = sample_results()
+    report.add_overheads(results, ["edgeproxy"])
+    missed = report.missed(results, report.targets_for(["inline", "python"], SCALE))
+    assert report.profile_paths(missed) == [
+        ("hit1k", "edgeproxy-log"), ("noop-python", "edgeproxy"), ("sec-inline", "edgeproxy"),
+        ("hit1k", "edgeproxy"), ("missfast", "edgeproxy"),
+    ]  # hit1k's three missed targets: one profile; memory and collapse have no path
 
 
 def test_generated_section_is_replaced_between_markers_and_appended_once():
@@ -263,23 +375,28 @@ COLLAPSED = f"""\
 process 42:"python edgeproxy serve";{RUN} 0
 process 42:"python edgeproxy serve" 7
 process 43:"python -c from x import main; main() --fork";{RUN} 2
+process 7:"/work/x/.venv/bin/edgeproxy serve";process 44:"/work/x/.venv/bin/python -B -c \
+from multiprocessing.spawn import spawn_main; spawn_main(pipe_handle=20) --fork";{RUN} 2
 not a sample line
 """
 
 
 def test_collapsed_stacks_sum_into_self_and_total_per_function():
     found = profile.parse_collapsed(COLLAPSED)
-    assert found.samples == 12  # the 7 samples with no Python frame are left out
+    assert found.samples == 14  # the 7 samples with no Python frame are left out
     assert found.own == {
         "lookup (edgeproxy/cache/store.py)": 6,
         "handle (edgeproxy/pipeline.py)": 3,
-        "run (asyncio/runners.py)": 3,  # the ";" inside a command line split nothing
+        # the ";" inside a command line split nothing, and a worker's two process frames
+        # (supervisor, worker) are both cut off
+        "run (asyncio/runners.py)": 5,
     }
     assert found.total["handle (edgeproxy/pipeline.py)"] == 9  # both of its lines, once each
-    assert found.total["run (asyncio/runners.py)"] == 12
+    assert found.total["run (asyncio/runners.py)"] == 14
+    assert set(found.total) == set(found.own)  # no process, PID or path of this machine
     lines = profile.profile_lines(found, count=2)
-    assert lines[0] == "12 samples."
-    assert "| 50.0 | `lookup (edgeproxy/cache/store.py)` |" in lines
+    assert lines[0] == "14 samples."
+    assert "| 42.9 | `lookup (edgeproxy/cache/store.py)` |" in lines
     assert "| 100.0 | `run (asyncio/runners.py)` |" in lines
 
 

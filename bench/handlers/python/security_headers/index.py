@@ -1,7 +1,9 @@
 """Lambda@Edge, viewer-response: the security headers a production site adds to every answer.
 
-A realistic handler for the benchmark: the headers of AWS's "add security headers" example
-plus a Content-Security-Policy and Permissions-Policy, set on hits and misses alike.
+A realistic function for the benchmark: the headers of AWS's "add security headers" example
+plus a Content-Security-Policy and Permissions-Policy, set on hits and misses alike. Its
+twins: bench/handlers/node/security_headers/index.mjs (Node.js) and
+bench/handlers/cloudfront/security_headers.js (a CloudFront Function).
 """
 
 SECURITY_HEADERS = {
