@@ -76,10 +76,16 @@ def config_document(origin_port: int, access_log: bool, log_file: Path) -> dict[
     dist = document["distribution"]
     dist["origin"][0]["domain_name"] = HOST
     dist["origin"][0]["custom_origin_config"]["http_port"] = origin_port
+    here = BENCH_YAML.parent
     for behavior in dist["ordered_cache_behavior"]:
         for association in behavior.get("lambda_function_association", []):
+            if "code" in association:  # Lambda's form: index.handler in a folder
+                association["code"] = str((here / association["code"]).resolve())
+                continue
             file, _, name = association["handler"].partition(":")
-            association["handler"] = f"{(BENCH_YAML.parent / file).resolve()}:{name}"
+            association["handler"] = f"{(here / file).resolve()}:{name}"
+    for function in document["edge"].get("functions", {}).values():
+        function["file"] = str((here / function["file"]).resolve())
     full = {**dist["default_cache_behavior"], "path_pattern": "/full/*"}
     full["forwarded_values"] = {
         **full["forwarded_values"],
