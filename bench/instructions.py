@@ -5,7 +5,7 @@ wall-clock time on a shared machine is not).
     .venv/bin/python -m bench.instructions --wall [--requests 3000] [--repeats 5]
 
 For each path, an edge process (``edgeproxy serve``'s edge: ``running_edge`` with
-``configure_logs``, the config of ``make bench`` plus one full-flow behavior) runs under
+``configure_logs``, the config of ``make bench``, its ``/full/*`` included) runs under
 ``valgrind --tool=callgrind``; the viewer (this process, not counted) warms the path up,
 has the edge zero its counters (SIGUSR1: the edge calls ``getloadavg``, which callgrind's
 ``--zero-before`` watches), sends ``--requests`` sequential GETs on one keep-alive connection,
@@ -70,8 +70,8 @@ PATHS = {
 
 
 def config_document(origin_port: int, access_log: bool, log_file: Path) -> dict[str, Any]:
-    """``bench/config/bench.yaml`` on ``origin_port``, handler paths absolute, plus
-    ``/full/*`` (the full flow without a function) and the access log on or off."""
+    """``bench/config/bench.yaml`` on ``origin_port``, function paths absolute, the access
+    log on or off."""
     document: dict[str, Any] = yaml.safe_load(BENCH_YAML.read_text())
     dist = document["distribution"]
     dist["origin"][0]["domain_name"] = HOST
@@ -86,12 +86,6 @@ def config_document(origin_port: int, access_log: bool, log_file: Path) -> dict[
             association["handler"] = f"{(here / file).resolve()}:{name}"
     for function in document["edge"].get("functions", {}).values():
         function["file"] = str((here / function["file"]).resolve())
-    full = {**dist["default_cache_behavior"], "path_pattern": "/full/*"}
-    full["forwarded_values"] = {
-        **full["forwarded_values"],
-        "headers": ["CloudFront-Is-Desktop-Viewer"],
-    }
-    dist["ordered_cache_behavior"].append(full)
     document["edge"]["listeners"]["http_port"] = 0
     document["edge"]["admin"] = {"port": 0}
     destination = str(log_file) if access_log else "off"

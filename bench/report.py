@@ -61,6 +61,10 @@ def rows_for(isolations: Sequence[str], scale: ScaleOut | None = None) -> list[R
         Row("hit16k.p50", "16 KB hit: p50 ms ↓", 2),
         Row("hit16k.p99", "16 KB hit: p99 ms ↓", 2),
         Row("hit1m.mibps", "1 MB hit: MiB/s"),
+        Row("full1k.rps", "1 KB hit on the full flow, no function (a CloudFront-* header "
+            "named): requests/s", reference_metric="hit1k.rps"),
+        Row("full1k.extra_us", "… CPU µs per request above a plain hit (1/rate − 1/rate of "
+            "plain hits) ↓", 1),
         Row("missfast.rps", "miss, fast origin (1 KB, unique URLs): requests/s"),
         Row("missfast.p50", "miss, fast origin: p50 ms ↓", 2),
         Row("missfast.p99", "miss, fast origin: p99 ms ↓", 2),
@@ -96,11 +100,17 @@ def rows_for(isolations: Sequence[str], scale: ScaleOut | None = None) -> list[R
 
 def add_overheads(results: Results, contenders: Sequence[str]) -> None:
     """``miss20.overhead`` per repeat: the contender's p50 minus the origin's p50 measured
-    in the same repeat (repeats interleave, so pairs ran back to back)."""
+    in the same repeat (repeats interleave, so pairs ran back to back). ``full1k.extra_us``
+    per repeat: what a hit on the full flow costs the server above a plain hit, in µs; the
+    server is saturated by 50 connections on one CPU, so 1 / rate is its time per request."""
     direct = results.values("miss20.p50", ORIGIN)
     for who in contenders:
         for mine, base in zip(results.values("miss20.p50", who), direct, strict=False):
             results.add("miss20.overhead", who, mine - base)
+    plain = results.values("hit1k.rps", EDGE)
+    for full, hit in zip(results.values("full1k.rps", EDGE), plain, strict=False):
+        if full > 0 and hit > 0:
+            results.add("full1k.extra_us", EDGE, 1e6 / full - 1e6 / hit)
 
 
 def fmt(value: float | None, decimals: int) -> str:
@@ -220,6 +230,10 @@ def targets_for(isolations: Sequence[str], scale: ScaleOut | None = None) -> lis
             f"security headers ({iso}) within 10 % of the no-op ({iso}): ≥ 0.9 ×",
             _rate(f"sec-{iso}.rps"), 0.9, Figure(f"noop-{iso}.rps", EDGE, "no-op"),
             unit="req/s", profile=(f"sec-{iso}", EDGE)))
+    targets.append(Target(
+        "the full flow costs < 40 µs above a plain hit before function time",
+        _rate("full1k.extra_us"), 40.0, at_most=True, strict=True, decimals=1, unit="µs",
+        profile=("full1k", EDGE)))
     targets += [
         Target("plain 1 KB hits ≥ 1.0 × Varnish requests/s", hit, 1.0,
                Figure(hit.metric, varnish, "Varnish"), unit="req/s", profile=("hit1k", EDGE)),

@@ -64,6 +64,8 @@ def load_cases(isolations: Sequence[str], variants: Sequence[Contender] = ()) ->
         LoadCase("hit1k", "plain", KIB, variants=logged),
         LoadCase("hit16k", "plain", 16 * KIB),
         LoadCase("hit1m", "plain", MIB),
+        # the full flow without a function: a behavior that names a CloudFront-* header
+        LoadCase("full1k", "full", KIB, kinds=EDGE_ONLY),
         LoadCase("missfast", "miss", KIB, unique=True),
         LoadCase("miss20", "miss", KIB, delay_ms=20, unique=True, direct=True),
     ]

@@ -230,7 +230,7 @@ def test_variants_run_only_the_cases_that_name_them_and_the_pair_shares_wrk_cpus
 def test_every_function_case_has_its_behavior_in_the_bench_config():
     config = (contenders.BENCH_DIR / "config" / "bench.yaml").read_text()
     for case in scenarios.load_cases(list(ISOLATIONS)):
-        if case.group.startswith(("noop-", "sec-")):
+        if case.group.startswith(("noop-", "sec-", "full")):
             assert f"path_pattern: /{case.group}/*" in config
 
 
@@ -238,8 +238,9 @@ def test_the_estimate_counts_every_wrk_run_and_phase():
     everyone = bench_run._contenders("2", "0-1")
     cases = scenarios.load_cases(["inline"], [c for c in everyone if c.variant])
     plan = scenarios.Plan(duration_s=10, warmup_s=2, repeats=3, fill_objects=10_000)
-    # hit1k 4, hit16k 3, hit1m 3, missfast 3, miss20 3 + origin, noop 1, sec 1, scale 2
-    runs = 21
+    # hit1k 4, hit16k 3, hit1m 3, full1k 1, missfast 3, miss20 3 + origin, noop 1, sec 1,
+    # scale 2
+    runs = 22
     alone = plan.estimate_s(cases, everyone, [], 0)
     assert alone == pytest.approx(runs * (2 + 30 + 0.5) + 5 * len(everyone))
     assert plan.estimate_s(cases, everyone, ["profile"], 2) == pytest.approx(alone + 2 * 9)
@@ -405,3 +406,16 @@ def test_frame_names_drop_install_prefixes_and_line_numbers():
     expected = "data_received (aiohttp/web_protocol.py)"
     assert profile.frame_name(f"data_received ({site})") == expected
     assert profile.frame_name("<module> (<frozen site>:616)") == "<module> (<frozen site>)"
+
+
+def test_the_full_flow_cost_is_the_paired_difference_of_server_time_per_request():
+    results = Results()
+    for plain, full in ((20_000, 16_000), (25_000, 20_000)):
+        results.add("hit1k.rps", "edgeproxy", plain)
+        results.add("full1k.rps", "edgeproxy", full)
+    report.add_overheads(results, ["edgeproxy"])
+    assert results.values("full1k.extra_us", "edgeproxy") == pytest.approx([12.5, 10.0])
+    target = next(t for t in report.targets_for([]) if "full flow" in t.label)
+    text = "\n".join(report.target_lines(results, [target]))
+    assert "| the full flow costs < 40 µs above a plain hit before function time | 11.2 µs" in text
+    assert "**met**" in text
