@@ -19,7 +19,8 @@ taking turns in every repeat (so a change in the machine's load touches them all
 Paths: ``hit`` (1 KB, quick hit path, access log off), ``hit-log`` (the same with the default
 access log: CloudFront format to stderr, here a file), ``full`` (a hit on the full flow with
 no function: a CloudFront-* header named), ``noop-inline`` (a hit with no-op viewer-request
-and viewer-response functions, inline), ``miss`` (1 KB, every request a new URL, through
+and viewer-response functions, inline), ``noop-python`` (the same functions in Lambda's form,
+in runtime processes: the edge's share of the calls), ``miss`` (1 KB, every request a new URL, through
 ``bench/origin.py`` on loopback).
 """
 
@@ -65,6 +66,9 @@ PATHS = {
     "hit-log": PathCase("/plain/1024/0/", True),
     "full": PathCase("/full/1024/0/", False),
     "noop-inline": PathCase("/noop-inline/1024/0/", False),
+    # the default isolation: Lambda's form in a runtime process (the process's own work is
+    # not counted, only what a call costs the edge)
+    "noop-python": PathCase("/noop-python/1024/0/", False),
     "miss": PathCase("/miss/1024/0/", False, unique=True),
 }
 
