@@ -20,8 +20,8 @@ Paths: ``hit`` (1 KB, quick hit path, access log off), ``hit-log`` (the same wit
 access log: CloudFront format to stderr, here a file), ``full`` (a hit on the full flow with
 no function: a CloudFront-* header named), ``noop-inline`` (a hit with no-op viewer-request
 and viewer-response functions, inline), ``noop-python`` (the same functions in Lambda's form,
-in runtime processes: the edge's share of the calls), ``miss`` (1 KB, every request a new URL, through
-``bench/origin.py`` on loopback).
+in runtime processes: the edge's share of the calls), ``miss`` (1 KB, every request a new
+URL, through ``bench/origin.py`` on loopback).
 """
 
 from __future__ import annotations
