@@ -10,10 +10,14 @@
 Everything else goes to stderr with ``--log-level``'s threshold, which the access log
 follows too (``--log-level WARNING`` silences it, as before).
 
-The access log does not go through ``logging``'s handlers: a line per request through them
-cost as much as the hit itself. Its lines are formatted into a buffer (``AccessLines``)
-written out every ``FLUSH_S``, when the buffer fills, and when the log is configured again
-or the process exits."""
+Neither the access log nor the REPORT line of each function call goes through ``logging``'s
+handlers: a line per request through them cost as much as the hit itself. Their lines are
+formatted into a buffer (``BufferedLines``: one per destination, so the access log and the
+functions' lines on stderr keep their order) written out every ``FLUSH_S``, when
+``FLUSH_LINES`` wait, when the logs are configured again and when the process exits. The
+function loggers' other records (tracebacks, console lines, broken rules) go through
+``logging`` into the same buffer, and the buffer is written before a runtime process is
+given a call, so the file reads in order: a call's own output, then its REPORT line."""
 
 from __future__ import annotations
 
@@ -23,41 +27,45 @@ import logging
 import os
 import select
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
-from edgeproxy.access_log import AccessRecord, header_lines, set_access_writer
+from edgeproxy.access_log import header_lines, set_access_writer
 from edgeproxy.config.config_model import Config
-from edgeproxy.functions.output import runtime_stderr, set_runtime_stderr
+from edgeproxy.functions.output import runtime_stderr, set_function_lines, set_runtime_stderr
 
 ACCESS = logging.getLogger("edgeproxy.access")
 FUNCTION_LOGGERS = ("edgeproxy.handler", "edgeproxy.functions")
 LINE_FORMAT = "%(asctime)s %(name)s %(message)s"
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # logging.Formatter's asctime, before its ",msecs"
 
 # Handlers this module installed, removed when it configures again (tests, reloads).
 _installed: list[tuple[logging.Logger, logging.Handler]] = []
 
-FLUSH_S = 0.1  # how long an access line may wait in the buffer
+FLUSH_S = 0.1  # how long a line may wait in the buffer
 FLUSH_LINES = 256  # a full buffer is written at once (a burst stays bounded in memory)
 # Lines are written in whole-line pieces of at most PIPE_BUF bytes: a pipe takes such a write
 # in one piece, so workers sharing stderr never interleave within a line.
 PIECE_BYTES = select.PIPE_BUF
 
 
-class AccessLines:
-    """The access log's lines, buffered: formatted as the record arrives (``str``, or
-    ``as_json`` for ``format: json``), written to ``stream`` in batches."""
+class BufferedLines:
+    """Lines for ``stream``, kept in a list and written in batches: ``FLUSH_S`` after the
+    first waits, at once when ``FLUSH_LINES`` wait, and on ``flush()`` (configured again,
+    exit, a runtime about to write to the same file). ``what`` names them in the warning
+    when a write fails."""
 
-    def __init__(self, stream: TextIO, form: str, *, owned: bool) -> None:
+    def __init__(self, stream: TextIO, *, owned: bool, what: str) -> None:
         self.stream = stream
         self.owned = owned  # a file this opened (closed with it), not stderr
-        self.json = form == "json"
+        self.what = what
         self.lines: list[str] = []
         self.timer: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    def __call__(self, record: AccessRecord) -> None:
-        self.lines.append(record.as_json() if self.json else str(record))
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
         if len(self.lines) >= FLUSH_LINES:
             self.flush()
         elif self.timer is None or self.loop is not _running_loop():
@@ -76,18 +84,57 @@ class AccessLines:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        if not self.lines:
+            return
         lines, self.lines = self.lines, []
         try:
             for piece in _pieces(lines):
                 self.stream.write(piece)
                 self.stream.flush()
         except (OSError, ValueError) as err:  # a full disk, a closed pipe: the edge serves on
-            logging.getLogger("edgeproxy.error").warning("access log lines lost: %s", err)
+            logging.getLogger("edgeproxy.error").warning("%s lines lost: %s", self.what, err)
 
     def close(self) -> None:
         self.flush()
         if self.owned:
             self.stream.close()
+
+
+class FunctionLines:
+    """The function loggers' lines, as ``LINE_FORMAT`` would write them, into ``lines``:
+    ``handler_log`` hands it the REPORT line of each call (``functions/output.py``)."""
+
+    def __init__(self, lines: BufferedLines) -> None:
+        self.lines = lines
+        self._second = -1
+        self._stamp = ""
+
+    def line(self, logger: str, message: str) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # logging.Formatter's asctime, formatted once a second
+            self._second, self._stamp = second, time.strftime(TIME_FORMAT, time.localtime(now))
+        self.lines(f"{self._stamp},{int((now - second) * 1000):03d} {logger} {message}")
+
+    def flush(self) -> None:
+        if self.lines.lines:
+            self.lines.flush()
+
+
+class _IntoLines(logging.Handler):
+    """The function loggers' other records (tracebacks, console lines), formatted by
+    ``logging`` into the same buffer as the REPORT lines, so the two keep their order."""
+
+    def __init__(self, lines: BufferedLines) -> None:
+        super().__init__()
+        self.lines = lines
+        self.setFormatter(logging.Formatter(LINE_FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines(self.format(record))
+        except Exception:
+            self.handleError(record)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -99,27 +146,31 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 def _pieces(lines: list[str]) -> list[str]:
     """The lines joined into whole-line pieces of at most ``PIECE_BYTES`` (a longer line is
-    a piece of its own). Access lines are ASCII: URL-encoded or JSON-escaped."""
+    a piece of its own). Access lines are ASCII (URL-encoded or JSON-escaped); a function's
+    may not be, and are measured in UTF-8 then."""
     pieces: list[str] = []
     piece: list[str] = []
     size = 0
     for line in lines:
-        if piece and size + len(line) + 1 > PIECE_BYTES:
+        length = (len(line) if line.isascii() else len(line.encode("utf-8", "replace"))) + 1
+        if piece and size + length > PIECE_BYTES:
             pieces.append("".join(piece))
             piece, size = [], 0
         piece.append(line + "\n")
-        size += len(line) + 1
+        size += length
     if piece:
         pieces.append("".join(piece))
     return pieces
 
 
-_access_lines: AccessLines | None = None
+# The buffers open now (written out at exit); the one for stderr is shared by the access log
+# and the functions' lines when both go there, so they keep their order.
+_buffers: list[BufferedLines] = []
 
 
 def _flush_at_exit() -> None:
-    if _access_lines is not None:
-        _access_lines.flush()
+    for lines in _buffers:
+        lines.flush()
 
 
 atexit.register(_flush_at_exit)
@@ -131,8 +182,7 @@ def configure_logs(config: Config, *, header: bool = True) -> None:
     _uninstall()
     settings = config.edge.logs
     _access(config, settings.access.destination, settings.access.format, header)
-    if settings.functions is not None:
-        _functions(config.path(settings.functions))
+    _functions(None if settings.functions is None else config.path(settings.functions))
 
 
 def _access(config: Config, destination: str, form: str, header: bool) -> None:
@@ -140,36 +190,57 @@ def _access(config: Config, destination: str, form: str, header: bool) -> None:
         ACCESS.setLevel(logging.CRITICAL + 1)  # the pipeline then builds no line at all
         ACCESS.propagate = False
         return
-    global _access_lines
     ACCESS.setLevel(logging.NOTSET)  # its level still decides whether a line is made
     ACCESS.propagate = False
     if destination == "stderr":
-        stream: TextIO = sys.stderr
-        fresh, owned = True, False
+        lines, fresh = _stderr_lines(), True
     else:
         path = config.path(destination)
         path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not path.exists() or path.stat().st_size == 0
-        stream, owned = path.open("a", encoding="utf-8"), True
+        lines = _file_lines(path, "access log")
     if form != "json" and header and fresh:  # a file that has lines has its header already
-        stream.write(header_lines())
-        stream.flush()
-    _access_lines = AccessLines(stream, form, owned=owned)
-    set_access_writer(_access_lines)
+        lines.stream.write(header_lines())
+        lines.stream.flush()
+    if form == "json":
+        set_access_writer(lambda record: lines(record.as_json()))
+    else:
+        set_access_writer(lambda record: lines(str(record)))
 
 
-def _functions(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(LINE_FORMAT))
+def _functions(path: Path | None) -> None:
+    """The function loggers into the file ``path`` (None: stderr, where they went by
+    propagating to the root logger, in the root's format ``LINE_FORMAT``)."""
+    if path is None:
+        lines = _stderr_lines()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = _file_lines(path, "functions log")
+        # Runtime processes write to the same file (appending: their lines interleave whole).
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.set_inheritable(fd, False)  # given to each runtime as its stderr, nothing else
+        set_runtime_stderr(fd)
+    handler = _IntoLines(lines)
     for name in FUNCTION_LOGGERS:
         logger = logging.getLogger(name)
         logger.propagate = False
         _install(logger, handler)
-    # Runtime processes write to the same file (appending: their lines interleave whole).
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.set_inheritable(fd, False)  # given to each runtime as its stderr, nothing else
-    set_runtime_stderr(fd)
+    set_function_lines(FunctionLines(lines))
+
+
+def _stderr_lines() -> BufferedLines:
+    for lines in _buffers:
+        if lines.stream is sys.stderr:
+            return lines
+    lines = BufferedLines(sys.stderr, owned=False, what="log")
+    _buffers.append(lines)
+    return lines
+
+
+def _file_lines(path: Path, what: str) -> BufferedLines:
+    lines = BufferedLines(path.open("a", encoding="utf-8"), owned=True, what=what)
+    _buffers.append(lines)
+    return lines
 
 
 def _install(logger: logging.Logger, handler: logging.Handler) -> None:
@@ -178,11 +249,11 @@ def _install(logger: logging.Logger, handler: logging.Handler) -> None:
 
 
 def _uninstall() -> None:
-    global _access_lines
-    if _access_lines is not None:
-        set_access_writer(None)
-        _access_lines.close()
-        _access_lines = None
+    set_access_writer(None)
+    set_function_lines(None)
+    for lines in _buffers:
+        lines.close()
+    _buffers.clear()
     for logger, handler in _installed:
         logger.removeHandler(handler)
         logger.propagate = True

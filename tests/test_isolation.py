@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,7 +20,13 @@ import pytest
 from edgeproxy.errors import HandlerExecutionError, HandlerTimeout
 from edgeproxy.functions.events import EventMeta
 from edgeproxy.functions.hooks import Hook, HookRunner
-from edgeproxy.functions.isolation import HandlerThreads, LambdaContext, Raised, call_inline
+from edgeproxy.functions.isolation import (
+    HandlerThreads,
+    LambdaContext,
+    Raised,
+    call_inline,
+    request_id,
+)
 from edgeproxy.functions.loader import load_handler
 from edgeproxy.functions.processes import Worker, marshal
 from edgeproxy.functions.protocol import WorkerFailure
@@ -363,3 +370,14 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_request_ids_are_random_version_4_uuids() -> None:
+    # Lambda's request IDs (context.aws_request_id, the REPORT line's RequestId) are random
+    # UUIDs: https://docs.aws.amazon.com/lambda/latest/dg/python-context.html
+    ids = [request_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for made in ids:
+        parsed = uuid.UUID(made)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == made  # lower-case, dashed: uuid4()'s own string

@@ -181,3 +181,18 @@ def test_handler_can_import_a_sibling_module(tmp_path: Path) -> None:
     loaded = load_handler("uses_sibling.py:handler", tmp_path)
     assert loaded.function({}, None) == 7
     assert str(tmp_path) not in sys.path
+
+
+def test_a_save_by_rename_is_a_change(tmp_path: Path) -> None:
+    # Editors save by writing a new file and renaming it over the old one: same size and
+    # mtime here, a new inode (the handler's folder is watched, not the file).
+    path = tmp_path / "live.py"
+    _write(path, "'one'", 1_000_000_000)
+    loaded = load_handler("live.py:handler", tmp_path)
+    assert loaded.reload_if_changed() is False
+    saved = tmp_path / "live.py.new"
+    _write(saved, "'two'", 1_000_000_000)
+    os.replace(saved, path)
+    assert loaded.reload_if_changed() is True
+    assert loaded.function({}, None) == "two"
+    assert loaded.reload_if_changed() is False

@@ -20,12 +20,14 @@ from edgeproxy.errors import (
 )
 from edgeproxy.functions.concurrency import Throttled
 from edgeproxy.functions.isolation import LambdaContext, detail_of, peak_memory_mb
+from edgeproxy.functions.output import function_lines
 from edgeproxy.functions.protocol import WorkerFailure
 from edgeproxy.functions.user_traceback import format_user_traceback
 from edgeproxy.functions.validation import RuleBroken
 
 if TYPE_CHECKING:
     from edgeproxy.functions.hook import Hook
+    from edgeproxy.functions.trace import StageTrace
 
 log = logging.getLogger("edgeproxy.handler")
 
@@ -107,24 +109,34 @@ def _user_traceback(exc: BaseException) -> str:
     return format_user_traceback(exc).rstrip()
 
 
-def report(hook: Hook, call: CallRecord) -> None:
-    """Lambda's REPORT line; Max Memory Used is the peak resident memory of the process the
-    handler ran in (the worker, or the edge itself for in-process isolation)."""
-    if not log.isEnabledFor(logging.INFO):
+def report(hook: Hook, call: CallRecord, trace: StageTrace | None = None) -> None:
+    """Lambda's REPORT line, when ``edgeproxy.handler`` logs at INFO, and its figures into
+    ``trace`` (read once for both); Max Memory Used is the peak resident memory of the
+    process the handler ran in (the worker, or the edge itself for in-process isolation).
+
+    With the logs configured the line goes into their buffer (``output.function_lines``),
+    without ``logging``'s per-record work; otherwise through the logger."""
+    logged = log.isEnabledFor(logging.INFO)
+    if not logged and trace is None:
         return
     fields = report_fields(call)
-    init = f" Init Duration: {call.init_ms:.2f} ms" if call.init_ms is not None else ""
-    log.info(
-        "REPORT RequestId: %s Duration: %.2f ms Billed Duration: %d ms Memory Size: %s MB "
-        "Max Memory Used: %d MB%s",
-        fields["request_id"],
-        fields["duration_ms"],
-        fields["billed_duration_ms"],
-        fields["memory_size_mb"],
-        fields["max_memory_used_mb"],
-        init,
-        extra={"stage": hook.stage.value, "handler": hook.handler.name},
+    if trace is not None:
+        trace.report = fields
+    if not logged:
+        return
+    init = fields["init_duration_ms"]
+    line = (
+        f"REPORT RequestId: {fields['request_id']} Duration: {fields['duration_ms']:.2f} ms "
+        f"Billed Duration: {fields['billed_duration_ms']} ms "
+        f"Memory Size: {fields['memory_size_mb']} MB "
+        f"Max Memory Used: {fields['max_memory_used_mb']} MB"
+        + ("" if init is None else f" Init Duration: {init:.2f} ms")
     )
+    lines = function_lines()
+    if lines is not None:
+        lines.line(log.name, line)
+    else:
+        log.info("%s", line, extra={"stage": hook.stage.value, "handler": hook.handler.name})
 
 
 def report_fields(call: CallRecord) -> dict[str, Any]:

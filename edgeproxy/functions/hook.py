@@ -3,7 +3,7 @@ the limits it runs under."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edgeproxy.functions.concurrency import DEFAULT_CONCURRENCY
 from edgeproxy.functions.containers import FunctionCode
@@ -26,14 +26,11 @@ class Hook:
     isolation: Isolation = "process"
     memory_mb: int = DEFAULT_MEMORY_MB
     concurrency: int = DEFAULT_CONCURRENCY  # calls of the function at once (concurrency.py)
+    # Lambda's name for the function, read several times per call: made once.
+    function_name: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def function_name(self) -> str:
-        handler = self.handler
-        if isinstance(handler, FunctionCode):
-            return f"{REGION}.{handler.stem}"
-        stem = handler.path.stem if handler.path else handler.name.split(":")[0]
-        return f"{REGION}.{stem}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "function_name", _function_name(self.handler))
 
     @property
     def memory_limit_mb(self) -> int | None:
@@ -50,3 +47,10 @@ class Hook:
         if handler.path is None or not handler.from_file:
             return handler.name
         return f"{handler.path}:{handler.name.rpartition(':')[2]}"
+
+
+def _function_name(handler: LoadedHandler | FunctionCode) -> str:
+    if isinstance(handler, FunctionCode):
+        return f"{REGION}.{handler.stem}"
+    stem = handler.path.stem if handler.path else handler.name.split(":")[0]
+    return f"{REGION}.{stem}"

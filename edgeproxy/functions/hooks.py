@@ -60,7 +60,6 @@ from edgeproxy.functions.handler_log import (
     CallRecord,
     execution_error,
     report,
-    report_fields,
     throttled_error,
     timeout_error,
     validated,
@@ -101,6 +100,7 @@ from edgeproxy.functions.node import (
     is_node_target,
     node_argv,
 )
+from edgeproxy.functions.output import flush_function_lines
 from edgeproxy.functions.processes import Container, WorkerPools
 from edgeproxy.functions.protocol import WorkerFailure
 from edgeproxy.functions.trace import StageTrace
@@ -193,9 +193,7 @@ class HookRunner:
             raise timeout_error(hook, call.context) from exc
         finally:
             self.executions.end()
-            report(hook, call)
-            if trace is not None:
-                trace.report = report_fields(call)
+            report(hook, call, trace)
 
     async def close(self) -> None:
         self._threads.close()
@@ -264,6 +262,9 @@ class HookRunner:
         pool = await self._workers.pool(
             hook.worker_spec, hook.handler, hook.concurrency, self._container_of(hook)
         )
+        # The runtime writes its output straight to the functions' log: the lines the edge
+        # holds (earlier calls' REPORT lines) go first, so the log keeps the calls' order.
+        flush_function_lines()
         try:
             reply, call.init_ms = await pool.call(
                 event, call.context, hook.timeout_s, hook.memory_limit_mb

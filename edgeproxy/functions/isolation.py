@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import queue
 import resource
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -83,7 +83,7 @@ class LambdaContext:
     @property
     def aws_request_id(self) -> str:
         if not self._request_id:
-            self._request_id = str(uuid.uuid4())
+            self._request_id = request_id()
         return self._request_id
 
     def get_remaining_time_in_millis(self) -> int:
@@ -112,9 +112,25 @@ def detail_of(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+def request_id() -> str:
+    """A random (version 4) UUID, as Lambda's request IDs are: ``uuid.uuid4()``'s bytes and
+    string, without building a ``UUID`` object (less than half its cost, once per call)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # variant RFC 4122
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# The peak resident memory is the address space's (the kernel's hiwater mark of the process's
+# memory): RUSAGE_THREAD reads the same figure as RUSAGE_SELF on Linux without summing every
+# thread's CPU times first (half the cost, less with many handler threads).
+_RUSAGE = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+
+
 def peak_memory_mb() -> int:
     """This process's peak resident memory (what Lambda reports as Max Memory Used)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # Linux: kilobytes
+    return resource.getrusage(_RUSAGE).ru_maxrss // 1024  # Linux: kilobytes
 
 
 # --- sync and async calls in this process ----------------------------------------------------

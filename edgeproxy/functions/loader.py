@@ -4,7 +4,8 @@ A handler file is executed under a module name of its own (``__edgeproxy_handler
 of its path>``, as mitmproxy does for scripts), so two files both called ``index.py`` never
 share a module. The module stays alive between calls, so its globals persist like a warm
 Lambda container. ``refresh`` (on the event loop) and ``reload_if_changed`` re-execute the file
-when it changes on disk (a new ``Version``: globals reset, like a new deployment). A file that
+when it changes on disk (a new ``Version``: globals reset, like a new deployment); whether it
+changed is ``folder_watch.FileWatch``'s answer (inotify: no ``stat`` per call). A file that
 no longer loads is logged once, with its file and line, and marks the handler ``broken``: the
 hook runner answers CloudFront's function-error status for it until a later save loads again.
 
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeproxy.errors import HandlerLoadError
+from edgeproxy.functions.folder_watch import FileWatch
 from edgeproxy.functions.stopping import Outcome, outcome_of, run_in_thread
 from edgeproxy.functions.user_traceback import format_user_traceback
 
@@ -208,7 +210,7 @@ class LoadedHandler:
         "broken",
         "init_timeout",
         "_attr",
-        "_stamp",
+        "_watch",
         "_file",
         "_reloading",
     )
@@ -229,7 +231,11 @@ class LoadedHandler:
         self.init_timeout = init_timeout
         self.current = _version(module, attr, self._where_of(module))
         self.broken: HandlerLoadError | None = None
-        self._stamp = file_stamp(path) if path else (-1, -1, -1)
+        # Asked before every call: one read of the edge's inotify descriptor (or a stat of the
+        # file where inotify is missing); its first answer (always "changed") is this load's.
+        self._watch = FileWatch(path) if path else None
+        if self._watch is not None:
+            self._watch.changed()
         self._reloading: asyncio.Task[None] | None = None
 
     @property
@@ -280,13 +286,7 @@ class LoadedHandler:
             self._reloading = None
 
     def _changed(self) -> bool:
-        if self.path is None:
-            return False
-        stamp = file_stamp(self.path)
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
-        return True
+        return self._watch is not None and self._watch.changed()
 
     def _load(self) -> Version | HandlerLoadError:
         """The new version, or why it does not load; changes nothing the loop reads."""
