@@ -22,7 +22,6 @@ from edgeproxy.messages import (
     EdgeResponse,
     Headers,
     SwitchedConnection,
-    header_value,
 )
 
 # cs-protocol of the access log for a WebSocket, by the viewer's scheme (CloudFront's
@@ -75,29 +74,37 @@ def header_lines() -> str:
     return "#Version: 1.0\n#Fields: " + " ".join(FIELDS) + "\n"
 
 
+EMPTY = "-"  # an empty field, in CloudFront's standard logs
+
+
 class AccessRecord:
-    """One exchange's field values (``FIELDS`` order, None for empty), formatted only when
-    a handler writes it: tab separated (str) or as a JSON object (``as_json``)."""
+    """One exchange's field values (``FIELDS`` order, ``EMPTY`` for empty), formatted only
+    when a handler writes it: tab separated (str) or as a JSON object (``as_json``)."""
 
     __slots__ = ("values", "when")
 
-    def __init__(self, values: tuple[str | None, ...], when: float) -> None:
+    def __init__(self, values: tuple[str, ...], when: float) -> None:
         self.values = values
         self.when = when
 
     def __str__(self) -> str:
-        # Most lines need no encoding: joined as they are, one scan proves it (no unsafe
-        # character, and no tab inside a value: the tabs are the separators). Else field by field.
-        line = "\t".join([v or "-" for v in self.values])
-        if _UNSAFE_IN_LINE.search(line) is None and line.count("\t") == len(self.values) - 1:
+        # Most lines need no encoding: joined as they are, one match proves it (only safe
+        # characters, and no tab inside a value: the tabs are the separators). Else field by
+        # field.
+        line = "\t".join(self.values)
+        if _SAFE_LINE.fullmatch(line) is not None and line.count("\t") == _TABS:
             return line
         return "\t".join([_field(v) for v in self.values])
 
     def as_json(self) -> str:
         """Like a CloudFront real-time log record: ``timestamp`` (epoch seconds, ms), then
-        the fields by name, as received (JSON escapes what a TSV line URL-encodes)."""
+        the fields by name, as received (JSON escapes what a TSV line URL-encodes), null for
+        an empty one."""
         fields: dict[str, object] = {"timestamp": round(self.when, 3)}
-        fields.update(zip(FIELDS[2:], self.values[2:], strict=True))
+        fields.update(
+            (name, None if value == EMPTY else value)
+            for name, value in zip(FIELDS[2:], self.values[2:], strict=True)
+        )
         return json.dumps(fields, separators=(",", ":"))
 
 
@@ -158,64 +165,71 @@ def access_record(
     tunnel: SwitchedConnection | None = None,
 ) -> AccessRecord:
     """The exchange's fields; ``tunnel``: a WebSocket's, written when it closed at ``now``."""
-    seen = _viewer_headers(request.headers)
-    tls = request.tls.split(":")
+    seen = _first_values(request.headers, _LOGGED_HEADERS)
+    tls = request.tls.split(":") if request.tls else ()
     size, received, when, protocol = len(response.body), request.body_size, ex.started, ""
     if tunnel is not None:
         size, received, when = tunnel.sent, tunnel.received, now
         protocol = WEBSOCKET_PROTOCOLS.get(request.scheme, "")
     result = RESULT_TYPES.get(ex.x_cache, "Error")
-    taken = f"{max(0.0, now - ex.started):.3f}"
-    ranged = _range(header_value(response.headers, "content-range"))
-    host = seen.get("host")
+    taken = "%.3f" % (now - ex.started if now > ex.started else 0.0)
+    answer = _first_values(response.headers, _RESPONSE_HEADERS)
+    first, last = _range(answer.get("content-range"))
+    host = seen.get("host") or EMPTY
+    date, clock = _date_time(when)
+    sent = str(size)
     values = (
-        *_date_time(when),
-        pop,
-        str(size),
-        request.client_ip,
+        date,
+        clock,
+        pop or EMPTY,
+        sent,
+        request.client_ip or EMPTY,
         request.method,
         host,
         request.uri,
         str(ex.status),
-        seen.get("referer"),
-        seen.get("user-agent"),
-        request.querystring,
-        seen.get("cookie"),
+        seen.get("referer") or EMPTY,
+        seen.get("user-agent") or EMPTY,
+        request.querystring or EMPTY,
+        seen.get("cookie") or EMPTY,
         result,
         ex.request_id,
         host,
         protocol or request.scheme,
         str(received),
         taken,
-        seen.get("x-forwarded-for"),
-        tls[0] if len(tls) == 3 else None,
-        tls[1] if len(tls) == 3 else None,
+        seen.get("x-forwarded-for") or EMPTY,
+        tls[0] if len(tls) == 3 else EMPTY,
+        tls[1] if len(tls) == 3 else EMPTY,
         result,  # x-edge-response-result-type: no viewer hung up on us that we record
-        f"HTTP/{request.http_version}",
-        None,  # fle-status: no field-level encryption
-        None,  # fle-encrypted-fields
+        _PROTOCOL_VERSIONS.get(request.http_version) or f"HTTP/{request.http_version}",
+        EMPTY,  # fle-status: no field-level encryption
+        EMPTY,  # fle-encrypted-fields
         str(request.client_port),
         taken,  # time-to-first-byte: the edge writes a response as a whole
-        _detailed(result, ex),
-        header_value(response.headers, "content-type"),
-        str(size),
-        ranged[0],
-        ranged[1],
-        ",".join(ex.stages),
+        result if result != "Error" else _detailed(ex),
+        answer.get("content-type") or EMPTY,
+        sent,
+        first,
+        last,
+        ",".join(ex.stages) or EMPTY,
     )
     return AccessRecord(values, when)
 
 
-# The viewer's headers a line holds (the first of each name, as ``header_value`` reads).
+# The viewer's headers a line holds (the first of each name, as ``header_value`` reads), and
+# the response's.
 _LOGGED_HEADERS = frozenset({"host", "referer", "user-agent", "cookie", "x-forwarded-for"})
+_RESPONSE_HEADERS = frozenset({"content-type", "content-range"})
+_PROTOCOL_VERSIONS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 
 
-def _viewer_headers(headers: Headers) -> dict[str, str]:
-    """The logged headers' first values, in one pass over the request's headers."""
+def _first_values(headers: Headers, names: frozenset[str]) -> dict[str, str]:
+    """The first value of each of ``names`` in ``headers``, in one pass."""
     seen: dict[str, str] = {}
     for name, value in headers:
         lower = name.lower()
-        if lower in _LOGGED_HEADERS and lower not in seen:
+        if lower in names and lower not in seen:
             seen[lower] = value
     return seen
 
@@ -236,19 +250,20 @@ def _date_time(when: float) -> tuple[str, str]:
     return _last_second[1]
 
 
-def _detailed(result: str, ex: Exchange) -> str:
-    if result != "Error" or ex.error_type is None:
-        return result
+def _detailed(ex: Exchange) -> str:
+    """x-edge-detailed-result-type of an Error."""
+    if ex.error_type is None:
+        return "Error"
     return DETAILED_ERRORS.get(ex.error_type.__name__, "Error")
 
 
-def _range(content_range: str | None) -> tuple[str | None, str | None]:
+def _range(content_range: str | None) -> tuple[str, str]:
     """sc-range-start and sc-range-end of a ``Content-Range: bytes a-b/n`` answer."""
     if not content_range or not content_range.startswith("bytes "):
-        return None, None
+        return EMPTY, EMPTY
     first, _, last = content_range[6:].partition("/")[0].partition("-")
     if not (first.isdigit() and last.isdigit()):
-        return None, None
+        return EMPTY, EMPTY
     return first, last
 
 
@@ -257,10 +272,11 @@ _SAFE = "/:;,=&?*!$'()@+-._~%"
 # A value with none but these characters is its own encoding: most are, and the check is a
 # fraction of what ``quote`` costs.
 _NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9" + re.escape(_SAFE) + "]")
-_UNSAFE_IN_LINE = re.compile(r"[^\tA-Za-z0-9" + re.escape(_SAFE) + "]")  # a line's tabs too
+_SAFE_LINE = re.compile(r"[\tA-Za-z0-9" + re.escape(_SAFE) + "]*")  # a line's tabs too
+_TABS = len(FIELDS) - 1
 
 
-def _field(value: str | None) -> str:
+def _field(value: str) -> str:
     if not value:
-        return "-"
+        return EMPTY
     return quote(value, safe=_SAFE) if _NEEDS_QUOTING.search(value) else value

@@ -114,6 +114,7 @@ def test_access_log_as_json_lines_in_a_file(tmp_path: Path):
     assert [r["x-edge-result-type"] for r in records] == ["Miss", "Hit"]
     assert records[0]["cs-uri-stem"] == "/index.html" and records[0]["sc-status"] == "200"
     assert isinstance(records[0]["timestamp"], float)
+    assert records[0]["cs(Referer)"] is None and records[0]["fle-status"] is None  # empty: null
     stderr = served.stderr.read_text()
     assert access_lines(stderr) == [] and "cs-uri-stem" not in stderr  # not on stderr too
 
