@@ -157,9 +157,7 @@ class OriginClient:
         handout: Handout,
     ) -> EdgeResponse:
         protocol, port = self.wire_target(target)
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=target.connection_timeout, sock_read=target.read_timeout
-        )
+        timeout = _timeout(target.connection_timeout, target.read_timeout)
         sent = fetch_headers(headers, target)
         stream = request.body_stream
         if stream is not None and stream.length is not None:
@@ -231,6 +229,12 @@ def origin_url(
     scheme = protocol or target.protocol
     raw = f"{scheme}://{host}:{port or target.port}{target.path}{request.target}"
     return URL(raw, encoded=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    """One (frozen) timeout per pair of an origin's timeouts, built once, not per request."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 def _sendable_again(request: EdgeRequest) -> bool:
