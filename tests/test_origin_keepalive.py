@@ -100,9 +100,10 @@ async def test_a_stale_pooled_connection_is_not_retried_for_post(start_edge: Sta
     plan = ["answer_once_then_drop"]
     async with running(FaultOrigin(plan=plan, mode="paths")) as faulty:
         viewer = await start_edge(fast(faulty.port, attempts=3))
-        first = await viewer.request("POST", "/a", content=b"1")
+        # Without a body: a streamed one that began to go out is never sent again anyway.
+        first = await viewer.request("POST", "/a")
         await asyncio.sleep(0.1)
-        second = await viewer.request("POST", "/b", content=b"2")
+        second = await viewer.request("POST", "/b")
         assert (first.status_code, second.status_code) == (200, 502)
         assert second.headers["x-cache"] == "Error from cloudfront"
         assert faulty.connections == 1  # the origin may have acted on it: never sent again
