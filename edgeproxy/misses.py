@@ -247,7 +247,9 @@ class Misses:
                 headers = [*headers, ("Range", widened)]
             if stale is not None and revalidates(stale.headers):
                 headers = [*headers, *revalidation_headers(stale)]
-        return replace(viewer, uri=uri, headers=headers, origin=target)
+        aimed = viewer.copy()
+        aimed.uri, aimed.headers, aimed.origin = uri, headers, target
+        return aimed
 
     async def _settle(
         self,
@@ -423,7 +425,9 @@ async def _teed(stream: AsyncIterator[bytes], writer: DiskWriter) -> AsyncIterat
 
 def _copy(response: EdgeResponse) -> EdgeResponse:
     """A response whose header list later stages may change without touching a stored one."""
-    return replace(response, headers=list(response.headers))
+    copied = response.copy()
+    copied.headers = list(response.headers)
+    return copied
 
 
 async def _discard(response: EdgeResponse) -> None:

@@ -73,3 +73,37 @@ async def test_a_well_behaved_origin_keeps_one_connection(mode: str, start_edge:
             await asyncio.sleep(0.1)  # the answer is over; the connection waits in the pool
         assert faulty.connections == 1
         assert len(faulty.heads) == 3
+
+
+# -- a kept-alive connection the origin closed as the next request went out -------------------
+# CloudFront keeps origin connections alive between requests (Developer Guide, "Request and
+# response behavior for custom origins", Persistent connections:
+# https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/RequestAndResponseBehaviorCustomOrigin.html#request-custom-persistent-connections);
+# a client may send an idempotent request again when such a connection closes before the
+# answer (RFC 9112 9.3.1), once and on a new connection, outside connection_attempts.
+
+
+async def test_a_stale_pooled_connection_is_retried_on_a_new_one(start_edge: StartEdge):
+    plan = ["answer_once_then_drop"]  # the second request on that connection goes unanswered
+    async with running(FaultOrigin(plan=plan, mode="paths")) as faulty:
+        viewer = await start_edge(fast(faulty.port, attempts=1))
+        first = await viewer.get("/a")
+        await asyncio.sleep(0.1)  # the answer is over; the connection waits in the pool
+        second = await viewer.get("/b")
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert second.text == "answer for /b"  # from the new connection
+        assert faulty.connections == 2
+        assert [head.split(b" ")[1] for head in faulty.heads] == [b"/a", b"/b", b"/b"]
+
+
+async def test_a_stale_pooled_connection_is_not_retried_for_post(start_edge: StartEdge):
+    plan = ["answer_once_then_drop"]
+    async with running(FaultOrigin(plan=plan, mode="paths")) as faulty:
+        viewer = await start_edge(fast(faulty.port, attempts=3))
+        # Without a body: a streamed one that began to go out is never sent again anyway.
+        first = await viewer.request("POST", "/a")
+        await asyncio.sleep(0.1)
+        second = await viewer.request("POST", "/b")
+        assert (first.status_code, second.status_code) == (200, 502)
+        assert second.headers["x-cache"] == "Error from cloudfront"
+        assert faulty.connections == 1  # the origin may have acted on it: never sent again

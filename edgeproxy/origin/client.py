@@ -33,7 +33,7 @@ from yarl import URL
 from edgeproxy.config.edge_settings import resolve_address
 from edgeproxy.errors import OriginDnsError, OriginResponseError
 from edgeproxy.messages import EdgeRequest, EdgeResponse, Headers, OriginTarget
-from edgeproxy.origin.connection import OriginConnector
+from edgeproxy.origin.connection import HANDOUT, Handout, OriginConnector
 from edgeproxy.origin.headers import (
     MAX_RESPONSE_HEAD,
     fetch_headers,
@@ -44,11 +44,9 @@ from edgeproxy.origin.headers import (
 from edgeproxy.origin.resolver import StaticResolver
 from edgeproxy.origin.retries import (
     AttemptFailed,
-    AttemptTrace,
     converted,
     failure_of,
     is_stale,
-    mark_reused,
     single_attempt,
 )
 from edgeproxy.origin.stream import OriginStream, read_up_to
@@ -86,8 +84,6 @@ class OriginClient:
 
     def _open(self) -> aiohttp.ClientSession:
         fallback = aiohttp.DefaultResolver() if self._use_dns else None
-        tracing = aiohttp.TraceConfig()
-        tracing.on_connection_reuseconn.append(mark_reused)
         connector = OriginConnector(
             resolver=StaticResolver(self._addresses, fallback),
             limit=0,
@@ -99,7 +95,6 @@ class OriginClient:
             auto_decompress=False,
             skip_auto_headers=_NO_AUTO_HEADERS,
             cookie_jar=aiohttp.DummyCookieJar(),
-            trace_configs=[tracing],
             middlewares=(single_attempt,),  # attempts are counted here, not by aiohttp
             # Lines and fields up to the whole head limit; the total is checked per answer.
             max_line_size=MAX_RESPONSE_HEAD,
@@ -140,13 +135,13 @@ class OriginClient:
         attempts = max(1, target.connection_attempts)
         attempt, stale_retry = 1, True
         while True:
-            trace = AttemptTrace()
+            handout = Handout()
             try:
-                return await self._attempt(self._session, request, target, headers, trace)
+                return await self._attempt(self._session, request, target, headers, handout)
             except AttemptFailed as failed:
                 if not _sendable_again(request):
                     raise failed.error from failed.__cause__
-                if stale_retry and is_stale(failed, trace, request.method):
+                if stale_retry and is_stale(failed, handout.reused, request.method):
                     stale_retry = False
                     continue
                 if attempt >= attempts or not failed.retry.allows(request.method):
@@ -159,16 +154,15 @@ class OriginClient:
         request: EdgeRequest,
         target: OriginTarget,
         headers: Headers,
-        trace: AttemptTrace,
+        handout: Handout,
     ) -> EdgeResponse:
         protocol, port = self.wire_target(target)
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=target.connection_timeout, sock_read=target.read_timeout
-        )
+        timeout = _timeout(target.connection_timeout, target.read_timeout)
         sent = fetch_headers(headers, target)
         stream = request.body_stream
         if stream is not None and stream.length is not None:
             sent["Content-Length"] = str(stream.length)  # else aiohttp sends it chunked
+        asked = HANDOUT.set(handout)  # OriginConnector.connect marks a pooled connection
         try:
             resp = await session.request(
                 request.method,
@@ -178,13 +172,14 @@ class OriginClient:
                 allow_redirects=False,
                 timeout=timeout,
                 ssl=_ssl_setting(target),
-                trace_request_ctx=trace,
             )
         except (aiohttp.ClientError, OSError) as exc:
             if stream is not None and stream.error is not None:
                 raise stream.error from exc  # the viewer's body failed, not the origin
             met = failure_of(exc)
             raise AttemptFailed(*converted(met, target.domain_name)) from met
+        finally:
+            HANDOUT.reset(asked)
         return await self._answer(resp, request.method, target.domain_name)
 
     async def _answer(self, resp: aiohttp.ClientResponse, method: str, host: str) -> EdgeResponse:
@@ -234,6 +229,12 @@ def origin_url(
     scheme = protocol or target.protocol
     raw = f"{scheme}://{host}:{port or target.port}{target.path}{request.target}"
     return URL(raw, encoded=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    """One (frozen) timeout per pair of an origin's timeouts, built once, not per request."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
 def _sendable_again(request: EdgeRequest) -> bool:

@@ -19,11 +19,19 @@ which aiohttp calls as it releases the connection into the pool (the answer's bo
 closes it; the Watch is idle from then until ``connect`` hands it out again, in the same loop
 step in which aiohttp prepares it for the next request, before that request is written. While
 idle, the first byte closes the socket, and aiohttp never hands out a closed one.
+
+A protocol that already is a ``Watch`` at a hand-out means a pooled connection, handed out
+before: ``connect`` marks the attempt's ``Handout`` (``HANDOUT``, set by the origin client in
+the attempt's own task, in which aiohttp awaits ``connect``), which the stale-connection retry
+(``origin/retries.py`` ``is_stale``) reads. aiohttp's ``TraceConfig`` could say the same, but
+any trace config makes aiohttp build a params object and await a signal at every step of
+every request.
 """
 
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -64,27 +72,44 @@ class Watch(asyncio.Protocol):
         self._inner.resume_writing()
 
 
+class Handout:
+    """What one attempt was handed: ``reused`` once that connection served an earlier request."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+# The attempt now asking for a connection (None outside the origin client's requests).
+HANDOUT: ContextVar[Handout | None] = ContextVar("origin_handout", default=None)
+
+
 class OriginConnector(aiohttp.TCPConnector):
     """aiohttp's TCP connector whose connections are watched between answers (``Watch``)."""
 
     async def connect(self, req: aiohttp.ClientRequest, *args: Any, **kwargs: Any) -> Connection:
         connection = await super().connect(req, *args, **kwargs)
-        watch(connection)
+        if watch(connection):
+            handout = HANDOUT.get()
+            if handout is not None:
+                handout.reused = True
         return connection
 
 
-def watch(connection: Connection) -> Watch | None:
+def watch(connection: Connection) -> bool:
     """Mark ``connection`` busy (a request is about to go out on it: bytes are expected again)
-    and idle once aiohttp releases it; the first hand-out puts its ``Watch`` in place."""
+    and idle once aiohttp releases it; the first hand-out puts its ``Watch`` in place.
+    True when it was in place already: a pooled connection, handed out before."""
     transport = connection.transport
     if transport is None:
-        return None
+        return False
     current = transport.get_protocol()
     if isinstance(current, Watch):
-        found = current
+        found, reused = current, True
     else:
-        found = Watch(current, transport)
+        found, reused = Watch(current, transport), False
         transport.set_protocol(found)
     found.idle = False
     connection.add_callback(found.released)
-    return found
+    return reused

@@ -4,8 +4,6 @@ the configured CloudFront-* headers; X-Amz-Cf-Id and origin custom headers on th
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from edgeproxy.cache.key import KeyPolicy, origin_headers, origin_querystring
 from edgeproxy.messages import EdgeRequest, Headers, header_value, title_case, without_headers
 
@@ -29,11 +27,10 @@ def origin_request(request: EdgeRequest, policy: KeyPolicy, via: str) -> EdgeReq
     previous_via = header_value(viewer, "via")
     added.append(("Via", f"{previous_via}, {via}" if previous_via else via))
     kept = [(k, v) for k, v in forwarded if k.lower() not in _REPLACED]
-    return replace(
-        request,
-        headers=[*added, *kept],
-        querystring=origin_querystring(policy, request.querystring),
-    )
+    forwarded_request = request.copy()
+    forwarded_request.headers = [*added, *kept]
+    forwarded_request.querystring = origin_querystring(policy, request.querystring)
+    return forwarded_request
 
 
 # Headers the edge writes itself, whatever the viewer sent.

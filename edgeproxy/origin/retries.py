@@ -27,7 +27,6 @@ such a drop back as ``Unretried``, which its retry passes through, and ``failure
 from __future__ import annotations
 
 from enum import Enum
-from types import SimpleNamespace
 
 import aiohttp
 
@@ -123,20 +122,8 @@ class AttemptFailed(Exception):
         self.retry = retry
 
 
-class AttemptTrace:
-    """What aiohttp's tracing tells about one attempt: whether it reused a pooled connection."""
-
-    __slots__ = ("reused",)
-
-    def __init__(self) -> None:
-        self.reused = False
-
-
-async def mark_reused(_session: object, context: SimpleNamespace, _params: object) -> None:
-    context.trace_request_ctx.reused = True
-
-
-def is_stale(failed: AttemptFailed, trace: AttemptTrace, method: str) -> bool:
-    """The attempt died on a kept-alive connection the origin had already closed."""
+def is_stale(failed: AttemptFailed, reused: bool, method: str) -> bool:
+    """The attempt died on a kept-alive connection the origin had already closed (``reused``:
+    the connector handed it a pooled connection, ``origin/connection.py`` ``Handout``)."""
     dropped = isinstance(failed.__cause__, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError))
-    return trace.reused and dropped and method in IDEMPOTENT_METHODS
+    return reused and dropped and method in IDEMPOTENT_METHODS
