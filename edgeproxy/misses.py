@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from edgeproxy.cache.compression import Compressor
@@ -291,7 +290,9 @@ class Misses:
         writer = self.cache.writer(*stored, length)
         if writer is None:
             return response
-        return replace(response, stream=_teed(response.stream, writer))
+        teed = response.copy()
+        teed.stream = _teed(response.stream, writer)
+        return teed
 
     def _ranged(self, ex: Exchange, response: EdgeResponse) -> EdgeResponse:
         """The origin's answer to the edge's widened Range (DG RangeGETs): a 206 holding the
@@ -316,7 +317,9 @@ class Misses:
         )
         if packed is None:
             return response
-        return replace(response, headers=packed.headers, body=packed.body)
+        compressed = response.copy()
+        compressed.headers, compressed.body = packed.headers, packed.body
+        return compressed
 
     async def _refreshed(
         self, route: Route, key: CacheKey, stale: CachedObject, not_modified: EdgeResponse
@@ -354,9 +357,12 @@ class Misses:
             return None
         # An object that arrives with an Age is that much older already (RFC 9111 4.2.3);
         # the fields a no-cache="..." / private="..." names are this viewer's only (7.7).
-        kept = without_headers(response.headers, _NOT_STORED | uncached_fields(response.headers))
+        kept = response.copy()
+        kept.headers = without_headers(
+            response.headers, _NOT_STORED | uncached_fields(response.headers)
+        )
         stored = CachedObject.from_response(
-            replace(response, headers=kept),
+            kept,
             now - initial_age(response.headers, now),
             fresh,
         )

@@ -12,7 +12,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from edgeproxy.access_log import log_access
@@ -279,7 +278,10 @@ class Edge:
     async def _cached_or_fetched(
         self, ex: Exchange, route: Route, viewer: EdgeRequest, cf_headers: Headers
     ) -> EdgeResponse:
-        keyed = replace(viewer, headers=[*viewer.headers, *cf_headers]) if cf_headers else viewer
+        keyed = viewer
+        if cf_headers:
+            keyed = viewer.copy()
+            keyed.headers = [*viewer.headers, *cf_headers]
         # Only expiry and invalidation remove an object (reference 7.14): a POST, PUT or DELETE
         # passes through and leaves it (RFC 9111 4.4 is not CloudFront's rule).
         if viewer.method not in route.cached_methods or viewer.websocket:  # never cached

@@ -40,8 +40,13 @@ class Piece:
         return cls(len(text), tuple(runs))
 
     def at(self, text: str, start: int) -> bool:
-        """Whether the piece matches ``text`` at ``start`` (the caller checked the room)."""
-        return all(text.startswith(literal, start + offset) for offset, literal in self.runs)
+        """Whether the piece matches ``text`` at ``start`` (the caller checked the room).
+        A loop, not ``all()`` over a generator: every request's behavior is selected with
+        this (a miss's path is new, so not in the selection's memo)."""
+        for offset, literal in self.runs:
+            if not text.startswith(literal, start + offset):
+                return False
+        return True
 
     def find(self, text: str, start: int, end: int) -> int:
         """The leftmost ``i >= start`` where the piece matches and ends by ``end``; -1 if

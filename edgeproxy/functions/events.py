@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -165,15 +165,11 @@ def request_from_result(
     origin = request.origin
     if sees_origin(stage) and "origin" in result:
         origin = origin_from_result(result["origin"], request.origin)
-    return replace(
-        request,
-        uri=result.get("uri", request.uri),
-        querystring=result.get("querystring", request.querystring),
-        headers=headers,
-        body=body,
-        body_stream=stream,
-        origin=origin,
-    )
+    passed = request.copy()
+    passed.uri = result.get("uri", request.uri)
+    passed.querystring = result.get("querystring", request.querystring)
+    passed.headers, passed.body, passed.body_stream, passed.origin = headers, body, stream, origin
+    return passed
 
 
 def _status(result: Json) -> int:
