@@ -321,9 +321,11 @@ async def _exec(
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Container:
-    """Where a function's runtime processes run: its folder and its whole environment."""
+    """Where a function's runtime processes run: its folder and its whole environment. One
+    object per function and memory size (``HookRunner`` keeps them), so it is its own key:
+    equal by identity (its ``repr``, the key before, cost a call as much as its event)."""
 
     task_root: Path
     environment: dict[str, str]
@@ -449,7 +451,7 @@ class WorkerPools:
     """A ``WorkerPool`` per handler spec and container (one function, one memory size)."""
 
     def __init__(self) -> None:
-        self._pools: dict[tuple[str, str], WorkerPool] = {}
+        self._pools: dict[tuple[str, Container | None], WorkerPool] = {}
 
     async def pool(
         self,
@@ -460,7 +462,7 @@ class WorkerPools:
     ) -> WorkerPool:
         """The pool for ``spec``: ``max_workers`` workers (the function's concurrency) loading
         ``handler``'s current version; workers of an older version are retired first."""
-        key = (spec, repr(container) if container else "")
+        key = (spec, container)
         pool = self._pools.get(key)
         if pool is None:
             init_timeout = handler.init_timeout or INIT_TIMEOUT_S
