@@ -384,7 +384,10 @@ class WorkerPool:
         """(reply, init duration in ms when a worker was started for it); TimeoutError at
         ``timeout`` (the worker is killed), WorkerFailure when the worker dies or runs out of
         memory."""
-        async with asyncio.timeout(timeout):  # waiting for a free slot counts, start-up not
+        if self._slots.locked():  # waiting for a free slot counts, start-up not
+            async with asyncio.timeout(timeout):
+                await self._slots.acquire()
+        else:  # a free slot is taken at once: no deadline to set up
             await self._slots.acquire()
         try:
             init_ms: float | None = None
