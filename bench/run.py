@@ -260,9 +260,10 @@ def render_section(plan: Plan, args: argparse.Namespace, contenders: list[Conten
         *report.target_lines(results, targets),
         "",
         "Ratio: edgeproxy's figure divided by the reference's (the target's bound applies to "
-        "it); without a reference the figure itself is compared. Not measured here: "
-        "streaming pass-through memory (issue 7's \"flat\" target) and the full flow's cost "
-        "before function time (bench/handler_cost.py, docs/handlers.md).",
+        "it); without a reference the figure itself is compared. The full flow's cost is "
+        "10⁶ / the `full1k` rate − 10⁶ / the plain 1 KB hit rate, per repeat. Not measured "
+        "here: streaming pass-through memory (issue 7's \"flat\" target; "
+        "tests/test_streaming.py checks it).",
     ]
     missed = report.missed(results, targets)
     for path, profile_lines in results.profiles.items():
