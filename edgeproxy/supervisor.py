@@ -197,7 +197,7 @@ def _private_admin(config: Config) -> Config:
 
 
 async def _worker(config: Config, ready: Connection) -> None:
-    from edgeproxy.runtime import running_edge
+    from edgeproxy.runtime import running_edge, tune_collector
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -205,6 +205,7 @@ async def _worker(config: Config, ready: Connection) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with running_edge(config, reuse_port=True) as running:
         ready.send(WorkerInfo(os.getpid(), running.ports["admin"]))
+        tune_collector()
         watch = loop.create_task(_stop_when_orphaned(stop))
         await stop.wait()
         watch.cancel()
